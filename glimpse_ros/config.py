@@ -1,0 +1,232 @@
+"""Frozen configuration dataclasses and a strict YAML/dict loader.
+
+Every consumer gets its own frozen dataclass (one per consumer, DESIGN §7). Loading is strict: an unknown
+key or a value of the wrong type raises ``ValueError`` naming the offending key, so configuration errors
+fail at start-up instead of deep inside a running node or a training job.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+# ResNet-50: bottleneck blocks per stage (He et al. 2016).
+RESNET50_LAYERS: tuple[int, ...] = (3, 4, 6, 3)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of the Glimpse Clouds model (DESIGN §2); defaults are the paper's."""
+
+    num_classes: int = 60
+    backbone_layers: tuple[int, ...] = RESNET50_LAYERS
+    backbone_width: int = 64
+    frames: int = 8
+    num_glimpses: int = 3
+    num_workers: int = 3
+    memory_slots: int = 8
+    glimpse_hidden: int = 1024
+    worker_hidden: int = 512
+    where_hidden: int = 256
+    memory_decay: float = 0.25
+    assign_temperature: float = 0.5
+    num_joints: int = 25
+    num_bodies: int = 2
+    crop_size: int = 224
+    resize_size: int = 256
+
+    def __post_init__(self) -> None:
+        """Validate ranges that the type check cannot express."""
+        positive = ("num_classes", "backbone_width", "frames", "num_glimpses", "num_workers",
+                    "memory_slots", "glimpse_hidden", "worker_hidden", "where_hidden", "num_joints",
+                    "num_bodies", "crop_size", "resize_size")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"model.{name}: must be > 0, got {getattr(self, name)}")
+        if len(self.backbone_layers) != 4 or any(n <= 0 for n in self.backbone_layers):
+            raise ValueError(f"model.backbone_layers: need 4 positive block counts, "
+                             f"got {self.backbone_layers}")
+        if self.memory_decay < 0:
+            raise ValueError(f"model.memory_decay: must be >= 0, got {self.memory_decay}")
+        if self.assign_temperature <= 0:
+            raise ValueError(f"model.assign_temperature: must be > 0, got {self.assign_temperature}")
+        if self.crop_size > self.resize_size:
+            raise ValueError(f"model.crop_size: {self.crop_size} exceeds resize_size "
+                             f"{self.resize_size}")
+
+    @property
+    def feature_dim(self) -> int:
+        """Channels of Z (layer4 output): 2048 for ResNet-50."""
+        return self.backbone_width * 8 * 4
+
+    @property
+    def context_dim(self) -> int:
+        """Channels of the context vector c_t (layer3 output): 1024 for ResNet-50."""
+        return self.backbone_width * 4 * 4
+
+    @classmethod
+    def small(cls, **overrides: Any) -> "ModelConfig":
+        """Return the tiny variant used by unit tests and the CPU demo model."""
+        base: dict[str, Any] = dict(backbone_layers=(1, 1, 1, 1), backbone_width=8,
+                                    glimpse_hidden=64, worker_hidden=32, where_hidden=32,
+                                    crop_size=112, resize_size=128)
+        base.update(overrides)
+        return cls(**base)
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    """Streaming recognizer settings (DESIGN §3); the ROS node's parameters mirror these fields."""
+
+    model_path: str = ""
+    backend: str = "auto"
+    precision: str = "fp32"
+    num_threads: int = 0
+    engine_cache_dir: str = "~/.cache/glimpse_ros/engines"
+    stride: int = 4
+    head_mode: str = "stream"
+    max_gap_s: float = 2.0
+    smoothing: float = 0.6
+    top_k: int = 5
+    labels_path: str = ""
+
+    def __post_init__(self) -> None:
+        """Validate enumerations and ranges."""
+        choices = {"backend": ("auto", "torch", "onnxruntime", "openvino", "tensorrt"),
+                   "precision": ("fp32", "fp16"), "head_mode": ("stream", "clip")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"recognizer.{name}: {getattr(self, name)!r} is not one of "
+                                 f"{', '.join(allowed)}")
+        if self.stride < 1:
+            raise ValueError(f"recognizer.stride: must be >= 1, got {self.stride}")
+        if self.num_threads < 0:
+            raise ValueError(f"recognizer.num_threads: must be >= 0, got {self.num_threads}")
+        if self.max_gap_s <= 0:
+            raise ValueError(f"recognizer.max_gap_s: must be > 0, got {self.max_gap_s}")
+        if not 0.0 <= self.smoothing < 1.0:
+            raise ValueError(f"recognizer.smoothing: must be in [0, 1), got {self.smoothing}")
+        if self.top_k < 1:
+            raise ValueError(f"recognizer.top_k: must be >= 1, got {self.top_k}")
+
+
+def _check_value(value: Any, annotation: Any, key: str) -> Any:
+    """Check ``value`` against a (resolved) type annotation and return it, converted where lossless."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in args:
+            try:
+                return _check_value(value, option, key)
+            except ValueError as err:
+                errors.append(str(err))
+        raise ValueError(f"{key}: {value!r} matches none of {args}")
+    if annotation is type(None):
+        if value is None:
+            return None
+        raise ValueError(f"{key}: expected null, got {value!r}")
+    if dataclasses.is_dataclass(annotation):
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return load_dataclass(annotation, value, where=key)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{key}: expected a list, got {type(value).__name__}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_check_value(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ValueError(f"{key}: expected {len(args)} items, got {len(value)}")
+        return tuple(_check_value(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+    if origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"{key}: expected a list, got {type(value).__name__}")
+        return [_check_value(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"{key}: expected a mapping, got {type(value).__name__}")
+        return dict(value)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"{key}: expected a boolean, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ValueError(f"{key}: expected an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ValueError(f"{key}: expected a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ValueError(f"{key}: expected a string, got {value!r}")
+    raise ValueError(f"{key}: unsupported annotation {annotation!r}")
+
+
+def load_dataclass(cls: type[T], values: Mapping[str, Any] | None, where: str = "") -> T:
+    """Build the frozen dataclass ``cls`` from a mapping, strictly.
+
+    Args:
+        cls: A dataclass type.
+        values: Field values; missing fields take their defaults.
+        where: Key prefix used in error messages (e.g. ``"recognizer"``).
+
+    Raises:
+        ValueError: on an unknown key, a wrong type or a value the dataclass rejects; the message names
+            the key.
+    """
+    values = dict(values or {})
+    prefix = f"{where}." if where else ""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"{prefix}{unknown[0]}: unknown key (known: {', '.join(sorted(names))})")
+    kwargs = {name: _check_value(v, hints[name], f"{prefix}{name}") for name, v in values.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as err:
+        raise ValueError(f"{where or cls.__name__}: {err}") from err
+
+
+def load_yaml_config(cls: type[T], path: str | Path, section: str | None = None) -> T:
+    """Load ``cls`` from a YAML file, optionally from one top-level section of it."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"{path}: cannot read config: {err}") from err
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path}: top level must be a mapping")
+    if section is not None:
+        data = data.get(section, {})
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{path}: section {section!r} must be a mapping")
+    return load_dataclass(cls, data, where=section or "")
+
+
+def to_dict(obj: Any) -> Any:
+    """Convert a (nested) dataclass into plain JSON/YAML-serialisable values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    return obj
+
+
+__all__ = ["ModelConfig", "RecognizerConfig", "RESNET50_LAYERS", "load_dataclass",
+           "load_yaml_config", "to_dict"]

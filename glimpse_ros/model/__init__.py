@@ -1,0 +1,1 @@
+"""Pure PyTorch Glimpse Clouds model (no ROS imports)."""

@@ -1,0 +1,1 @@
+"""Inference runtime: backbone engines, ONNX export, engine cache and the streaming Recognizer."""
