@@ -1,0 +1,44 @@
+# glimpse_ros developer commands. `make setup` is idempotent; every other target depends on it.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.setup-stamp
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: setup test test-fast lint demo bench bench-node reliability stats clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements-cpu.txt requirements-dev.txt setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-cpu.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q -ra --durations=15
+
+test-fast: setup
+	$(PY) -m pytest -q -ra -m "not slow"
+
+lint: setup
+	$(PY) -m flake8 glimpse_ros training launch test setup.py
+
+demo: setup
+	$(PY) -m glimpse_ros.demo
+
+bench: setup
+	$(PY) -m glimpse_ros.runtime.bench --out bench.json
+
+bench-node: setup
+	$(PY) -m glimpse_ros.ros.bench_node --out bench_node.json
+
+reliability: setup
+	$(PY) -m glimpse_ros.ros.reliability --out reliability.json
+
+stats: setup
+	$(PY) -m glimpse_ros.model.stats
+
+clean:
+	rm -rf $(VENV) build *.egg-info demo_out .pytest_cache

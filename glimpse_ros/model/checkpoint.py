@@ -1,0 +1,109 @@
+"""Self-describing model files: one safetensors file holding weights, config and label names.
+
+A deployed model must never be unpickled (a pickle can run arbitrary code), so inference checkpoints
+are safetensors files. Their string metadata carries everything needed to rebuild the model:
+
+- ``format``: ``"glimpse_ros/1"``
+- ``model_config``: JSON of :class:`~glimpse_ros.config.ModelConfig`
+- ``labels``: JSON list of class names (length = ``num_classes``)
+- ``extra``: JSON of free-form provenance (training command, data seed, metrics, git revision)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from glimpse_ros.config import ModelConfig, load_dataclass, to_dict
+from glimpse_ros.model.glimpse_clouds import GlimpseClouds
+
+FORMAT = "glimpse_ros/1"
+
+
+@dataclass
+class LoadedModel:
+    """A model rebuilt from a checkpoint file, in eval mode."""
+
+    model: GlimpseClouds
+    config: ModelConfig
+    labels: list[str]
+    metadata: dict[str, Any]
+
+
+def save_checkpoint(path: str | Path, model: GlimpseClouds, labels: list[str],
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` with its config and label names to one ``.safetensors`` file.
+
+    Raises:
+        ValueError: when the number of labels differs from the model's number of classes.
+    """
+    path = Path(path)
+    cfg = model.config
+    if len(labels) != cfg.num_classes:
+        raise ValueError(f"{path}: {len(labels)} labels for a model with {cfg.num_classes} classes")
+    # safetensors refuses shared or non-contiguous storage: store independent contiguous copies.
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+    metadata = {"format": FORMAT, "model_config": json.dumps(to_dict(cfg)),
+                "labels": json.dumps(list(labels)), "extra": json.dumps(extra or {})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    """Read and decode a checkpoint's metadata without loading its tensors."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: checkpoint file not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ValueError(f"{path}: not a readable safetensors checkpoint ({err})") from err
+    if raw.get("format") != FORMAT:
+        raise ValueError(f"{path}: metadata format is {raw.get('format')!r}, expected {FORMAT!r}")
+    try:
+        return {"model_config": json.loads(raw["model_config"]), "labels": json.loads(raw["labels"]),
+                "extra": json.loads(raw.get("extra", "{}"))}
+    except (KeyError, json.JSONDecodeError) as err:
+        raise ValueError(f"{path}: corrupt checkpoint metadata ({err})") from err
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
+    """Rebuild a :class:`GlimpseClouds` from a safetensors checkpoint (no unpickling).
+
+    Raises:
+        ValueError: naming the file and the problem: missing file, not safetensors (e.g. a pickle),
+            bad metadata, missing/unexpected tensors or shape mismatches.
+    """
+    path = Path(path)
+    meta = read_metadata(path)
+    cfg = load_dataclass(ModelConfig, meta["model_config"], where=f"{path}: model_config")
+    labels = meta["labels"]
+    if not isinstance(labels, list) or len(labels) != cfg.num_classes:
+        n = len(labels) if isinstance(labels, list) else labels
+        raise ValueError(f"{path}: {n} labels for a model with {cfg.num_classes} classes")
+    state = load_file(str(path), device=str(device))
+    model = GlimpseClouds(cfg)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"{path}: checkpoint does not match its config: missing {missing[:5]}, "
+                         f"unexpected {unexpected[:5]}")
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise ValueError(f"{path}: {key} has shape {tuple(state[key].shape)}, the config "
+                             f"needs {tuple(tensor.shape)}")
+    model.load_state_dict(state)
+    model.to(device).eval()
+    return LoadedModel(model=model, config=cfg, labels=[str(x) for x in labels],
+                       metadata=meta["extra"])
