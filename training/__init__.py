@@ -1,0 +1,1 @@
+"""Training package: datasets (NTU RGB+D, N-UCLA, synthetic), two-stage training and evaluation."""
