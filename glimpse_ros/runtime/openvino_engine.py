@@ -1,0 +1,76 @@
+"""OpenVINO CPU engine for the exported backbone (the fastest CPU engine on the reference machine).
+
+Compilation settings and why:
+
+- the ONNX export has dynamic B/T/H/W; we reshape to the one static shape the caller runs (the
+  Recognizer always feeds ``(1, 3, T, crop, crop)``) so the CPU plugin can pick shape-specialised
+  kernels. A call with another shape recompiles once for that shape (logged).
+- ``PERFORMANCE_HINT=LATENCY``: one stream using all threads for the single clip in flight, which
+  is what a streaming recogniser wants (THROUGHPUT would split the cores across parallel requests).
+- ``INFERENCE_NUM_THREADS``: the configured thread count.
+- ``INFERENCE_PRECISION_HINT=f32``: explicit, so the result does not depend on the CPU. On an AVX2
+  CPU without bf16/fp16 units (the reference machine) f32 is already the plugin default, so this
+  costs nothing; on AVX512-BF16/AMX machines the default would silently switch to bf16 (~2-3
+  significant digits), which we do not want for a model validated in fp32.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from glimpse_ros.runtime.engine import EngineUnavailable, check_clip
+
+LOG = logging.getLogger("glimpse_ros.runtime")
+
+
+class OpenVinoEngine:
+    """Run the backbone ONNX file with OpenVINO on the CPU."""
+
+    name = "openvino"
+
+    def __init__(self, onnx_path: str | Path, threads: int = 1,
+                 input_shape: tuple[int, ...] | None = None) -> None:
+        """Read ``onnx_path``; compile now when ``input_shape`` is known, else on first use."""
+        try:
+            import openvino as ov
+        except ImportError as err:
+            raise EngineUnavailable("openvino is not installed (pip install openvino)") from err
+        self._ov = ov
+        self.core = ov.Core()
+        self.model = self.core.read_model(str(onnx_path))
+        names = [o.get_any_name() for o in self.model.outputs]
+        if names[:2] != ["Z", "c"]:
+            raise ValueError(f"{onnx_path}: expected outputs ['Z', 'c'], got {names}")
+        self.onnx_path = Path(onnx_path)
+        self.threads = threads
+        self.precision = "fp32"
+        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
+                       "INFERENCE_PRECISION_HINT": "f32"}
+        self.shape: tuple[int, ...] | None = None
+        self._request = None
+        if input_shape is not None:
+            self._compile(tuple(input_shape))
+
+    def _compile(self, shape: tuple[int, ...]) -> None:
+        """Reshape the model to the static ``shape`` and compile it for the CPU."""
+        if self.shape is not None:
+            LOG.info("openvino: input shape changed %s -> %s, recompiling", self.shape, shape)
+        self.model.reshape({self.model.inputs[0]: self._ov.PartialShape(list(shape))})
+        compiled = self.core.compile_model(self.model, "CPU", self.config)
+        self._request = compiled.create_infer_request()
+        self._z_port, self._c_port = compiled.output("Z"), compiled.output("c")
+        self.shape = shape
+        LOG.info("openvino %s: compiled %s for %s, %d threads, LATENCY hint, f32",
+                 self._ov.__version__, self.onnx_path.name, shape, self.threads)
+
+    def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Run the backbone: ``x (B, 3, T, H, W) float32 -> (Z, c)`` float32 numpy arrays."""
+        x = check_clip(x)
+        if x.shape != self.shape:
+            self._compile(x.shape)
+        result = self._request.infer({0: x})
+        # The request owns its output buffers and reuses them on the next call: copy out.
+        return np.array(result[self._z_port]), np.array(result[self._c_port])
