@@ -70,8 +70,8 @@ class TimePaddedConv3d(nn.Conv3d):
             p = self.time_pad
             # Slice + concat rather than F.pad(mode="replicate"): exports to plain ONNX ops that
             # every engine supports.
-            x = torch.cat([x[:, :, :1].expand(-1, -1, p, -1, -1), x,
-                           x[:, :, -1:].expand(-1, -1, p, -1, -1)], dim=2)  # (B, Cin, T+2p, H, W)
+            x = torch.cat([x[:, :, :1]] * p + [x] + [x[:, :, -1:]] * p,
+                          dim=2)  # (B, Cin, T+2p, H, W)
         return super().forward(x)
 
 
@@ -140,7 +140,8 @@ class InflatedResNet(nn.Module):
         Returns:
             Z (B, feature_dim, T, H/32, W/32) and c (B, T, context_dim).
         """
-        if x.dim() != 5 or x.shape[1] != 3:
+        # Shape check skipped while tracing for export (static there, and avoids trace warnings).
+        if not torch.jit.is_tracing() and (x.dim() != 5 or x.shape[1] != 3):
             raise ValueError(f"x: expected (B, 3, T, H, W), got {tuple(x.shape)}")
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, w, T, H/4, W/4)
         x = self.layer2(self.layer1(x))                         # (B, 8w, T, H/8, W/8)
