@@ -1,0 +1,107 @@
+"""Differentiable glimpse crop (paper §3.3) and the glimpse location head (paper eq. 3).
+
+Glimpse vector convention (shared with the runtime and the ROS layer): ``[x, y, sx, sy]`` where
+``(x, y)`` is the centre in ``(-1, 1)`` normalised coordinates of the network input crop (the
+``affine_grid`` convention with ``align_corners=True``: -1 is the left/top pixel centre, +1 the
+right/bottom one) and ``(sx, sy)`` in ``(0, 1)`` are the half-extents of the box in the same units,
+so the box spans ``[x - sx, x + sx] x [y - sy, y + sy]``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def glimpse_theta(glimpse: torch.Tensor) -> torch.Tensor:
+    """Build the affine matrices of paper eq. 4 from glimpse vectors.
+
+    Args:
+        glimpse: ``(B, 4)`` glimpses ``[x, y, sx, sy]``.
+
+    Returns:
+        ``(B, 2, 3)`` matrices ``[[sx, 0, x], [0, sy, y]]``.
+    """
+    if glimpse.dim() != 2 or glimpse.shape[1] != 4:
+        raise ValueError(f"glimpse must be (B, 4), got {tuple(glimpse.shape)}")
+    x, y, sx, sy = glimpse.unbind(dim=1)  # each (B,)
+    zero = torch.zeros_like(x)
+    row0 = torch.stack([sx, zero, x], dim=1)  # (B, 3)
+    row1 = torch.stack([zero, sy, y], dim=1)  # (B, 3)
+    return torch.stack([row0, row1], dim=1)  # (B, 2, 3)
+
+
+def crop(feature: torch.Tensor, glimpse: torch.Tensor,
+         out_size: Optional[tuple[int, int]] = None) -> torch.Tensor:
+    """Bilinearly resample the glimpse region of a feature map (a minimal spatial transformer).
+
+    Sampling outside the map reads zeros, matching the paper's bilinear kernel
+    ``sum Z(m, n) max(0, 1 - |x - n|) max(0, 1 - |y - m|)``. The operation is differentiable with
+    respect to both the feature map and the glimpse parameters.
+
+    Args:
+        feature: ``(B, D, H, W)`` feature map ``Z_t``.
+        glimpse: ``(B, 4)`` glimpses ``[x, y, sx, sy]``.
+        out_size: ``(H', W')`` of the sampled grid; defaults to the input size ``(H, W)``.
+
+    Returns:
+        ``(B, D, H', W')`` glimpse feature map ``Z_{t,g}``.
+    """
+    if feature.dim() != 4:
+        raise ValueError(f"feature must be (B, D, H, W), got {tuple(feature.shape)}")
+    if glimpse.shape[0] != feature.shape[0]:
+        raise ValueError(f"batch mismatch: feature {feature.shape[0]}, glimpse {glimpse.shape[0]}")
+    batch, channels, height, width = feature.shape
+    out_h, out_w = out_size if out_size is not None else (height, width)
+    theta = glimpse_theta(glimpse).to(feature.dtype)  # (B, 2, 3)
+    size = [batch, channels, out_h, out_w]
+    grid = F.affine_grid(theta, size, align_corners=True)  # (B, H', W', 2)
+    return F.grid_sample(feature, grid, mode="bilinear", padding_mode="zeros",
+                         align_corners=True)  # (B, D, H', W')
+
+
+def glimpse_features(feature: torch.Tensor, glimpse: torch.Tensor,
+                     out_size: Optional[tuple[int, int]] = None) -> torch.Tensor:
+    """Crop a glimpse and global-average-pool it (paper eq. 1).
+
+    Args:
+        feature: ``(B, D, H, W)`` feature map ``Z_t``.
+        glimpse: ``(B, 4)`` glimpses ``[x, y, sx, sy]``.
+        out_size: sampling grid size, defaults to ``(H, W)``.
+
+    Returns:
+        ``(B, D)`` glimpse features ``z_{t,g}``.
+    """
+    return crop(feature, glimpse, out_size).mean(dim=(2, 3))  # (B, D)
+
+
+class GlimpseLocator(nn.Module):
+    """Location head ``l_g = W_l [h_g, c_t]`` (paper eq. 3) squashed into the glimpse convention.
+
+    The paper writes a plain linear map; we squash the centre with ``tanh`` into ``(-1, 1)`` and
+    the scales with ``sigmoid`` into ``(0, 1)`` so every prediction is a valid box (DESIGN §2).
+    """
+
+    def __init__(self, hidden_dim: int, context_dim: int) -> None:
+        super().__init__()
+        self.hidden_dim = hidden_dim
+        self.context_dim = context_dim
+        self.linear = nn.Linear(hidden_dim + context_dim, 4)
+
+    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """Predict one glimpse per sample.
+
+        Args:
+            h: ``(B, Hg)`` glimpse-GRU hidden state.
+            c: ``(B, Dc)`` frame context vector.
+
+        Returns:
+            ``(B, 4)`` glimpse ``[x, y, sx, sy]``.
+        """
+        raw = self.linear(torch.cat([h, c], dim=1))  # (B, 4)
+        centre = torch.tanh(raw[:, :2])  # (B, 2)
+        scale = torch.sigmoid(raw[:, 2:])  # (B, 2)
+        return torch.cat([centre, scale], dim=1)  # (B, 4)
