@@ -230,3 +230,34 @@ def to_dict(obj: Any) -> Any:
 
 __all__ = ["ModelConfig", "RecognizerConfig", "RESNET50_LAYERS", "load_dataclass",
            "load_yaml_config", "to_dict"]
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """ROS-side settings of the recognizer node (DESIGN §4); its fields are node parameters."""
+
+    image_topic: str = "image"
+    compressed: bool = False
+    camera_info_topic: str = "camera_info"
+    queue_size: int = 2
+    max_frame_pixels: int = 4096 * 4096
+    diagnostics_period_s: float = 1.0
+    stale_timeout_s: float = 3.0
+    marker_depth_m: float = 2.0
+    marker_lifetime_s: float = 1.0
+    image_plane_frame_id: str = "glimpse_image_plane"
+
+    def __post_init__(self) -> None:
+        """Validate ranges."""
+        if not self.image_topic:
+            raise ValueError("node.image_topic: must not be empty")
+        for name in ("queue_size", "max_frame_pixels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"node.{name}: must be >= 1, got {getattr(self, name)}")
+        for name in ("diagnostics_period_s", "stale_timeout_s", "marker_depth_m"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"node.{name}: must be > 0, got {getattr(self, name)}")
+        if self.marker_lifetime_s < 0:
+            raise ValueError(f"node.marker_lifetime_s: must be >= 0, got {self.marker_lifetime_s}")
+        if not self.image_plane_frame_id:
+            raise ValueError("node.image_plane_frame_id: must not be empty")
