@@ -28,13 +28,13 @@ def draw_overlay(rgb: np.ndarray, boxes: np.ndarray, label: str,
     for g, box in enumerate(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)):
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         colour = glimpse_colour(g)
-        cv2.rectangle(out, (x0, y0), (x1, y1), colour, thick, cv2.LINE_AA)
+        cv2.rectangle(out, (x0, y0), (x1, y1), colour, thick, cv2.LINE_8)
         cv2.circle(out, ((x0 + x1) // 2, (y0 + y1) // 2), max(2, thick + 1), colour, -1,
                    cv2.LINE_AA)
     lines = [label]
     if top_k:
         lines += [f"{name} {prob:.2f}" for name, prob in top_k[1:3]]
-    font, font_scale = cv2.FONT_HERSHEY_SIMPLEX, 0.6 * scale
+    font, font_scale = cv2.FONT_HERSHEY_SIMPLEX, max(0.35, 0.6 * scale)
     y = 0
     for i, text in enumerate(lines):
         fs = font_scale if i == 0 else 0.8 * font_scale
