@@ -1,0 +1,103 @@
+"""The composed Glimpse Clouds model: inflated ResNet backbone + recurrent head + pose head.
+
+Shape legend: B batch, T frames, G glimpses, C workers, N classes, J joints, D feature dim.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from torch import nn
+
+from glimpse_ros.config import ModelConfig
+from glimpse_ros.model.backbone import InflatedResNet
+from glimpse_ros.model.head import GlimpseCloudsHead
+from glimpse_ros.model.pose import PoseHead
+
+
+@dataclass
+class ClipOutput:
+    """Outputs of a clip forward.
+
+    Attributes:
+        logits: ``(B, N)`` final logits (the head's mean over frames; ``global_logits`` when the
+            head is skipped).
+        step_logits: ``(B, T, N)`` per-frame head logits, ``None`` with ``global_only``.
+        worker_logits: ``(B, T, C, N)``, ``None`` with ``global_only``.
+        glimpses: ``(B, T, G, 4)`` ``[x, y, sx, sy]``, ``None`` with ``global_only``.
+        assignment: ``(B, T, C, G)`` soft assignment of glimpses to workers, ``None`` with
+            ``global_only``.
+        pose: ``(B, T, bodies, J, 2)`` regressed joints in ``[-1, 1]``.
+        global_logits: ``(B, N)`` the global model's classifier on pooled ``Z`` (paper §6,
+            stage 1).
+    """
+
+    logits: torch.Tensor
+    step_logits: Optional[torch.Tensor]
+    worker_logits: Optional[torch.Tensor]
+    glimpses: Optional[torch.Tensor]
+    assignment: Optional[torch.Tensor]
+    pose: torch.Tensor
+    global_logits: torch.Tensor
+
+
+class GlimpseClouds(nn.Module):
+    """Glimpse Clouds (Baradel et al., CVPR 2018) on one set of weights for clip and step use.
+
+    Attributes:
+        config: the ``ModelConfig`` it was built from.
+        backbone: ``InflatedResNet``, ``x (B, 3, T, H, W) -> (Z (B, D, T, h, w), c (B, T, Dc))``.
+        head: ``GlimpseCloudsHead`` (also usable frame by frame through ``head.step``).
+        pose_head: ``PoseHead``, ``c -> (B, T, bodies, J, 2)``.
+        global_fc: ``Linear(D, N)`` on globally pooled ``Z``: the stage-1 global classifier, which
+            the paper removes afterwards; we keep it so stage-1 checkpoints load into the full
+            model.
+    """
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.backbone = InflatedResNet(cfg)
+        self.head = GlimpseCloudsHead(cfg)
+        self.pose_head = PoseHead(cfg.context_dim, cfg.num_bodies, cfg.num_joints)
+        self.global_fc = nn.Linear(cfg.feature_dim, cfg.num_classes)
+
+    def forward(self, x: torch.Tensor, global_only: bool = False) -> ClipOutput:
+        """Run a clip.
+
+        Args:
+            x: ``(B, 3, T, H, W)`` ImageNet-normalised frames.
+            global_only: skip the recurrent head (stage-1 training of the global model).
+
+        Returns:
+            ``ClipOutput``.
+        """
+        if x.dim() != 5 or x.shape[1] != 3:
+            raise ValueError(f"x must be (B, 3, T, H, W), got {tuple(x.shape)}")
+        Z, c = self.backbone(x)  # noqa: N806 - (B, D, T, h, w), (B, T, Dc)
+        return self.forward_features(Z, c, global_only=global_only)
+
+    def forward_features(self, Z: torch.Tensor, c: torch.Tensor,  # noqa: N803 - paper's Z
+                         global_only: bool = False) -> ClipOutput:
+        """Run everything after the backbone, e.g. on features computed by a runtime engine.
+
+        Args:
+            Z: ``(B, D, T, h, w)`` layer4 features.
+            c: ``(B, T, Dc)`` context vectors.
+            global_only: skip the recurrent head.
+
+        Returns:
+            ``ClipOutput``.
+        """
+        global_logits = self.global_fc(Z.mean(dim=(2, 3, 4)))  # (B, N)
+        pose = self.pose_head(c)  # (B, T, bodies, J, 2)
+        if global_only:
+            return ClipOutput(logits=global_logits, step_logits=None, worker_logits=None,
+                              glimpses=None, assignment=None, pose=pose,
+                              global_logits=global_logits)
+        out = self.head(Z, c)
+        return ClipOutput(logits=out.logits, step_logits=out.step_logits,
+                          worker_logits=out.worker_logits, glimpses=out.glimpses,
+                          assignment=out.assignment, pose=pose, global_logits=global_logits)
