@@ -1,0 +1,242 @@
+"""Streaming recognizer: rolling frame buffer, backbone engine, recurrent head (DESIGN §3).
+
+No ROS import. Semantics:
+
+- Every pushed frame is validated and preprocessed once, on arrival (resize/crop of the model's
+  config, ImageNet normalisation), into a ring of the last ``T`` frames.
+- Nothing is output until ``T`` frames have arrived (the backbone always runs on a full window, as
+  in training; a window padded with copies would give features the model never saw). From then
+- Nothing is output until ``T`` frames have arrived (the backbone always runs on a full window, as
+  not yet stepped, each frame exactly once, in order; frame ``i`` of the window is ``Z[:, :, i]``.
+  The first window steps all ``T`` frames. ``stride`` must be ``<= T`` (a larger stride would skip
+  frames).
+- ``head_mode="stream"`` keeps the head state (glimpse GRU, memory, workers) across windows.
+  ``head_mode="clip"`` re-runs the head over the whole window from a fresh state each time (the
+  training computation) and reports its outputs at the new frames; ``FrameResult.window_probs`` is
+  then the clip prediction (softmax of the mean step logits over the window).
+- A reset (on request, backwards time, source frame size change, gap > ``max_gap_s``) empties the
+  buffer, the head state and the smoothing: a new sequence starts.
+- ``probs`` of a frame is the softmax of the head's logits at that frame; ``top_k`` and ``label``
+  come from their exponential moving average (``smoothing``).
+
+Not thread-safe: call ``push``/``reset`` from one thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from glimpse_ros.config import RecognizerConfig
+from glimpse_ros.preprocess import check_frame, glimpse_box_pixels, preprocess_frame
+from glimpse_ros.runtime.engine import create_engine, select_backend
+from glimpse_ros.runtime.export import onnx_for_checkpoint
+from glimpse_ros.runtime.frame_buffer import FrameBuffer
+from glimpse_ros.runtime.labels import load_labels
+from glimpse_ros.runtime.model_files import resolve_model_path
+from glimpse_ros.runtime.smoothing import EmaSmoother, softmax, top_k
+
+LOG = logging.getLogger("glimpse_ros.runtime")
+
+
+@dataclass
+class FrameResult:
+    """Recognition output for one stepped frame.
+
+    Attributes:
+        stamp: the frame's stamp as pushed (seconds).
+        glimpses: ``(G, 4)`` ``[x, y, sx, sy]`` in crop-normalised coordinates.
+        boxes: ``(G, 4)`` ``[x0, y0, x1, y1]`` in the source image's pixels.
+        probs: ``(N,)`` class probabilities at this frame (unsmoothed).
+        top_k: ``[(label, prob)]`` of the smoothed probabilities, most probable first.
+        label: smoothed top-1 label.
+        window_index: index of the backbone window that produced this frame (0, 1, ...).
+        window_probs: clip mode only: ``(N,)`` prediction of the whole window; None in stream mode.
+    """
+
+    stamp: float
+    glimpses: np.ndarray
+    boxes: np.ndarray
+    probs: np.ndarray
+    top_k: list[tuple[str, float]]
+    label: str
+    window_index: int
+    window_probs: np.ndarray | None = None
+
+
+class Recognizer:
+    """Turn a stream of RGB frames into per-frame activity predictions and glimpses."""
+
+    def __init__(self, config: RecognizerConfig | None = None,
+                 checkpoint_path: str | Path | None = None) -> None:
+        """Load the model and build the backbone engine.
+
+        Args:
+            config: runtime settings (defaults if None).
+            checkpoint_path: model file; None uses ``config.model_path`` ("" = shipped demo model).
+
+        Raises:
+            ValueError: missing/invalid model or labels file, ``stride`` > the model's frames.
+            EngineUnavailable: the requested backend cannot run here.
+        """
+        from glimpse_ros.model.checkpoint import load_checkpoint
+
+        self.config = config = config or RecognizerConfig()
+        path = resolve_model_path(checkpoint_path if checkpoint_path is not None
+                                  else config.model_path)
+        loaded = load_checkpoint(path)
+        self.model_path = path
+        self.model_config = cfg = loaded.config
+        self.labels = (load_labels(config.labels_path, cfg.num_classes) if config.labels_path
+                       else list(loaded.labels))
+        if config.stride > cfg.frames:
+            raise ValueError(f"recognizer.stride: {config.stride} exceeds the model's window of "
+                             f"{cfg.frames} frames (frames would be skipped)")
+        if config.num_threads > 0:
+            torch.set_num_threads(config.num_threads)
+        self.head = loaded.model.head.eval()
+        self.frames = cfg.frames
+        input_shape = (1, 3, cfg.frames, cfg.crop_size, cfg.crop_size)
+        name, why = select_backend(config.backend)
+        if name == "torch":
+            source = loaded.model.backbone
+        else:
+            source = onnx_for_checkpoint(path, loaded.model.backbone, config.engine_cache_dir,
+                                         input_shape)
+        self.engine = create_engine(config.backend, source, config.precision,
+                                    config.num_threads, cache_dir=config.engine_cache_dir,
+                                    input_shape=input_shape)
+        self.backend_name = self.engine.name
+        LOG.info("recognizer: %s, %d classes, backend %s (%s), T=%d stride=%d head_mode=%s",
+                 path.name, cfg.num_classes, self.backend_name, why, cfg.frames, config.stride,
+                 config.head_mode)
+        self._buffer = FrameBuffer(cfg.frames, (3, cfg.crop_size, cfg.crop_size))
+        self._smoother = EmaSmoother(config.smoothing)
+        self._state = None
+        self._pending = 0
+        self._preprocess_ms = 0.0
+        self._last_stamp: float | None = None
+        self._last_hw: tuple[int, int] | None = None
+        self.window_index = 0
+        self.timings: dict[str, float] = {}
+        self.counters: Counter[str] = Counter()
+        self.reset_reasons: Counter[str] = Counter()
+        self.last_reset_reason = ""
+
+    def reset(self, reason: str = "requested") -> None:
+        """Start a new sequence: empty the buffer, the head state and the smoothing."""
+        self._buffer.clear()
+        self._state = None
+        self._smoother.reset()
+        self._pending = 0
+        self._preprocess_ms = 0.0
+        self._last_stamp = None
+        self._last_hw = None
+        self.counters["resets"] += 1
+        self.reset_reasons[reason] += 1
+        self.last_reset_reason = reason
+        LOG.info("recognizer reset: %s", reason)
+
+    def _reset_reason(self, stamp: float, hw: tuple[int, int]) -> str:
+        """Why this frame cannot continue the current sequence ("" when it can)."""
+        if self._last_stamp is None:
+            return ""
+        if stamp < self._last_stamp:
+            return f"time jumped backwards ({self._last_stamp:.3f} -> {stamp:.3f})"
+        if stamp - self._last_stamp > self.config.max_gap_s:
+            return f"gap of {stamp - self._last_stamp:.3f}s > max_gap_s"
+        if hw != self._last_hw:
+            return f"frame size changed {self._last_hw} -> {hw}"
+        return ""
+
+    def push(self, frame_rgb: np.ndarray, stamp: float) -> list[FrameResult]:
+        """Add one frame; return results for the frames stepped (empty until a window is due).
+
+        Args:
+            frame_rgb: ``(H, W, 3)`` uint8 RGB image.
+            stamp: capture time in seconds.
+
+        Raises:
+            ValueError: bad frame (rank, dtype, channel count, zero size) or non-finite stamp.
+        """
+        start = time.perf_counter()
+        check_frame(frame_rgb)
+        stamp = float(stamp)
+        if not math.isfinite(stamp):
+            raise ValueError(f"stamp must be finite, got {stamp}")
+        hw = (int(frame_rgb.shape[0]), int(frame_rgb.shape[1]))
+        reason = self._reset_reason(stamp, hw)
+        if reason:
+            self.reset(reason)
+        cfg = self.model_config
+        x = preprocess_frame(frame_rgb, cfg.resize_size, cfg.crop_size)  # (3, crop, crop)
+        self._buffer.push(x, stamp, hw)
+        self._last_stamp, self._last_hw = stamp, hw
+        self._pending += 1
+        self.counters["frames"] += 1
+        self._preprocess_ms += (time.perf_counter() - start) * 1e3
+        if not self._buffer.full or self._pending < self.config.stride:
+            return []
+        return self._run_window()
+
+    @torch.inference_mode()
+    def _run_window(self) -> list[FrameResult]:
+        """Run the backbone on the buffer and step the head over the pending frames."""
+        t0 = time.perf_counter()
+        z, c = self.engine.run(self._buffer.clip())  # Z (1, Dz, T, h, w), c (1, T, Dc)
+        t1 = time.perf_counter()
+        zt, ct = torch.from_numpy(z), torch.from_numpy(c)
+        first = self.frames - self._pending  # window positions first..T-1 are new
+        clip_mode = self.config.head_mode == "clip"
+        state = None if clip_mode else self._state
+        if state is None:
+            state = self.head.initial_state(1, device=zt.device, dtype=zt.dtype)
+        steps, all_logits = [], []
+        for i in range(0 if clip_mode else first, self.frames):
+            state, out = self.head.step(state, zt[:, :, i], ct[:, i])  # (1, Dz, h, w), (1, Dc)
+            all_logits.append(out.logits[0])
+            if i >= first:
+                steps.append((i, out))
+        window_probs = None
+        if clip_mode:
+            window_probs = softmax(torch.stack(all_logits).mean(dim=0).numpy())  # (N,)
+        else:
+            self._state = state
+        t2 = time.perf_counter()
+        results = self._results(steps, window_probs)
+        self.timings = {"preprocess": self._preprocess_ms, "backbone": (t1 - t0) * 1e3,
+                        "head": (t2 - t1) * 1e3, "frames": float(len(steps))}
+        self.counters["windows"] += 1
+        self.counters["stepped_frames"] += len(steps)
+        self.window_index += 1
+        self._pending = 0
+        self._preprocess_ms = 0.0
+        return results
+
+    def _results(self, steps: list, window_probs: np.ndarray | None) -> list[FrameResult]:
+        """Convert head outputs at window positions into ``FrameResult`` objects."""
+        cfg = self.model_config
+        stamps, sizes = self._buffer.stamps(), self._buffer.sizes()
+        results = []
+        for i, out in steps:
+            probs = softmax(out.logits[0].numpy())  # (N,)
+            smoothed = self._smoother.update(probs)
+            ranked = top_k(smoothed, self.labels, self.config.top_k)
+            glimpses = out.glimpses[0].numpy().astype(np.float32)  # (G, 4)
+            boxes = glimpse_box_pixels(glimpses, tuple(sizes[i]), cfg.resize_size, cfg.crop_size)
+            results.append(FrameResult(stamp=float(stamps[i]), glimpses=glimpses,
+                                       boxes=boxes.astype(np.float32), probs=probs,
+                                       top_k=ranked, label=ranked[0][0],
+                                       window_index=self.window_index,
+                                       window_probs=window_probs))
+        return results
+
+
+__all__ = ["FrameResult", "Recognizer"]
