@@ -9,8 +9,8 @@ import pytest
 pytest.importorskip("sensor_msgs.msg")
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from glimpse_ros.ros.image_conversion import (ImageConversionError, compressed_to_rgb,  # noqa: E402
-                                              image_to_rgb, rgb_to_image)
+from glimpse_ros.ros.image_conversion import (  # noqa: E402
+    ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image)
 
 H, W = 6, 10
 RNG = np.random.default_rng(0)
@@ -54,6 +54,7 @@ ENCODINGS = ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "8UC1", "8UC3", "yuv422"
 @pytest.mark.parametrize("pad", [0, 3, 64])
 @pytest.mark.parametrize("encoding", ENCODINGS)
 def test_every_encoding_with_padding(encoding: str, pad: int) -> None:
+    """Every encoding with padding."""
     pixels, expected = encoded(encoding)
     out = image_to_rgb(make_image(pixels, encoding, pad))
     assert out.shape == (H, W, 3) and out.dtype == np.uint8 and out.flags.c_contiguous
@@ -63,6 +64,7 @@ def test_every_encoding_with_padding(encoding: str, pad: int) -> None:
 @pytest.mark.parametrize("encoding,order", [("yuv422", "uyvy"), ("uyvy", "uyvy"),
                                             ("yuv422_yuy2", "yuyv"), ("yuyv", "yuyv")])
 def test_yuv_byte_order(encoding: str, order: str) -> None:
+    """Yuv byte order."""
     # Neutral chroma (U = V = 128): the output is grey with the luma value, whatever the order.
     luma = np.tile(np.linspace(16, 235, W).astype(np.uint8), (H, 1))  # (H, W)
     chroma = np.full((H, W), 128, np.uint8)
@@ -73,6 +75,7 @@ def test_yuv_byte_order(encoding: str, order: str) -> None:
 
 
 def test_round_trip_rgb_to_image() -> None:
+    """Round trip rgb to image."""
     for enc in ("rgb8", "bgr8"):
         msg = rgb_to_image(RGB, encoding=enc)
         np.testing.assert_array_equal(image_to_rgb(msg), RGB)
@@ -81,6 +84,7 @@ def test_round_trip_rgb_to_image() -> None:
 @pytest.mark.parametrize("ext,fmt", [(".png", "png"), (".png", "bgr8; png compressed bgr8"),
                                      (".jpg", "jpeg"), (".jpg", "rgb8; jpeg compressed bgr8")])
 def test_compressed(ext: str, fmt: str) -> None:
+    """Compressed."""
     ok, buf = cv2.imencode(ext, RGB[..., ::-1])
     assert ok
     msg = CompressedImage(format=fmt)
@@ -93,6 +97,7 @@ def test_compressed(ext: str, fmt: str) -> None:
 
 
 def bad_images() -> list[tuple[str, Image, int]]:
+    """(expected reason, malformed message, pixel limit) cases."""
     good = make_image(RGB, "rgb8", pad=2)
     cases = []
     m = make_image(RGB, "rgb8")
@@ -125,6 +130,7 @@ def bad_images() -> list[tuple[str, Image, int]]:
 
 @pytest.mark.parametrize("reason,msg,limit", bad_images())
 def test_bad_images_raise_with_reason(reason: str, msg: Image, limit: int) -> None:
+    """Bad images raise with reason."""
     with pytest.raises(ImageConversionError) as info:
         image_to_rgb(msg, max_pixels=limit)
     assert info.value.reason == reason
@@ -152,6 +158,7 @@ def _huge_png_header() -> bytes:
     ("too_large", "png", _huge_png_header()),
 ])
 def test_bad_compressed_raise_with_reason(reason: str, fmt: str, data: bytes) -> None:
+    """Bad compressed raise with reason."""
     msg = CompressedImage(format=fmt)
     msg.data = data
     with pytest.raises(ImageConversionError) as info:
@@ -160,6 +167,7 @@ def test_bad_compressed_raise_with_reason(reason: str, fmt: str, data: bytes) ->
 
 
 def test_compressed_size_limit_before_decoding() -> None:
+    """Compressed size limit before decoding."""
     msg = CompressedImage(format="jpeg")
     msg.data = _jpeg()
     with pytest.raises(ImageConversionError) as info:

@@ -21,12 +21,14 @@ W, H = 160, 120
 
 
 def header() -> Header:
+    """Header of a source frame."""
     h = Header(frame_id="camera_optical")
     h.stamp.sec, h.stamp.nanosec = 1234, 567
     return h
 
 
 def test_image_plane_markers() -> None:
+    """Image plane markers."""
     arr = glimpse_markers(BOXES, "wave (0.80)", header(), Projection.image_plane(W, "plane"), 0.5)
     boxes = [m for m in arr.markers if m.ns == "glimpse_box"]
     centres = [m for m in arr.markers if m.ns == "glimpse_centre"]
@@ -54,6 +56,7 @@ def test_image_plane_markers() -> None:
 
 
 def test_camera_frame_markers_back_project_with_k() -> None:
+    """Camera frame markers back project with k."""
     info = CameraInfo(width=W, height=H)
     info.header.frame_id = "info_frame"
     fx, fy, cx, cy = 200.0, 180.0, 80.0, 60.0
@@ -74,11 +77,13 @@ def test_camera_frame_markers_back_project_with_k() -> None:
 
 
 def test_markers_reject_bad_boxes() -> None:
+    """Markers reject bad boxes."""
     with pytest.raises(ValueError):
         glimpse_markers(np.zeros((3, 3)), "x", header(), Projection.image_plane(W, "p"))
 
 
 def test_overlay_draws_boxes_in_glimpse_colours() -> None:
+    """Overlay draws boxes in glimpse colours."""
     img = np.zeros((H, W, 3), np.uint8)
     out = draw_overlay(img, BOXES[:1], "label", [("label", 0.9), ("other", 0.1)])
     assert out.shape == img.shape and not img.any()  # input untouched
@@ -90,6 +95,7 @@ def test_overlay_draws_boxes_in_glimpse_colours() -> None:
 
 
 def test_stats_rates_latency_and_stale() -> None:
+    """Stats rates latency and stale."""
     now = [100.0]
     stats = NodeStats(stale_timeout_s=2.0, window_s=5.0, clock=lambda: now[0])
     for i in range(10):
@@ -116,6 +122,7 @@ def test_stats_rates_latency_and_stale() -> None:
 
 
 def test_drop_oldest_queue() -> None:
+    """Drop oldest queue."""
     q: DropOldestQueue[int] = DropOldestQueue(2)
     assert q.put(1) == 0 and q.put(2) == 0 and q.put(3) == 1
     assert q.get(0) == 2 and q.get(0) == 3 and q.get(0.01) is None

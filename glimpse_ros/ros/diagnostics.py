@@ -43,6 +43,7 @@ class NodeStats:
         self.last_error = ""
         self.backend = "unknown"
         self.resets = 0
+        self.overlays = 0
 
     def _trim(self, now: float) -> None:
         while self._inputs and self._inputs[0] < now - self.window_s:
@@ -77,6 +78,11 @@ class NodeStats:
             self._processed.append((now, latency_s))
             self._trim(now)
 
+    def record_overlay(self) -> None:
+        """An overlay image was published (only happens while someone subscribes)."""
+        with self._lock:
+            self.overlays += 1
+
     def snapshot(self) -> dict[str, float | int | str]:
         """Current values as a flat dict (also used by tests and the benchmark)."""
         with self._lock:
@@ -98,6 +104,7 @@ class NodeStats:
                 "seconds_since_input": (now - last_input) if last_input is not None
                 else now - self._start,
                 "resets": self.resets,
+                "overlays_published": self.overlays,
             }
             for reason, count in sorted(self.rejected.items()):
                 values[f"rejected_{reason}"] = count

@@ -186,6 +186,7 @@ class RecognizerNode(Node):
                                                  self.node_config.marker_lifetime_s))
         if self.overlay_pub.get_subscription_count() > 0:
             self.overlay_pub.publish(rgb_to_image(draw_overlay(frame, boxes, text, top_k), header))
+            self.stats.record_overlay()
         if self.class_pub is not None:
             msg = Classification(header=header)
             msg.results = [ObjectHypothesis(class_id=str(n), score=float(p)) for n, p in top_k]
@@ -200,8 +201,9 @@ class RecognizerNode(Node):
     def destroy_node(self) -> None:
         """Stop the inference thread, then destroy the node."""
         self._running = False
-        self._queue.close()
-        self._thread.join(timeout=5.0)
+        if hasattr(self, "_thread"):  # absent when start-up failed
+            self._queue.close()
+            self._thread.join(timeout=5.0)
         super().destroy_node()
 
 
@@ -212,7 +214,7 @@ def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args)
     try:
         node = RecognizerNode()
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, RuntimeError) as err:  # bad parameter, model or backend
         rclpy.logging.get_logger("recognizer").fatal(f"start-up failed: {err}")
         rclpy.try_shutdown()
         return 2
