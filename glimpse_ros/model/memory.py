@@ -64,11 +64,15 @@ class MemoryMetric(nn.Module):
         target = cov.diagonal().mean().clamp_min(_EPS) * torch.eye(self.feature_dim,
                                                                    dtype=torch.float64)
         shrunk = (1.0 - shrinkage) * cov + shrinkage * target
-        precision = torch.linalg.inv(shrunk)
+        singular = ValueError("covariance is singular; use a larger shrinkage or more features")
+        try:
+            precision = torch.linalg.inv(shrunk)
+        except torch.linalg.LinAlgError as err:
+            raise singular from err
         precision = 0.5 * (precision + precision.t())  # symmetrise rounding noise
         factor, info = torch.linalg.cholesky_ex(precision)
-        if int(info) != 0:
-            raise ValueError("covariance is singular; use a larger shrinkage or more features")
+        if int(info) != 0 or not bool(torch.isfinite(factor).all()):
+            raise singular
         self.factor.copy_(factor.to(self.factor.dtype))
 
 
