@@ -69,3 +69,30 @@ def cleanup() -> None:
     """Destroy the process group if one exists."""
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+def broadcast_object(obj: object, device: torch.device) -> object:
+    """Send rank 0's ``obj`` to every rank."""
+    if not dist.is_initialized():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0, device=device if device.type == "cuda" else None)
+    return box[0]
+
+
+def average_buffers(module: torch.nn.Module) -> None:
+    """Average floating-point buffers (BatchNorm running statistics) over ranks.
+
+    DDP broadcasts rank 0's buffers at the start of every forward but each rank then updates its
+    own running statistics, so ranks differ after the last step; averaging them at the end of an
+    epoch keeps all ranks (and the checkpoint) identical and uses every rank's statistics.
+    """
+    if not dist.is_initialized():
+        return
+    world = dist.get_world_size()
+    for buf in module.buffers():
+        if buf.is_floating_point():
+            dist.all_reduce(buf)
+            buf.div_(world)
+        else:
+            dist.broadcast(buf, src=0)
