@@ -1,7 +1,8 @@
 """Training configuration: frozen dataclasses loaded from YAML plus ``key=value`` overrides.
 
 Example: ``python training/train.py --config config/train/synthetic.yaml optim.epochs=3
-model.frames=4``. Override values are parsed as YAML scalars (``3``, ``1e-4``, ``true``, ``[1,1]``).
+model.frames=4``. Override values are parsed as YAML scalars (``3``, ``1e-4``, ``true``,
+``[1,1]``).
 Unknown keys and wrong types are errors naming the key (glimpse_ros.config.load_dataclass).
 """
 
@@ -71,7 +72,8 @@ class TrainConfig:
 
     ``stage``: ``global`` (stage 1: global model, L_D + L_P) or ``full`` (stage 2, end to end).
     ``init``: checkpoint to start from (stage-1 result for stage 2, the NTU model for N-UCLA);
-    tensors whose shapes differ (e.g. a classifier with another class count) are skipped and listed.
+    tensors whose shapes differ (e.g. a classifier with another class count) are skipped and
+    listed.
     ``pretrained_2d``: torchvision-format 2D ResNet file inflated into the backbone (stage 1).
     ``model_preset``: ``paper`` (ResNet-50) or ``small``; ``model`` overrides its fields.
     """

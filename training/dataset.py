@@ -1,9 +1,10 @@
 """Clip datasets over the prepared format: segment sampling, crops, joint targets and masks.
 
-Training draws one 8-frame sub-sequence per video by segment sampling (the video is cut into T equal
-segments, one random frame from each) and a random ``crop``×``crop`` window of the ``resize`` square;
-testing takes ``clips`` (5) evenly spaced sub-sequences with the centre crop (the paper also crops at
-random at test time; a centre crop makes evaluation deterministic and matches the runtime).
+Training draws one 8-frame sub-sequence per video by segment sampling (the video is cut into T
+equal segments, one random frame from each) and a random ``crop``×``crop`` window of the
+``resize`` square; testing takes ``clips`` (5) evenly spaced sub-sequences with the centre crop
+(the paper also crops at random at test time; a centre crop makes evaluation deterministic and
+matches the runtime).
 
 Joints follow the model contract: (x, y) in [-1, 1] of the network crop, align_corners=True
 convention (-1 / +1 = centres of the first / last crop pixel), i.e. the inverse of
@@ -21,7 +22,7 @@ import torch
 from torch.utils.data import Dataset
 
 from glimpse_ros.preprocess import normalize, resize_square
-from training.prepared import PreparedIndex, SampleInfo, read_frames
+from training.prepared import SampleInfo, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +78,8 @@ def joints_to_crop(joints: np.ndarray, present: np.ndarray, src_wh: tuple[int, i
 class ClipDataset(Dataset):
     """Clips of a prepared data set.
 
-    Each item is a dict with ``video`` (3, T, crop, crop) float32 — or (clips, 3, T, crop, crop) when
-    ``clips`` > 1 —, ``label`` int, ``joints`` (T, 2, J, 2) / (clips, T, 2, J, 2), ``mask``
+    Each item is a dict with ``video`` (3, T, crop, crop) float32 — or (clips, 3, T, crop, crop)
+    when ``clips`` > 1 —, ``label`` int, ``joints`` (T, 2, J, 2) / (clips, T, 2, J, 2), ``mask``
     (T, 2, J) / (clips, T, 2, J) bool and ``index``.
     """
 

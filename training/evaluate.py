@@ -1,4 +1,4 @@
-"""Evaluation: multi-clip averaging, top-1/top-5, per-class accuracy, confusion matrix, paper table.
+"""Evaluation: multi-clip averaging, top-1/5, per-class accuracy, confusion matrix, paper table.
 
 ``python training/evaluate.py --checkpoint runs/x/model.safetensors --config config/train/X.yaml``
 evaluates an exported model on the test split (5 averaged clips per video by default) and writes
@@ -107,7 +107,8 @@ def confusion_png(conf: np.ndarray, labels: list[str], path: str | Path, cell: i
 
 def results_table(result: dict, dataset: str, protocol: str, model_name: str) -> str:
     """Markdown table of our numbers next to the paper's."""
-    lines = ["| model | data | protocol | top-1 % | top-5 % | paper % |", "|---|---|---|---|---|---|"]
+    lines = ["| model | data | protocol | top-1 % | top-5 % | paper % |",
+             "|---|---|---|---|---|---|"]
     paper = PAPER.get((dataset, protocol), {})
     ref = paper.get(model_name)
     lines.append(f"| {model_name} | {dataset} | {protocol} | {result['top1']:.1f} | "

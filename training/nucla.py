@@ -8,7 +8,8 @@ Departure: N-UCLA skeletons are 3D Kinect v1 joints (20, not 25) without colour-
 so no pose targets are produced and L_P is masked out on this data set (the paper does not say how
 it handled pose on N-UCLA).
 
-``python -m training.nucla --root D --out D`` writes the prepared format of :mod:`training.prepared`.
+``python -m training.nucla --root D --out D`` writes the prepared format of
+:mod:`training.prepared`.
 """
 
 from __future__ import annotations

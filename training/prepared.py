@@ -5,11 +5,11 @@
 
 - ``videos/<name>.avi``: MJPG video of the rescaled frames;
 - ``joints/<name>.npz``: ``joints`` (T, 2, J, 2) float32 in SOURCE pixels and ``present`` (T, 2);
-- ``index.json``: per sample name, label, frame count, source width/height, subject, camera/view and
-  whether a skeleton exists, plus the list of files that could not be used and why.
+- ``index.json``: per sample name, label, frame count, source width/height, subject,
+  camera/view and whether a skeleton exists, plus the list of files that could not be used and why.
 
-Corrupt or missing inputs are never dropped silently: they are listed under ``errors`` in the index,
-counted in the command's summary, and reported again when a dataset is built from the index.
+Corrupt or missing inputs are never dropped silently: they are listed under ``errors`` in the
+index, counted in the command's summary, and reported again when a dataset is built from the index.
 """
 
 from __future__ import annotations

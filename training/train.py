@@ -9,9 +9,9 @@ full model end to end (L_D + L_P + L_G), initialised from the stage-1 checkpoint
     python training/train.py --config ... --resume            # continue from out_dir/last.pt
     python training/train.py --config ... --test-only         # evaluate out_dir/best.pt
 
-Outputs in ``out_dir``: ``last.pt`` / ``best.pt`` (self-describing training checkpoints), TensorBoard
-scalars, ``model.safetensors`` (best model, deployable), ``results.{json,md}``, ``confusion.png``,
-``rank_params.json`` (parameter digests of all ranks after training).
+Outputs in ``out_dir``: ``last.pt`` / ``best.pt`` (self-describing training checkpoints),
+TensorBoard scalars, ``model.safetensors`` (best model, deployable), ``results.{json,md}``,
+``confusion.png``, ``rank_params.json`` (parameter digests of all ranks after training).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import shlex
 import sys
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torch.utils.data import DataLoader, DistributedSampler
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -77,7 +76,7 @@ def build_datasets(cfg: TrainConfig, mcfg: ModelConfig) -> dict[str, ClipDataset
 
 
 def make_loader(ds: ClipDataset, cfg: TrainConfig, train: bool) -> DataLoader:
-    """DataLoader with a DistributedSampler under torchrun."""
+    """Build a DataLoader with a DistributedSampler under torchrun."""
     sampler = None
     if torch.distributed.is_initialized():
         sampler = DistributedSampler(ds, shuffle=train, seed=cfg.seed, drop_last=train)
@@ -112,7 +111,7 @@ def init_memory_metric(model: GlimpseClouds, loader: DataLoader, device: torch.d
 
 def train_one_epoch(model, loader, optimizer, scaler, cfg: TrainConfig, device, epoch: int,
                     step: int, writer) -> tuple[int, dict]:
-    """One pass over the training loader; returns the new global step and mean loss parts."""
+    """Run one pass over the training loader; returns the new global step and mean loss parts."""
     model.train()
     loader.dataset.set_epoch(epoch)
     if isinstance(loader.sampler, DistributedSampler):
@@ -266,8 +265,8 @@ def main(argv: list[str] | None = None) -> int:
         train_stats = {k: dist_utils.all_reduce_mean(v, device) for k, v in train_stats.items()}
         dist_utils.average_buffers(model)
         val = {}
-        last_epoch = epoch + 1 == cfg.optim.epochs or (cfg.optim.max_steps
-                                                        and step >= cfg.optim.max_steps)
+        budget_done = bool(cfg.optim.max_steps) and step >= cfg.optim.max_steps
+        last_epoch = epoch + 1 == cfg.optim.epochs or budget_done
         if (epoch + 1) % cfg.eval_every == 0 or last_epoch:
             logits, y, _ = predict(model, val_loader, device, global_only)
             val = metrics(logits, y, mcfg.num_classes)

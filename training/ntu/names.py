@@ -1,4 +1,4 @@
-"""NTU RGB+D sample names: ``SsssCcccPpppRrrrAaaa`` (setup, camera, performer, replication, action)."""
+"""NTU RGB+D sample names ``SsssCcccPpppRrrrAaaa``: setup, camera, subject, repetition, action."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""One-off NTU RGB+D preparation: ``python -m training.ntu.prepare --videos D --skeletons D --out D``.
+"""One-off NTU RGB+D preparation.
+
+``python -m training.ntu.prepare --videos D --skeletons D --out D``
 
 Rescales every ``*_rgb.avi`` to 256×256 (``--size``), parses its ``.skeleton`` and writes the
 prepared format of :mod:`training.prepared`. Missing/empty skeletons are kept (pose losses masked)

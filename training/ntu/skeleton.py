@@ -1,9 +1,10 @@
 """Reader and writer for the NTU RGB+D ``.skeleton`` text format (DESIGN §5).
 
 Layout: line 1 = frame count; per frame a body count; per body one line of 10 values (body id,
-clipped edges, hand states/confidences, restricted, lean x/y, tracking state), the joint count (25),
-then one line of 12 values per joint: ``x y z depthX depthY colorX colorY orientW orientX orientY
-orientZ trackingState``. We keep colorX/colorY (pixels of the 1920×1080 RGB video) of up to 2 bodies.
+clipped edges, hand states/confidences, restricted, lean x/y, tracking state), the joint count
+(25), then one line of 12 values per joint: ``x y z depthX depthY colorX colorY orientW orientX
+orientY orientZ trackingState``. We keep colorX/colorY (pixels of the 1920×1080 RGB video) of up
+to 2 bodies.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ class Skeleton:
     """2D joints of one sample.
 
     Attributes:
-        joints: (T, MAX_BODIES, J, 2) float32 colour-image pixel coordinates (x, y); 0 where absent.
+        joints: (T, MAX_BODIES, J, 2) float32 colour-image pixel coordinates (x, y); 0 where
+            absent.
         present: (T, MAX_BODIES) bool, True where that body slot holds a tracked body.
     """
 

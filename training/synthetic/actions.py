@@ -1,4 +1,4 @@
-"""Synthetic actions: periodic limb motions that differ locally (one arm, both arms, a leg, the head).
+"""Synthetic actions: periodic limb motions differing locally (an arm, both arms, a leg, the head).
 
 Each action maps a phase (cycles, any real number) to :class:`PoseAngles`. The idle pose around the
 moving limb carries small per-video random offsets so that a static posture alone is a weak cue.
@@ -94,8 +94,8 @@ def action_pose(action: int, phase: float, idle: np.ndarray) -> PoseAngles:
     Args:
         action: 0-based action index.
         phase: position in the cycle (1.0 = one full repetition).
-        idle: (6,) per-video offsets of the resting posture (arm elevations/azimuths, sway amplitude
-            and sway phase), drawn by the generator.
+        idle: (6,) per-video offsets of the resting posture (arm elevations/azimuths, sway
+            amplitude and sway phase), drawn by the generator.
     """
     if not 0 <= action < len(ACTION_NAMES):
         raise ValueError(f"action {action} out of range 0..{len(ACTION_NAMES) - 1}")

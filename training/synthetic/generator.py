@@ -44,7 +44,8 @@ def subject_body(seed: int, subject: int) -> tuple[BodyShape, tuple[int, int, in
     """Deterministic proportions, shirt colour and limb thickness of ``subject``."""
     rng = np.random.default_rng([seed, 1_000_000 + subject])
     shape = BodyShape(height=float(rng.uniform(0.85, 1.12)),
-                      upper_arm=float(rng.uniform(0.26, 0.32)), forearm=float(rng.uniform(0.23, 0.29)),
+                      upper_arm=float(rng.uniform(0.26, 0.32)),
+                      forearm=float(rng.uniform(0.23, 0.29)),
                       thigh=float(rng.uniform(0.40, 0.47)), shin=float(rng.uniform(0.39, 0.45)),
                       shoulder_half=float(rng.uniform(0.16, 0.22)),
                       torso=float(rng.uniform(0.40, 0.50)))
@@ -81,7 +82,8 @@ def render(spec: VideoSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Render a video.
 
     Returns:
-        frames (T, H, W, 3) uint8 RGB, joints (T, 25, 2) colour pixels, xyz (T, 25, 3) camera metres.
+        frames (T, H, W, 3) uint8 RGB, joints (T, 25, 2) colour pixels, xyz (T, 25, 3) camera
+        metres.
     """
     bg_rng = np.random.default_rng(spec.bg_seed)
     background = make_background(bg_rng, spec.camera.size)

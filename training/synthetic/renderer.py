@@ -12,7 +12,8 @@ from training.synthetic.body import BONES, J
 # Fixed, distinct colours (RGB) per limb so left/right and upper/lower parts are separable.
 PART_COLOURS = {
     "upper_arm_left": (230, 40, 40), "forearm_left": (255, 150, 0), "hand_left": (255, 230, 0),
-    "upper_arm_right": (30, 60, 230), "forearm_right": (0, 200, 255), "hand_right": (160, 255, 255),
+    "upper_arm_right": (30, 60, 230), "forearm_right": (0, 200, 255),
+    "hand_right": (160, 255, 255),
     "thigh_left": (40, 170, 40), "shin_left": (140, 230, 60), "foot_left": (90, 90, 20),
     "thigh_right": (170, 40, 170), "shin_right": (255, 110, 220), "foot_right": (90, 20, 90),
 }
@@ -54,7 +55,7 @@ class Camera:
 
 
 def make_background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    """A cluttered static background: gradient, random rectangles, ellipses and lines (RGB uint8)."""
+    """A cluttered static background: gradient, rectangles, ellipses and lines (RGB uint8)."""
     w, h = size
     top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
     ramp = np.linspace(0.0, 1.0, h)[:, None, None]
