@@ -80,8 +80,9 @@ def pose_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> t
 
 
 def _distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Euclidean distance over the last dim with a finite gradient at 0."""
-    return torch.sqrt((a - b).pow(2).sum(dim=-1).clamp_min(_EPS))
+    """Euclidean distance over the last dim; exactly 0 (with a zero gradient) at coincidence."""
+    sq = (a - b).pow(2).sum(dim=-1)
+    return torch.where(sq > _EPS, torch.sqrt(sq.clamp_min(_EPS)), torch.zeros_like(sq))
 
 
 def glimpse_loss(glimpses: torch.Tensor, joints: Optional[torch.Tensor],
