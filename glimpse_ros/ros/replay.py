@@ -1,0 +1,222 @@
+"""Replay a video file or an image folder as a camera: ``image`` + ``camera_info`` in real time.
+
+    python -m glimpse_ros.replay clip.avi --fps 15 --loop --ros-args -r image:=/camera/image_raw
+
+Frames are published on a fixed real-time schedule (the file's frame rate or ``--fps``), stamped
+with the node clock at publication, like a camera driver would. A slow reader does not accumulate delay:
+when behind, the schedule restarts from now. CameraInfo carries a pinhole model built from the
+horizontal field of view (no calibration is known for a file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from glimpse_ros.ros.image_conversion import rgb_to_image
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff")
+DEFAULT_FOLDER_FPS = 30.0
+
+
+class FrameSource:
+    """RGB frames of a video file or of the (sorted) images of a folder, with their frame rate."""
+
+    def __init__(self, path: str | Path, size: tuple[int, int] | None = None) -> None:
+        """Open ``path``; ``size`` = (width, height) resizes every frame.
+
+        Raises:
+            ValueError: the path does not exist, holds no images, or OpenCV cannot read the video.
+        """
+        self.path = Path(path).expanduser()
+        self.size = size
+        if self.path.is_dir():
+            self.files = sorted(p for p in self.path.iterdir()
+                                if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not self.files:
+                raise ValueError(f"{self.path}: folder holds no images "
+                                 f"({', '.join(IMAGE_SUFFIXES)})")
+            self.fps = DEFAULT_FOLDER_FPS
+        elif self.path.is_file():
+            self.files = []
+            cap = cv2.VideoCapture(str(self.path))
+            ok = cap.isOpened() and cap.read()[0]
+            fps = cap.get(cv2.CAP_PROP_FPS)
+            cap.release()
+            if not ok:
+                raise ValueError(f"{self.path}: OpenCV cannot read this video")
+            self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else 30.0
+        else:
+            raise ValueError(f"{self.path}: no such file or folder")
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """Yield (H, W, 3) uint8 RGB frames once through the source."""
+        if self.files:
+            for p in self.files:
+                bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+                if bgr is not None:
+                    yield self._finish(bgr)
+            return
+        cap = cv2.VideoCapture(str(self.path))
+        try:
+            while True:
+                ok, bgr = cap.read()
+                if not ok:
+                    return
+                yield self._finish(bgr)
+        finally:
+            cap.release()
+
+    def _finish(self, bgr: np.ndarray) -> np.ndarray:
+        if self.size is not None and (bgr.shape[1], bgr.shape[0]) != self.size:
+            bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_LINEAR)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def camera_info(width: int, height: int, hfov_deg: float, header) -> CameraInfo:
+    """Pinhole CameraInfo (no distortion) with the given horizontal field of view."""
+    f = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
+    cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
+    info = CameraInfo(header=header, width=width, height=height, distortion_model="plumb_bob")
+    info.d = [0.0] * 5
+    info.k = [f, 0.0, cx, 0.0, f, cy, 0.0, 0.0, 1.0]
+    info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    info.p = [f, 0.0, cx, 0.0, 0.0, f, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return info
+
+
+class ReplayNode(Node):
+    """Publishes a FrameSource on ``image`` and ``camera_info`` from its own pacing thread."""
+
+    def __init__(self, source: FrameSource, fps: float | None = None, loop: bool = False,
+                 frame_id: str = "camera", encoding: str = "bgr8", hfov_deg: float = 60.0,
+                 duration_s: float | None = None, node_name: str = "replay",
+                 on_frame: Callable[[np.ndarray, object], None] | None = None, **kwargs) -> None:
+        """Create publishers and start publishing.
+
+        Args:
+            source: the frames.
+            fps: publication rate; None = the source's rate.
+            loop: start again at the end instead of stopping.
+            frame_id: header frame id (the camera's optical frame).
+            encoding: rgb8 or bgr8 (cameras usually send bgr8).
+            hfov_deg: horizontal field of view of the CameraInfo.
+            duration_s: stop after this long (None = end of source / never when looping).
+            node_name: ROS node name.
+            on_frame: called with (rgb, header) for every published frame (demo, benchmark).
+            **kwargs: passed to rclpy's Node (e.g. context).
+        """
+        super().__init__(node_name, **kwargs)
+        self.source = source
+        self.fps = float(fps or source.fps)
+        if not self.fps > 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        self.loop, self.frame_id, self.encoding = loop, frame_id, encoding
+        self.hfov_deg, self.duration_s, self.on_frame = hfov_deg, duration_s, on_frame
+        self.image_pub = self.create_publisher(Image, "image", 10)
+        self.info_pub = self.create_publisher(CameraInfo, "camera_info", 10)
+        self.published = 0
+        self.finished = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="replay", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        period = 1.0 / self.fps
+        start = next_t = time.monotonic()
+        try:
+            while not self._stop.is_set():
+                for rgb in self.source.frames():
+                    now = time.monotonic()
+                    if self.duration_s is not None and now - start >= self.duration_s:
+                        return
+                    if next_t > now:
+                        if self._stop.wait(next_t - now):
+                            return
+                    else:
+                        next_t = now  # behind schedule: do not try to catch up with a burst
+                    next_t += period
+                    self._publish(rgb)
+                    if self._stop.is_set():
+                        return
+                if not self.loop or self.published == 0:
+                    return
+        finally:
+            self.finished.set()
+
+    def _publish(self, rgb: np.ndarray) -> None:
+        msg = rgb_to_image(rgb, encoding=self.encoding)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = self.frame_id
+        self.info_pub.publish(camera_info(msg.width, msg.height, self.hfov_deg, msg.header))
+        self.image_pub.publish(msg)
+        self.published += 1
+        if self.on_frame is not None:
+            self.on_frame(rgb, msg.header)
+
+    def destroy_node(self) -> None:
+        """Stop the pacing thread, then destroy the node."""
+        if hasattr(self, "_stop"):
+            self._stop.set()
+            self._thread.join(timeout=5.0)
+        super().destroy_node()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options (ROS arguments already removed)."""
+    ap = argparse.ArgumentParser(prog="replay", description=__doc__.split("\n")[0])
+    ap.add_argument("path", help="video file or folder of images")
+    ap.add_argument("--fps", type=float, default=None, help="rate (default: the file's)")
+    ap.add_argument("--loop", action="store_true", help="start again at the end")
+    ap.add_argument("--frame-id", default="camera", help="header frame_id")
+    ap.add_argument("--encoding", default="bgr8", choices=("bgr8", "rgb8"))
+    ap.add_argument("--width", type=int, default=None, help="resize frames to this width")
+    ap.add_argument("--height", type=int, default=None, help="resize frames to this height")
+    ap.add_argument("--hfov", type=float, default=60.0, help="horizontal field of view (deg)")
+    ap.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    args = ap.parse_args(argv)
+    if (args.width is None) != (args.height is None):
+        ap.error("--width and --height go together")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console script ``replay``."""
+    import sys
+
+    from rclpy.executors import ExternalShutdownException
+    from rclpy.utilities import remove_ros_args
+
+    argv = list(sys.argv if argv is None else ["replay", *argv])
+    args = parse_args(remove_ros_args(argv)[1:])
+    size = (args.width, args.height) if args.width else None
+    try:
+        source = FrameSource(args.path, size)
+    except ValueError as err:
+        print(f"replay: {err}", file=sys.stderr)
+        return 2
+    rclpy.init(args=argv)
+    node = ReplayNode(source, args.fps, args.loop, args.frame_id, args.encoding, args.hfov,
+                      args.duration)
+    node.get_logger().info(f"publishing {source.path} at {node.fps:.1f} fps on "
+                           f"{node.resolve_topic_name('image')}")
+    try:
+        while rclpy.ok() and not node.finished.is_set():
+            rclpy.spin_once(node, timeout_sec=0.1)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.get_logger().info(f"published {node.published} frames")
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
