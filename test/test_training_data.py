@@ -1,0 +1,141 @@
+"""Synthetic generator, preparation (NTU and N-UCLA layouts), corrupt-file reporting, clip dataset."""
+
+from __future__ import annotations
+
+import hashlib
+
+import cv2
+import numpy as np
+import pytest
+
+from glimpse_ros.preprocess import glimpse_box_pixels
+from training import nucla
+from training.config import DataConfig
+from training.dataset import ClipDataset, joints_to_crop, segment_indices
+from training.ntu.prepare import prepare
+from training.ntu.skeleton import read_skeleton
+from training.prepared import PreparedIndex
+from training.splits import split_samples
+from training.synthetic.__main__ import main as synth_main
+from training.synthetic.actions import ACTION_NAMES
+from training.synthetic.generator import render, sample_spec
+
+
+def _digest(folder) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.suffix in (".avi", ".skeleton")}
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """Nine small synthetic videos (one per action), prepared at 40 px."""
+    root = tmp_path_factory.mktemp("syn")
+    args = ["--videos", "9", "--seed", "5", "--width", "80", "--height", "60", "--frames", "10",
+            "--missing-skeleton-prob", "0.0"]
+    assert synth_main(["--out", str(root / "a")] + args) == 0
+    out = root / "prep"
+    prepare(root / "a", root / "a", out, 40, list(ACTION_NAMES), workers=1, dataset="synthetic")
+    return root
+
+
+def test_generator_is_deterministic(synthetic, tmp_path):
+    args = ["--videos", "9", "--seed", "5", "--width", "80", "--height", "60", "--frames", "10",
+            "--missing-skeleton-prob", "0.0"]
+    assert synth_main(["--out", str(tmp_path)] + args) == 0
+    first, second = _digest(synthetic / "a"), _digest(tmp_path)
+    assert len(first) == 18 and first == second
+    other = sample_spec(6, 0, (80, 60), 10, 0.0)
+    assert other != sample_spec(5, 0, (80, 60), 10, 0.0)
+
+
+def test_generator_classes_and_round_trip(synthetic):
+    index = PreparedIndex.load(synthetic / "prep")
+    assert sorted(s.label for s in index.samples) == list(range(9)) and not index.errors
+    s = index.samples[0]
+    assert (s.width, s.height, s.frames) == (80, 60, 10) and s.has_joints
+    # The skeleton file holds the renderer's joints in the video's pixel coordinates.
+    spec = next(sample_spec(5, i, (80, 60), 10, 0.0) for i in range(9)
+                if sample_spec(5, i, (80, 60), 10, 0.0).name.stem == s.name)
+    frames, joints, _ = render(spec)
+    skel = read_skeleton(synthetic / "a" / spec.name.skeleton_name)
+    np.testing.assert_allclose(skel.joints[:, 0], joints, atol=1e-3)
+    assert skel.present[:, 0].all() and not skel.present[:, 1].any()
+    cap = cv2.VideoCapture(str(synthetic / "a" / spec.name.video_name))
+    ok, bgr = cap.read()
+    assert ok and bgr.shape == (60, 80, 3)
+    # MJPG is lossy: decoded frames stay close to the rendered ones.
+    assert np.abs(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB).astype(int) - frames[0]).mean() < 12
+
+
+def test_dataset_items_and_joint_convention(synthetic):
+    index = PreparedIndex.load(synthetic / "prep")
+    root = synthetic / "prep"
+    ds = ClipDataset(root, index.samples, frames=4, resize=40, crop=32, train=True)
+    item = ds[0]
+    assert item["video"].shape == (3, 4, 32, 32) and item["joints"].shape == (4, 2, 25, 2)
+    assert item["mask"].shape == (4, 2, 25) and item["mask"][:, 1].sum() == 0
+    assert item["mask"][:, 0].any()
+    test = ClipDataset(root, index.samples, frames=4, resize=40, crop=32, train=False, clips=5)
+    assert test[0]["video"].shape == (5, 3, 4, 32, 32)
+    # Centre-crop joints mapped back with the runtime's glimpse_box_pixels land on the source.
+    src = np.array([[[[10.0, 20.0], [70.0, 41.0]], [[0.0, 0.0], [0.0, 0.0]]]])  # (1, 2, 2, 2)
+    norm, mask = joints_to_crop(src, np.array([[True, False]]), (80, 60), 40, 32, (4, 4))
+    assert mask.tolist() == [[[True, True], [False, False]]]
+    g = np.concatenate([norm[0, 0], np.zeros((2, 2))], axis=1)          # zero-size glimpses
+    back = glimpse_box_pixels(g, (60, 80), resize=40, crop=32)[:, :2]
+    np.testing.assert_allclose(back, src[0, 0], atol=1e-6)
+
+
+def test_segment_sampling():
+    assert segment_indices(80, 8, offset=0.5) == [5, 15, 25, 35, 45, 55, 65, 75]
+    rng = np.random.default_rng(0)
+    idx = segment_indices(80, 8, rng)
+    assert all(10 * k <= i < 10 * (k + 1) for k, i in enumerate(idx))
+    assert segment_indices(3, 8, offset=0.5) == [0, 0, 0, 1, 1, 2, 2, 2]
+
+
+def test_corrupt_and_missing_files_are_reported(synthetic, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    for p in (synthetic / "a").iterdir():
+        if p.suffix in (".avi", ".skeleton"):
+            (src / p.name).write_bytes(p.read_bytes())
+    videos = sorted(src.glob("*_rgb.avi"))
+    videos[0].write_bytes(b"not a video")
+    (src / videos[1].name.replace("_rgb.avi", ".skeleton")).unlink()
+    (src / videos[2].name.replace("_rgb.avi", ".skeleton")).write_text("3\n1\nbroken")
+    index = prepare(src, src, tmp_path / "out", 40, list(ACTION_NAMES), workers=1)
+    assert len(index.samples) == 8
+    reasons = " ".join(e["reason"] for e in index.errors)
+    assert "video" in reasons and "corrupt" in reasons and len(index.errors) == 2
+    missing = [s for s in index.samples if not s.has_joints]
+    assert len(missing) == 2                      # missing + corrupt skeleton: pose masked
+    (tmp_path / "out" / "videos" / f"{index.samples[0].name}.avi").unlink()
+    ds = ClipDataset(tmp_path / "out", index.samples, frames=4, resize=40, crop=32)
+    assert len(ds) == 7 and ds.missing == [index.samples[0].name]
+
+
+def test_nucla_layout_prepare_and_protocols(tmp_path):
+    root = tmp_path / "multiview_action"
+    rng = np.random.default_rng(0)
+    for view in (1, 2, 3):
+        for action, subject in ((1, 1), (12, 2)):
+            d = root / f"view_{view}" / f"a{action:02d}_s{subject:02d}_e00"
+            d.mkdir(parents=True)
+            for k in range(5):
+                img = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+                cv2.imwrite(str(d / f"frame_{k}_tc_{1000 + 33 * k}_rgb.jpg"), img)
+                (d / f"frame_{k}_tc_{1000 + 33 * k}_skeletons.txt").write_text("")
+    (root / "view_3" / "a05_s03_e01").mkdir()          # an empty sample folder: reported
+    index = nucla.prepare(root, tmp_path / "prep", 40, [f"c{i}" for i in range(10)])
+    assert len(index.samples) == 6 and len(index.errors) == 1
+    assert {s.label for s in index.samples} == {0, 9}
+    s = index.samples[0]
+    assert (s.frames, s.width, s.height, s.has_joints) == (5, 64, 48, False)
+    data = DataConfig(dataset="nucla", root=str(tmp_path / "prep"), protocol="v3_12",
+                      val_fraction=0.25)
+    train, val, test = split_samples(index.samples, data, seed=0)
+    assert {x.camera for x in train + val} == {1, 2} and {x.camera for x in test} == {3}
+    assert len(val) == 1 and len(test) == 2
+    with pytest.raises(ValueError, match="protocol"):
+        nucla.is_train(1, "v4_12")

@@ -1,0 +1,103 @@
+"""NTU RGB+D format: skeleton parser fixtures, sample names, CS/CV splits, validation split."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.ntu.names import parse_name
+from training.ntu.skeleton import (SkeletonFormatError, format_skeleton, parse_skeleton_text,
+                                   read_skeleton)
+from training.ntu.splits import CS_TRAIN_SUBJECTS, is_train, split_names, validation_split
+
+
+def _body(offset: float) -> np.ndarray:
+    """(25, 2) colour coordinates offset + joint index."""
+    j = np.arange(25, dtype=np.float64)
+    return np.stack([offset + j, 2 * offset + j], axis=1)
+
+
+def _joint_line(cx: float, cy: float) -> str:
+    return f"0.1 0.2 3.0 250.0 200.0 {cx} {cy} 1 0 0 0 2"
+
+
+def _write_fixture(path, frames: list[list[np.ndarray]]) -> None:
+    """Write a skeleton file by hand (not with format_skeleton) in the NTU layout."""
+    lines = [str(len(frames))]
+    for bodies in frames:
+        lines.append(str(len(bodies)))
+        for xy in bodies:
+            lines.append("72057594037931101 0 1 1 1 1 0 -0.05 0.3 2")
+            lines.append("25")
+            lines += [_joint_line(*xy[j]) for j in range(25)]
+    path.write_text("\r\n".join(lines) + "\r\n")      # NTU files use CRLF line ends
+
+
+def test_two_bodies_one_body_and_empty_frames(tmp_path):
+    f = tmp_path / "S001C001P001R001A050.skeleton"
+    _write_fixture(f, [[_body(100), _body(500)], [_body(101)], [], [_body(102), _body(502)]])
+    s = read_skeleton(f)
+    assert s.num_frames == 4
+    assert s.present.tolist() == [[True, True], [True, False], [False, False], [True, True]]
+    np.testing.assert_allclose(s.joints[0, 1], _body(500))
+    np.testing.assert_allclose(s.joints[1, 0], _body(101))
+    assert (s.joints[1, 1] == 0).all() and (s.joints[2] == 0).all()
+
+
+def test_third_body_ignored(tmp_path):
+    f = tmp_path / "x.skeleton"
+    _write_fixture(f, [[_body(1), _body(2), _body(3)]])
+    s = read_skeleton(f)
+    assert s.joints.shape == (1, 2, 25, 2)
+    np.testing.assert_allclose(s.joints[0, 1], _body(2))
+
+
+def test_empty_file_gives_zero_frames(tmp_path):
+    f = tmp_path / "empty.skeleton"
+    f.write_text("")
+    s = read_skeleton(f)
+    assert s.num_frames == 0 and s.present.shape == (0, 2)
+
+
+def test_truncated_file_raises_with_name(tmp_path):
+    f = tmp_path / "trunc.skeleton"
+    _write_fixture(f, [[_body(1)]])
+    f.write_text("\n".join(f.read_text().splitlines()[:10]))
+    with pytest.raises(SkeletonFormatError, match="trunc.skeleton"):
+        read_skeleton(f)
+
+
+def test_writer_round_trip():
+    frames = [[_body(10)], [], [_body(11), _body(12)]]
+    s = parse_skeleton_text(format_skeleton(frames))
+    assert s.present.tolist() == [[True, False], [False, False], [True, True]]
+    np.testing.assert_allclose(s.joints[2, 1], _body(12), atol=1e-3)
+
+
+def test_names_and_labels():
+    n = parse_name("nturgb+d_rgb/S017C003P020R002A060_rgb.avi")
+    assert (n.setup, n.camera, n.subject, n.replication, n.action) == (17, 3, 20, 2, 60)
+    assert n.label == 59 and n.skeleton_name == "S017C003P020R002A060.skeleton"
+    with pytest.raises(ValueError):
+        parse_name("clip.avi")
+
+
+def test_cross_subject_and_cross_view_membership():
+    def name(c, p):
+        return parse_name(f"S001C{c:03d}P{p:03d}R001A001")
+    assert not is_train(name(1, 40), "cs")            # subject 40 is a test subject
+    assert is_train(name(1, 38), "cs") and not is_train(name(2, 3), "cs")
+    assert len(CS_TRAIN_SUBJECTS) == 20
+    assert not is_train(name(1, 1), "cv")             # camera 1 is the CV test camera
+    assert is_train(name(2, 40), "cv") and is_train(name(3, 40), "cv")
+    train, test = split_names([name(1, 1), name(2, 40), name(3, 2)], "cs")
+    assert train == [0, 2] and test == [1]
+    with pytest.raises(ValueError, match="protocol"):
+        is_train(name(1, 1), "xs")
+
+
+def test_validation_split_is_five_percent_and_deterministic():
+    idx = list(range(1000))
+    tr, val = validation_split(idx, 0.05, seed=3)
+    assert len(val) == 50 and not set(tr) & set(val) and len(tr) + len(val) == 1000
+    assert validation_split(idx, 0.05, seed=3) == (tr, val)
