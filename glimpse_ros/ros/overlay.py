@@ -24,7 +24,7 @@ def draw_overlay(rgb: np.ndarray, boxes: np.ndarray, label: str,
     out = np.ascontiguousarray(rgb).copy()
     h, w = out.shape[:2]
     scale = max(h, w) / 640.0
-    thick = max(1, int(round(2 * scale)))
+    thick = max(2, int(round(2 * scale)))
     for g, box in enumerate(np.asarray(boxes, dtype=np.float64).reshape(-1, 4)):
         x0, y0, x1, y1 = (int(round(v)) for v in box)
         colour = glimpse_colour(g)

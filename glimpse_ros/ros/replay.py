@@ -3,9 +3,9 @@
     python -m glimpse_ros.replay clip.avi --fps 15 --loop --ros-args -r image:=/camera/image_raw
 
 Frames are published on a fixed real-time schedule (the file's frame rate or ``--fps``), stamped
-with the node clock at publication, like a camera driver would. A slow reader does not accumulate delay:
-when behind, the schedule restarts from now. CameraInfo carries a pinhole model built from the
-horizontal field of view (no calibration is known for a file).
+with the node clock at publication, like a camera driver would. A slow reader does not accumulate
+delay: when behind, the schedule restarts from now. CameraInfo carries a pinhole model built from
+the horizontal field of view (no calibration is known for a file).
 """
 
 from __future__ import annotations

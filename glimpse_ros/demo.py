@@ -1,0 +1,8 @@
+"""``python -m glimpse_ros.demo``: replay + recognizer in one process on a synthetic clip."""
+
+import sys
+
+from glimpse_ros.ros.demo import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Demo: replay + recognizer + a viewer in ONE process (MultiThreadedExecutor), ends by itself.
+
+    python -m glimpse_ros.demo                 # synthetic clip, shipped demo model
+    python -m glimpse_ros.demo --video vtest.avi --seconds 10
+
+The default input is a clip made on the fly with the synthetic activity generator (several actions
+one after the other, nothing downloaded) and written to a temporary directory. When OpenCV's
+``vtest.avi`` is given (``--vtest PATH``) or was cached by ``make bench-node``, a second pass runs
+on it. Labels are printed with their latency (print time - source stamp) as they arrive;
+``demo_out/overlay.mp4`` and ``demo_out/annotated.png`` (one annotated frame) are written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image
+from visualization_msgs.msg import MarkerArray
+
+from glimpse_ros.ros.image_conversion import image_to_rgb
+from glimpse_ros.ros.node import RecognizerNode, stamp_to_float
+from glimpse_ros.ros.replay import FrameSource, ReplayNode
+from glimpse_ros.ros.vtest import cached_vtest
+
+
+def synthetic_clip(out_dir: Path, actions: int, frames_per_action: int, seed: int,
+                   size: tuple[int, int] = (320, 240)) -> tuple[Path, list[str]]:
+    """Render ``actions`` synthetic videos of different classes back to back into one .avi.
+
+    Returns:
+        (path of the clip, ground-truth label of every frame).
+    """
+    from training.synthetic.actions import ACTION_NAMES
+    from training.synthetic.generator import render, sample_spec, write_video
+
+    frames, truth = [], []
+    for i in range(actions):
+        # index i -> action i % len(ACTION_NAMES) (the generator cycles classes by index)
+        spec = sample_spec(seed, i, size, frames_per_action, 0.0)
+        video, _, _ = render(spec)  # (T, H, W, 3) RGB
+        frames.append(video)
+        truth += [ACTION_NAMES[spec.name.action - 1]] * len(video)
+    path = out_dir / "synthetic_demo.avi"
+    write_video(path, np.concatenate(frames), fps=30.0)
+    return path, truth
+
+
+@dataclass
+class Viewer:
+    """Collects overlays and markers of the recognizer, prints labels with their latency."""
+
+    fps: float
+    out_video: Path
+    truth: dict[float, str] = field(default_factory=dict)
+    labels: list[tuple[float, str, float]] = field(default_factory=list)  # stamp, text, latency
+    overlays: dict[float, np.ndarray] = field(default_factory=dict)
+    writer: cv2.VideoWriter | None = None
+    last_print: float = 0.0
+    last_text: str = ""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_markers(self, msg: MarkerArray) -> None:
+        """Print the label of a processed frame (on change, else twice a second)."""
+        text = next((m.text for m in msg.markers if m.ns == "glimpse_label"), "")
+        stamp = stamp_to_float(msg.markers[0].header.stamp) if msg.markers else 0.0
+        latency = time.time() - stamp
+        with self.lock:
+            self.labels.append((stamp, text, latency))
+            now = time.monotonic()
+            if text.split(" (")[0] != self.last_text.split(" (")[0] or now - self.last_print > 0.5:
+                truth = self.truth.get(stamp)
+                extra = f"  [truth: {truth}]" if truth else ""
+                print(f"{len(self.labels):5d}  {text:28s} latency {latency * 1e3:7.1f} ms{extra}",
+                      flush=True)
+                self.last_print, self.last_text = now, text
+
+    def on_overlay(self, msg: Image) -> None:
+        """Append an overlay frame to the video; keep it for the annotated PNG."""
+        rgb = image_to_rgb(msg)
+        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+        with self.lock:
+            if self.writer is None:
+                self.writer = cv2.VideoWriter(str(self.out_video), cv2.VideoWriter_fourcc(*"mp4v"),
+                                              self.fps, (rgb.shape[1], rgb.shape[0]))
+            self.writer.write(bgr)
+            self.overlays[stamp_to_float(msg.header.stamp)] = rgb
+
+    def close(self) -> None:
+        """Finish the video file."""
+        with self.lock:
+            if self.writer is not None:
+                self.writer.release()
+
+
+def run_once(source: FrameSource, args: argparse.Namespace, out_dir: Path, tag: str,
+             truth_frames: list[str] | None = None) -> dict:
+    """Replay ``source`` through a recognizer node in this process; write the overlay outputs."""
+    overrides = [Parameter("model_path", value=args.model),
+                 Parameter("backend", value=args.backend),
+                 Parameter("camera_info_topic", value="camera_info"),
+                 Parameter("queue_size", value=2)]
+    recognizer = RecognizerNode(parameter_overrides=overrides)
+    viewer = Viewer(fps=args.fps or source.fps, out_video=out_dir / f"{tag}overlay.mp4")
+    frame_no = [0]
+
+    def on_frame(rgb: np.ndarray, header) -> None:
+        if truth_frames is not None:
+            viewer.truth[stamp_to_float(header.stamp)] = truth_frames[
+                min(frame_no[0], len(truth_frames) - 1)]
+        frame_no[0] += 1
+
+    view_node = rclpy.create_node("demo_viewer")
+    view_node.create_subscription(MarkerArray, "/recognizer/glimpses", viewer.on_markers, 50)
+    view_node.create_subscription(Image, "/recognizer/overlay", viewer.on_overlay, 50)
+    executor = MultiThreadedExecutor(num_threads=3)
+    executor.add_node(recognizer)
+    executor.add_node(view_node)
+    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin.start()
+    deadline = time.monotonic() + 10.0  # let the overlay subscription match before frames flow
+    while recognizer.overlay_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    print(f"--- {tag or 'synthetic '}demo: {source.path.name} at {viewer.fps:.0f} fps, backend "
+          f"{recognizer.stats.backend}, labels {len(recognizer.recognizer.labels)}", flush=True)
+    replay = ReplayNode(source, fps=args.fps, duration_s=args.seconds, on_frame=on_frame)
+    executor.add_node(replay)
+    replay.finished.wait()
+    # Drain: wait until the recognizer has nothing left to publish.
+    last, quiet_since = -1, time.monotonic()
+    while time.monotonic() - quiet_since < 1.5:
+        n = len(viewer.labels)
+        if n != last:
+            last, quiet_since = n, time.monotonic()
+        time.sleep(0.1)
+    stats = recognizer.stats.snapshot()
+    executor.shutdown()
+    for node in (replay, view_node, recognizer):
+        node.destroy_node()
+    viewer.close()
+    return summarize(viewer, replay.published, stats, out_dir / f"{tag}annotated.png")
+
+
+def summarize(viewer: Viewer, published: int, stats: dict, png: Path) -> dict:
+    """Print a summary, save one annotated frame (preferably a correctly labelled one)."""
+    with viewer.lock:
+        labels = list(viewer.labels)
+        overlays = dict(viewer.overlays)
+    correct = [s for s, text, _ in labels if viewer.truth.get(s) == text.split(" (")[0]]
+    summary = {"frames_published": published, "frames_processed": stats["frames_processed"],
+               "dropped_frames": stats["dropped_frames"],
+               "latency_p50_ms": stats["latency_p50_ms"],
+               "latency_p95_ms": stats["latency_p95_ms"]}
+    if viewer.truth and labels:
+        summary["accuracy"] = len(correct) / len(labels)
+    if overlays:
+        # prefer a correct frame from the middle of the run: boxes and label make sense together
+        pool = [s for s in correct if s in overlays] or sorted(overlays)
+        stamp = pool[len(pool) // 2]
+        cv2.imwrite(str(png), cv2.cvtColor(overlays[stamp], cv2.COLOR_RGB2BGR))
+        summary["annotated"] = str(png)
+    print("summary: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
+                                  for k, v in summary.items()), flush=True)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console script ``demo``."""
+    from rclpy.utilities import remove_ros_args
+
+    argv = list(sys.argv if argv is None else ["demo", *argv])
+    ap = argparse.ArgumentParser(prog="demo", description=__doc__.split("\n")[0])
+    ap.add_argument("--model", default="", help="checkpoint ('' = shipped demo model)")
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--video", default=None, help="use this video instead of the synthetic clip")
+    ap.add_argument("--vtest", default=None, help="path of vtest.avi (default: the cached one)")
+    ap.add_argument("--no-vtest", action="store_true", help="skip the vtest.avi pass")
+    ap.add_argument("--fps", type=float, default=None, help="replay rate (default: the file's)")
+    ap.add_argument("--seconds", type=float, default=None, help="stop each pass after this long")
+    ap.add_argument("--actions", type=int, default=4, help="synthetic actions in the clip")
+    ap.add_argument("--frames-per-action", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--out", default="demo_out", type=Path)
+    args = ap.parse_args(remove_ros_args(argv)[1:])
+    args.out.mkdir(parents=True, exist_ok=True)
+    rclpy.init(args=argv)
+    try:
+        with tempfile.TemporaryDirectory(prefix="glimpse_demo_") as tmp:
+            if args.video:
+                run_once(FrameSource(args.video), args, args.out, "")
+            else:
+                path, truth = synthetic_clip(Path(tmp), args.actions, args.frames_per_action,
+                                             args.seed)
+                run_once(FrameSource(path), args, args.out, "", truth)
+            vtest = Path(args.vtest) if args.vtest else cached_vtest()
+            if not args.no_vtest and not args.video and vtest is not None and vtest.is_file():
+                vargs = argparse.Namespace(**{**vars(args), "seconds": args.seconds or 10.0})
+                run_once(FrameSource(vtest), vargs, args.out, "vtest_")
+    except (ValueError, OSError, RuntimeError) as err:
+        print(f"demo: {err}", file=sys.stderr)
+        return 2
+    finally:
+        rclpy.try_shutdown()
+    print(f"outputs in {args.out}/", flush=True)
+    return 0
