@@ -70,6 +70,10 @@ def test_stepping_reproduces_the_clip_forward(head: GlimpseCloudsHead) -> None:
     torch.testing.assert_close(torch.stack([o.assignment for o in steps], 1), clip.assignment,
                                atol=1e-5, rtol=0)
     assert state.step.tolist() == [6, 6] and state.memory_fill.tolist() == [CFG.memory_slots] * 2
+    # The what&where vectors are exposed, e.g. to initialise the memory metric from them.
+    assert clip.vectors.shape == (2, 6, CFG.num_glimpses, CFG.feature_dim)
+    newest = clip.vectors.reshape(2, -1, CFG.feature_dim)[:, -CFG.memory_slots:]  # (B, K, D)
+    torch.testing.assert_close(state.memory_values, newest)  # the metric starts as the identity
 
 
 def test_state_carries_information_across_frames(head: GlimpseCloudsHead) -> None:

@@ -30,8 +30,9 @@ def _fill(mem: ExternalMemory, frames: int, batch: int = 1, seed: int = 0):
     for t in range(frames):
         step = torch.full((batch,), t, dtype=torch.long)
         v = torch.randn(batch, GLIMPSES, DIM, generator=gen)
-        p = mem.assign(values, weights, times, fill, step, v)
-        values, weights, times, fill = mem.write(values, weights, times, fill, step, v, p)
+        query = mem.metric.project(v)  # (B, G, D): equals v while the metric is the identity
+        p = mem.assign(values, weights, times, fill, step, query)
+        values, weights, times, fill = mem.write(values, weights, times, fill, step, query, p)
         written_v.append(v)
         written_p.append(p)
     all_v = torch.cat(written_v, 1) if written_v else None
@@ -85,7 +86,7 @@ def test_assignment_is_a_distribution_for_every_worker(frames: int) -> None:
     mem = _memory()
     (values, weights, times, fill), _, _ = _fill(mem, frames, batch=3, seed=frames)
     v = torch.randn(3, GLIMPSES, DIM, requires_grad=True)
-    p = mem.assign(values, weights, times, fill, torch.full((3,), frames), v)
+    p = mem.assign(values, weights, times, fill, torch.full((3,), frames), mem.metric.project(v))
     assert p.shape == (3, WORKERS, GLIMPSES)
     torch.testing.assert_close(p.sum(dim=-1), torch.ones(3, WORKERS))
     assert bool((p >= 0).all())

@@ -114,15 +114,17 @@ class GlimpseCloudsHead(nn.Module):
         v = torch.stack(vectors, dim=1)  # (B, G, D)
 
         mem = self.memory
+        query = mem.metric.project(v)  # (B, G, D): v L, the memory stores vectors in this space
         p = mem.assign(state.memory_values, state.memory_weights, state.memory_times,
-                       state.memory_fill, state.step, v)  # (B, C, G)
+                       state.memory_fill, state.step, query)  # (B, C, G)
         r, q = self.workers(v, p, state.r)  # (B, C, Hw), (B, C, N)
         values, weights, times, fill = mem.write(state.memory_values, state.memory_weights,
                                                  state.memory_times, state.memory_fill,
-                                                 state.step, v, p)
+                                                 state.step, query, p)
         new_state = HeadState(h=h, z_prev=z, r=r, memory_values=values, memory_weights=weights,
                               memory_times=times, memory_fill=fill, step=state.step + 1)
-        out = StepOutput(logits=q.sum(dim=1), worker_logits=q, glimpses=locs, assignment=p)
+        out = StepOutput(logits=q.sum(dim=1), worker_logits=q, glimpses=locs, assignment=p,
+                         vectors=v)
         return new_state, out
 
     def forward(self, Z: torch.Tensor, c: torch.Tensor) -> HeadOutput:  # noqa: N803 (paper's Z)
@@ -150,4 +152,5 @@ class GlimpseCloudsHead(nn.Module):
             worker_logits=torch.stack([o.worker_logits for o in outputs], dim=1),  # (B, T, C, N)
             glimpses=torch.stack([o.glimpses for o in outputs], dim=1),  # (B, T, G, 4)
             assignment=torch.stack([o.assignment for o in outputs], dim=1),  # (B, T, C, G)
+            vectors=torch.stack([o.vectors for o in outputs], dim=1),  # (B, T, G, D)
         )

@@ -7,6 +7,9 @@ appends the frame's ``G`` glimpses and keeps the last ``K`` entries, so the olde
 dropped when full. Valid slots are therefore the last ``fill`` ones; masks (never data-dependent
 Python branches) handle a partially filled or empty memory, which keeps the step trace-friendly.
 
+Slots store their vector already mapped into the metric space, ``m_k L`` (``D = L Lᵀ``), so a step
+projects only its own ``G`` glimpses instead of ``K + G`` vectors: ``φ(v, m_k) = ‖vL - m_kL‖``.
+
 Departures from the released code (DESIGN §2): the memory holds ``K`` slots instead of every past
 glimpse; recency decays with the *elapsed* time ``t - t_k`` (the released code weighted the oldest
 entries most); the distance is normalised per sample instead of per batch (see ``assign``).
@@ -119,30 +122,29 @@ class ExternalMemory(nn.Module):
         elapsed = step.to(times.dtype).unsqueeze(1) - times  # (B, K)
         return torch.exp(-self.decay * elapsed) * self.valid_mask(fill).to(times.dtype)
 
-    def assign(self, values: torch.Tensor, weights: torch.Tensor, times: torch.Tensor,
-               fill: torch.Tensor, step: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    def assign(self, keys: torch.Tensor, weights: torch.Tensor, times: torch.Tensor,
+               fill: torch.Tensor, step: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         """Soft-assign the current frame's glimpses to the workers (paper eq. 10).
 
         ``p_{t,c,·} = softmax_g((1/α) Σ_k exp(-λ (t - t_k)) w_{c,k} (1 - φ̂(v_{t,g}, m_k)))``;
         with an empty memory the learned initial distribution is used instead.
 
         Args:
-            values: ``(B, K, D)`` memory vectors ``m_k``.
+            keys: ``(B, K, D)`` memory vectors in the metric space, ``m_k L``.
             weights: ``(B, C, K)`` per-worker slot weights ``w_{c,k}``.
             times: ``(B, K)`` frame index of each slot.
             fill: ``(B,)`` long, number of occupied slots.
             step: ``(B,)`` long, index ``t`` of the current frame.
-            v: ``(B, G, D)`` what&where vectors of the current frame.
+            query: ``(B, G, D)`` what&where vectors of the current frame in the metric space,
+                ``v_{t,g} L`` (``metric.project(v)``).
 
         Returns:
             ``(B, C, G)`` assignment, summing to 1 over glimpses.
         """
-        batch, slots = values.shape[0], self.slots
-        glimpses = v.shape[1]
+        batch, slots = keys.shape[0], self.slots
+        glimpses = query.shape[1]
         valid = self.valid_mask(fill)  # (B, K)
-        projected = self.metric.project(torch.cat([values, v], dim=1))  # (B, K + G, D)
-        mem_proj, new_proj = projected[:, :slots], projected[:, slots:]  # (B, K, D), (B, G, D)
-        diff = mem_proj.unsqueeze(2) - new_proj.unsqueeze(1)  # (B, K, G, D)
+        diff = keys.unsqueeze(2) - query.unsqueeze(1)  # (B, K, G, D)
         phi = torch.sqrt((diff * diff).sum(dim=-1).clamp_min(_EPS))  # (B, K, G)
         # Min-max normalisation over the occupied (slot, glimpse) pairs of EACH SAMPLE. The paper
         # normalises "within each batch"; per sample keeps a sample's output independent of its
@@ -159,26 +161,27 @@ class ExternalMemory(nn.Module):
         score = torch.einsum("bck,bkg->bcg", weights * recency.unsqueeze(1),
                              1.0 - phi_hat)  # (B, C, G)
         from_memory = torch.softmax(score / self.temperature, dim=-1)  # (B, C, G)
-        initial = torch.softmax(self.initial_logits, dim=-1).to(v.dtype)  # (C, G)
+        initial = torch.softmax(self.initial_logits, dim=-1).to(query.dtype)  # (C, G)
         initial = initial.unsqueeze(0).expand_as(from_memory)  # (B, C, G)
         return torch.where(occupied.view(batch, 1, 1), from_memory, initial)
 
-    def write(self, values: torch.Tensor, weights: torch.Tensor, times: torch.Tensor,
-              fill: torch.Tensor, step: torch.Tensor, v: torch.Tensor, p: torch.Tensor
+    def write(self, keys: torch.Tensor, weights: torch.Tensor, times: torch.Tensor,
+              fill: torch.Tensor, step: torch.Tensor, query: torch.Tensor, p: torch.Tensor
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Append the frame's glimpses with weights ``w_{c,k} = p_{t,c,g}``, dropping the oldest.
 
         Args:
-            values: ``(B, K, D)``; weights: ``(B, C, K)``; times: ``(B, K)``; fill: ``(B,)`` long;
-            step: ``(B,)`` long; v: ``(B, G, D)``; p: ``(B, C, G)``.
+            keys: ``(B, K, D)``; weights: ``(B, C, K)``; times: ``(B, K)``; fill: ``(B,)`` long;
+            step: ``(B,)`` long; query: ``(B, G, D)`` (metric space, as in ``assign``);
+            p: ``(B, C, G)``.
 
         Returns:
-            New ``(values, weights, times, fill)`` with the same shapes.
+            New ``(keys, weights, times, fill)`` with the same shapes.
         """
-        slots, glimpses = self.slots, v.shape[1]
+        slots, glimpses = self.slots, query.shape[1]
         new_times = step.to(times.dtype).unsqueeze(1).expand(-1, glimpses)  # (B, G)
-        values = torch.cat([values, v], dim=1)[:, -slots:]  # (B, K, D)
+        keys = torch.cat([keys, query], dim=1)[:, -slots:]  # (B, K, D)
         weights = torch.cat([weights, p], dim=2)[:, :, -slots:]  # (B, C, K)
         times = torch.cat([times, new_times], dim=1)[:, -slots:]  # (B, K)
         fill = (fill + glimpses).clamp(max=slots)  # (B,)
-        return values, weights, times, fill
+        return keys, weights, times, fill

@@ -20,7 +20,8 @@ class HeadState:
         h: ``(B, Hg)`` glimpse-GRU hidden state.
         z_prev: ``(B, D)`` features of the previous glimpse (input of the next GRU step).
         r: ``(B, C, Hw)`` worker states.
-        memory_values: ``(B, K, D)`` stored what&where vectors, chronological, newest last.
+        memory_values: ``(B, K, D)`` stored what&where vectors, chronological, newest last, kept
+            in the metric space of the memory distance (``m_k L``, see ``memory.py``).
         memory_weights: ``(B, C, K)`` per-worker slot weights ``w_{c,k}``.
         memory_times: ``(B, K)`` frame index at which each slot was written (float).
         memory_fill: ``(B,)`` long, number of occupied slots (the last ``memory_fill`` ones).
@@ -61,12 +62,15 @@ class StepOutput:
         worker_logits: ``(B, C, N)`` per-worker logits ``q_c``.
         glimpses: ``(B, G, 4)`` ``[x, y, sx, sy]``.
         assignment: ``(B, C, G)`` soft assignment ``p_{t,c,g}``.
+        vectors: ``(B, G, D)`` what&where vectors ``v_{t,g}`` (e.g. to initialise the memory
+            metric from their covariance).
     """
 
     logits: torch.Tensor
     worker_logits: torch.Tensor
     glimpses: torch.Tensor
     assignment: torch.Tensor
+    vectors: torch.Tensor
 
 
 @dataclass
@@ -79,6 +83,7 @@ class HeadOutput:
         worker_logits: ``(B, T, C, N)``.
         glimpses: ``(B, T, G, 4)``.
         assignment: ``(B, T, C, G)``.
+        vectors: ``(B, T, G, D)`` what&where vectors.
     """
 
     logits: torch.Tensor
@@ -86,3 +91,4 @@ class HeadOutput:
     worker_logits: torch.Tensor
     glimpses: torch.Tensor
     assignment: torch.Tensor
+    vectors: torch.Tensor
