@@ -48,6 +48,13 @@ def test_generator_is_deterministic(synthetic, tmp_path):
     assert other != sample_spec(5, 0, (80, 60), 10, 0.0)
 
 
+def test_generator_names_are_unique():
+    taken: set[str] = set()
+    for i in range(900):       # 100 per action: random names would collide
+        taken.add(sample_spec(0, i, (80, 60), 10, 0.0, taken).name.stem)
+    assert len(taken) == 900
+
+
 def test_generator_classes_and_round_trip(synthetic):
     index = PreparedIndex.load(synthetic / "prep")
     assert sorted(s.label for s in index.samples) == list(range(9)) and not index.errors

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from tqdm import tqdm
@@ -23,15 +24,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=40, help="frames per video")
     ap.add_argument("--missing-skeleton-prob", type=float, default=0.02,
                     help="probability of an empty .skeleton file (as in NTU)")
+    ap.add_argument("--workers", type=int, default=1, help="rendering processes")
     args = ap.parse_args(argv)
     if args.videos < 1 or args.frames < 1 or args.width < 16 or args.height < 16:
         ap.error("--videos and --frames must be >= 1, --width/--height >= 16")
     args.out.mkdir(parents=True, exist_ok=True)
-    names = []
-    for i in tqdm(range(args.videos), desc="synthetic", unit="video"):
-        spec = sample_spec(args.seed, i, (args.width, args.height), args.frames,
-                           args.missing_skeleton_prob)
-        names.append(write_sample(args.out, spec).stem)
+    # Specifications are drawn in order (names must be unique), rendering runs in parallel;
+    # the output does not depend on --workers.
+    taken: set[str] = set()
+    specs = []
+    for i in range(args.videos):
+        specs.append(sample_spec(args.seed, i, (args.width, args.height), args.frames,
+                                 args.missing_skeleton_prob, taken))
+        taken.add(specs[-1].name.stem)
+    names = [s.name.stem for s in specs]
+    with ProcessPoolExecutor(max_workers=max(1, args.workers)) as pool:
+        jobs = [pool.submit(write_sample, args.out, s) for s in specs]
+        for job in tqdm(jobs, desc="synthetic", unit="video"):
+            job.result()
     meta = dict(seed=args.seed, videos=args.videos, size=[args.width, args.height],
                 frames=args.frames, labels=list(ACTION_NAMES), samples=names)
     (args.out / "synthetic.json").write_text(json.dumps(meta, indent=1))

@@ -54,15 +54,24 @@ def subject_body(seed: int, subject: int) -> tuple[BodyShape, tuple[int, int, in
 
 
 def sample_spec(seed: int, index: int, size: tuple[int, int], frames: int,
-                missing_prob: float) -> VideoSpec:
-    """Draw the specification of video ``index``; classes cycle so counts stay balanced."""
-    rng = np.random.default_rng([seed, index])
+                missing_prob: float, taken: set[str] | None = None) -> VideoSpec:
+    """Draw the specification of video ``index``; classes cycle so counts stay balanced.
+
+    ``taken`` holds the names of earlier videos: a draw whose name is already used is redrawn
+    (from a generator seeded by ``(seed, index, attempt)``) so that no file overwrites another.
+    """
     action = index % len(ACTION_NAMES) + 1
-    subject = int(rng.integers(1, NUM_SUBJECTS + 1))
-    cam_id = int(rng.integers(1, 4))
-    setup = int(rng.integers(1, 18))
-    name = SampleName(setup=setup, camera=cam_id, subject=subject,
-                      replication=int(rng.integers(1, 3)), action=action)
+    for attempt in range(1000):
+        rng = np.random.default_rng([seed, index] + ([attempt] if attempt else []))
+        subject = int(rng.integers(1, NUM_SUBJECTS + 1))
+        cam_id = int(rng.integers(1, 4))
+        setup = int(rng.integers(1, 18))
+        name = SampleName(setup=setup, camera=cam_id, subject=subject,
+                          replication=int(rng.integers(1, 3)), action=action)
+        if taken is None or name.stem not in taken:
+            break
+    else:
+        raise ValueError(f"no free sample name for video {index}: too many videos per action")
     shape, colour, thick = subject_body(seed, subject)
     w, h = size
     distance = float(rng.uniform(2.8, 3.6))
