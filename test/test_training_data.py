@@ -1,4 +1,4 @@
-"""Synthetic generator, preparation (NTU and N-UCLA layouts), corrupt-file reporting, clip dataset."""
+"""Synthetic generator, NTU and N-UCLA preparation, corrupt-file reporting, clip dataset."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from training.synthetic.generator import render, sample_spec
 
 
 def _digest(folder) -> dict[str, str]:
+    """ digest."""
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.iterdir()) if p.suffix in (".avi", ".skeleton")}
 
@@ -39,6 +40,7 @@ def synthetic(tmp_path_factory):
 
 
 def test_generator_is_deterministic(synthetic, tmp_path):
+    """Generator is deterministic."""
     args = ["--videos", "9", "--seed", "5", "--width", "80", "--height", "60", "--frames", "10",
             "--missing-skeleton-prob", "0.0"]
     assert synth_main(["--out", str(tmp_path)] + args) == 0
@@ -49,6 +51,7 @@ def test_generator_is_deterministic(synthetic, tmp_path):
 
 
 def test_generator_names_are_unique():
+    """Generator names are unique."""
     taken: set[str] = set()
     for i in range(900):       # 100 per action: random names would collide
         taken.add(sample_spec(0, i, (80, 60), 10, 0.0, taken).name.stem)
@@ -56,6 +59,7 @@ def test_generator_names_are_unique():
 
 
 def test_generator_classes_and_round_trip(synthetic):
+    """Generator classes and round trip."""
     index = PreparedIndex.load(synthetic / "prep")
     assert sorted(s.label for s in index.samples) == list(range(9)) and not index.errors
     s = index.samples[0]
@@ -75,6 +79,7 @@ def test_generator_classes_and_round_trip(synthetic):
 
 
 def test_dataset_items_and_joint_convention(synthetic):
+    """Dataset items and joint convention."""
     index = PreparedIndex.load(synthetic / "prep")
     root = synthetic / "prep"
     ds = ClipDataset(root, index.samples, frames=4, resize=40, crop=32, train=True)
@@ -94,6 +99,7 @@ def test_dataset_items_and_joint_convention(synthetic):
 
 
 def test_segment_sampling():
+    """Segment sampling."""
     assert segment_indices(80, 8, offset=0.5) == [5, 15, 25, 35, 45, 55, 65, 75]
     rng = np.random.default_rng(0)
     idx = segment_indices(80, 8, rng)
@@ -102,6 +108,7 @@ def test_segment_sampling():
 
 
 def test_corrupt_and_missing_files_are_reported(synthetic, tmp_path):
+    """Corrupt and missing files are reported."""
     src = tmp_path / "src"
     src.mkdir()
     for p in (synthetic / "a").iterdir():
@@ -123,6 +130,7 @@ def test_corrupt_and_missing_files_are_reported(synthetic, tmp_path):
 
 
 def test_nucla_layout_prepare_and_protocols(tmp_path):
+    """Nucla layout prepare and protocols."""
     root = tmp_path / "multiview_action"
     rng = np.random.default_rng(0)
     for view in (1, 2, 3):

@@ -20,12 +20,14 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """ run."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=150)
 
 
 @pytest.mark.slow
 def test_torchrun_two_ranks_in_sync_and_resume(tmp_path):
+    """Torchrun two ranks in sync and resume."""
     raw, prep, out = tmp_path / "raw", tmp_path / "prep", tmp_path / "run"
     assert synth_main(["--out", str(raw), "--videos", "12", "--seed", "1", "--width", "64",
                        "--height", "48", "--frames", "8"]) == 0

@@ -18,6 +18,7 @@ def _body(offset: float) -> np.ndarray:
 
 
 def _joint_line(cx: float, cy: float) -> str:
+    """ joint line."""
     return f"0.1 0.2 3.0 250.0 200.0 {cx} {cy} 1 0 0 0 2"
 
 
@@ -34,6 +35,7 @@ def _write_fixture(path, frames: list[list[np.ndarray]]) -> None:
 
 
 def test_two_bodies_one_body_and_empty_frames(tmp_path):
+    """Two bodies one body and empty frames."""
     f = tmp_path / "S001C001P001R001A050.skeleton"
     _write_fixture(f, [[_body(100), _body(500)], [_body(101)], [], [_body(102), _body(502)]])
     s = read_skeleton(f)
@@ -45,6 +47,7 @@ def test_two_bodies_one_body_and_empty_frames(tmp_path):
 
 
 def test_third_body_ignored(tmp_path):
+    """Third body ignored."""
     f = tmp_path / "x.skeleton"
     _write_fixture(f, [[_body(1), _body(2), _body(3)]])
     s = read_skeleton(f)
@@ -53,6 +56,7 @@ def test_third_body_ignored(tmp_path):
 
 
 def test_empty_file_gives_zero_frames(tmp_path):
+    """Empty file gives zero frames."""
     f = tmp_path / "empty.skeleton"
     f.write_text("")
     s = read_skeleton(f)
@@ -60,6 +64,7 @@ def test_empty_file_gives_zero_frames(tmp_path):
 
 
 def test_truncated_file_raises_with_name(tmp_path):
+    """Truncated file raises with name."""
     f = tmp_path / "trunc.skeleton"
     _write_fixture(f, [[_body(1)]])
     f.write_text("\n".join(f.read_text().splitlines()[:10]))
@@ -68,6 +73,7 @@ def test_truncated_file_raises_with_name(tmp_path):
 
 
 def test_writer_round_trip():
+    """Writer round trip."""
     frames = [[_body(10)], [], [_body(11), _body(12)]]
     s = parse_skeleton_text(format_skeleton(frames))
     assert s.present.tolist() == [[True, False], [False, False], [True, True]]
@@ -75,6 +81,7 @@ def test_writer_round_trip():
 
 
 def test_names_and_labels():
+    """Names and labels."""
     n = parse_name("nturgb+d_rgb/S017C003P020R002A060_rgb.avi")
     assert (n.setup, n.camera, n.subject, n.replication, n.action) == (17, 3, 20, 2, 60)
     assert n.label == 59 and n.skeleton_name == "S017C003P020R002A060.skeleton"
@@ -83,7 +90,9 @@ def test_names_and_labels():
 
 
 def test_cross_subject_and_cross_view_membership():
+    """Cross subject and cross view membership."""
     def name(c, p):
+        """Name."""
         return parse_name(f"S001C{c:03d}P{p:03d}R001A001")
     assert not is_train(name(1, 40), "cs")            # subject 40 is a test subject
     assert is_train(name(1, 38), "cs") and not is_train(name(2, 3), "cs")
@@ -97,6 +106,7 @@ def test_cross_subject_and_cross_view_membership():
 
 
 def test_validation_split_is_five_percent_and_deterministic():
+    """Validation split is five percent and deterministic."""
     idx = list(range(1000))
     tr, val = validation_split(idx, 0.05, seed=3)
     assert len(val) == 50 and not set(tr) & set(val) and len(tr) + len(val) == 1000
