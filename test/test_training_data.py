@@ -22,7 +22,7 @@ from training.synthetic.generator import render, sample_spec
 
 
 def _digest(folder) -> dict[str, str]:
-    """ digest."""
+    """Hash of every video and skeleton file in a folder."""
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.iterdir()) if p.suffix in (".avi", ".skeleton")}
 

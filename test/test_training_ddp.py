@@ -20,7 +20,7 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 
 def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    """ run."""
+    """Run a command with one thread per process and the repository on the path."""
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
     return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=150)
 

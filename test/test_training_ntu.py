@@ -18,7 +18,7 @@ def _body(offset: float) -> np.ndarray:
 
 
 def _joint_line(cx: float, cy: float) -> str:
-    """ joint line."""
+    """Format one NTU joint line with the given colour coordinates."""
     return f"0.1 0.2 3.0 250.0 200.0 {cx} {cy} 1 0 0 0 2"
 
 
