@@ -57,6 +57,25 @@ def test_chosen_theta_matches_handwritten_bilinear(glimpse: list[float],
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
+@pytest.mark.filterwarnings("ignore:Since version 1.3.0, affine_grid")
+@pytest.mark.parametrize("out_size", [None, (3, 4), (1, 1), (9, 2)])
+def test_pooled_glimpse_equals_crop_then_average_pool(out_size) -> None:
+    """The separable pooled glimpse equals grid_sample + mean, values and gradients."""
+    torch.manual_seed(4)
+    feature = torch.randn(4, 16, 5, 7, dtype=torch.float64, requires_grad=True)
+    glimpse = torch.cat([torch.rand(4, 2) * 2.4 - 1.2, torch.rand(4, 2)], dim=1).double()
+    glimpse.requires_grad_(True)  # centres up to 1.2: partly outside the map
+
+    def grads(pooled: torch.Tensor):
+        return torch.autograd.grad((pooled ** 2).sum(), (feature, glimpse))
+
+    fast = glimpse_features(feature, glimpse, out_size)
+    slow = crop(feature, glimpse, out_size).mean(dim=(2, 3))
+    torch.testing.assert_close(fast, slow, atol=1e-12, rtol=0)
+    for g_fast, g_slow in zip(grads(fast), grads(slow)):
+        torch.testing.assert_close(g_fast, g_slow, atol=1e-10, rtol=0)
+
+
 def test_gradient_reaches_the_location_and_the_location_head() -> None:
     """Gradient reaches the location and the location head."""
     torch.manual_seed(2)
@@ -91,3 +110,5 @@ def test_bad_shapes_raise() -> None:
         crop(torch.zeros(2, 3, 3), torch.zeros(1, 4))
     with pytest.raises(ValueError, match="batch mismatch"):
         crop(torch.zeros(2, 2, 3, 3), torch.zeros(1, 4))
+    with pytest.raises(ValueError, match="glimpse must be"):
+        glimpse_features(torch.zeros(2, 2, 3, 3), torch.zeros(1, 4))

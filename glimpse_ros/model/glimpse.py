@@ -63,9 +63,42 @@ def crop(feature: torch.Tensor, glimpse: torch.Tensor,
                          align_corners=True)  # (B, D, H', W')
 
 
+def _mean_tent_weights(centre: torch.Tensor, scale: torch.Tensor, out_steps: int,
+                       in_steps: int) -> torch.Tensor:
+    """Average bilinear (tent) weight of each input pixel along one axis.
+
+    Args:
+        centre: ``(B,)`` glimpse centre on this axis.
+        scale: ``(B,)`` glimpse half-extent on this axis.
+        out_steps: number of sampling points on this axis.
+        in_steps: number of input pixels on this axis.
+
+    Returns:
+        ``(B, in_steps)``: ``mean_i max(0, 1 - |p_i - n|)`` over the sampling points ``p_i`` (pixel
+        units), i.e. how much pixel ``n`` contributes to the pooled glimpse along this axis.
+    """
+    # Sampling points as affine_grid places them (align_corners=True; a single point sits at 0).
+    if out_steps > 1:
+        base = torch.linspace(-1.0, 1.0, out_steps, dtype=centre.dtype, device=centre.device)
+    else:
+        base = torch.zeros(1, dtype=centre.dtype, device=centre.device)
+    source = scale.unsqueeze(1) * base + centre.unsqueeze(1)  # (B, out) normalised coords
+    pixel = (source + 1.0) * (0.5 * (in_steps - 1))  # (B, out) pixel coords
+    index = torch.arange(in_steps, dtype=centre.dtype, device=centre.device)  # (in,)
+    tent = torch.relu(1.0 - (pixel.unsqueeze(2) - index).abs())  # (B, out, in)
+    return tent.mean(dim=1)  # (B, in)
+
+
 def glimpse_features(feature: torch.Tensor, glimpse: torch.Tensor,
                      out_size: Optional[tuple[int, int]] = None) -> torch.Tensor:
     """Crop a glimpse and global-average-pool it (paper eq. 1).
+
+    Equal to ``crop(feature, glimpse, out_size).mean((2, 3))`` but computed without materialising
+    the crop: with an axis-aligned ``θ`` the sampling grid is separable and bilinear sampling is
+    linear in ``Z``, so the pooled glimpse is ``Σ_{m,n} Z[:, m, n] a_y[m] a_x[n]`` where ``a_x``,
+    ``a_y`` are the mean tent weights along each axis. Out-of-map samples read zeros exactly as in
+    ``crop``. This is several times faster than ``grid_sample`` on a 2048-channel map and keeps
+    the gradient with respect to the glimpse (through the tent weights).
 
     Args:
         feature: ``(B, D, H, W)`` feature map ``Z_t``.
@@ -75,7 +108,17 @@ def glimpse_features(feature: torch.Tensor, glimpse: torch.Tensor,
     Returns:
         ``(B, D)`` glimpse features ``z_{t,g}``.
     """
-    return crop(feature, glimpse, out_size).mean(dim=(2, 3))  # (B, D)
+    if feature.dim() != 4:
+        raise ValueError(f"feature must be (B, D, H, W), got {tuple(feature.shape)}")
+    if glimpse.dim() != 2 or glimpse.shape != (feature.shape[0], 4):
+        raise ValueError(f"glimpse must be ({feature.shape[0]}, 4), got {tuple(glimpse.shape)}")
+    height, width = feature.shape[2:]
+    out_h, out_w = out_size if out_size is not None else (height, width)
+    glimpse = glimpse.to(feature.dtype)
+    a_x = _mean_tent_weights(glimpse[:, 0], glimpse[:, 2], out_w, width)  # (B, W)
+    a_y = _mean_tent_weights(glimpse[:, 1], glimpse[:, 3], out_h, height)  # (B, H)
+    weights = (a_y.unsqueeze(2) * a_x.unsqueeze(1)).flatten(1)  # (B, H * W)
+    return (feature.flatten(2) * weights.unsqueeze(1)).sum(dim=2)  # (B, D)
 
 
 class GlimpseLocator(nn.Module):
