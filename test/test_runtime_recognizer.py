@@ -22,6 +22,7 @@ LABELS = ["a", "b", "c", "d"]
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
+    """Save a small random model (T=4, 64x64 crops) to a temporary file."""
     torch.manual_seed(0)
     cfg = ModelConfig.small(num_classes=4, frames=T, crop_size=64, resize_size=72)
     model = GlimpseClouds(cfg).eval()
@@ -31,6 +32,7 @@ def checkpoint(tmp_path_factory):
 
 
 def make(checkpoint, **kw) -> Recognizer:
+    """Build a Recognizer on the small checkpoint (torch backend, no smoothing by default)."""
     kw.setdefault("backend", "torch")
     kw.setdefault("smoothing", 0.0)
     kw.setdefault("num_threads", 1)  # tiny model: one thread is fastest and robust to load
@@ -38,11 +40,13 @@ def make(checkpoint, **kw) -> Recognizer:
 
 
 def frames(n: int, seed: int = 0, hw=(24, 32)) -> list[np.ndarray]:
+    """Random uint8 RGB frames."""
     rng = np.random.default_rng(seed)
     return [rng.integers(0, 256, (*hw, 3), dtype=np.uint8) for _ in range(n)]
 
 
 def run(rec: Recognizer, imgs, stamps):
+    """Push frames with their stamps and collect all results."""
     out = []
     for img, s in zip(imgs, stamps):
         out.extend(rec.push(img, s))
@@ -51,6 +55,7 @@ def run(rec: Recognizer, imgs, stamps):
 
 @pytest.mark.parametrize("stride", range(1, T + 1))
 def test_every_frame_stepped_once_in_order(checkpoint, stride):
+    """Every frame stepped once in order."""
     rec = make(checkpoint, stride=stride)
     n = T + 3 * stride + stride // 2
     stamps = [i * 0.04 for i in range(n)]
@@ -64,11 +69,13 @@ def test_every_frame_stepped_once_in_order(checkpoint, stride):
 
 
 def test_nothing_before_buffer_full(checkpoint):
+    """Nothing before buffer full."""
     rec = make(checkpoint, stride=1)
     assert all(rec.push(f, i * 0.04) == [] for i, f in enumerate(frames(T - 1)))
 
 
 def reference_window(rec: Recognizer, imgs) -> tuple[torch.Tensor, torch.Tensor]:
+    """Backbone outputs of a window computed directly with torch."""
     cfg = rec.model_config
     x = np.stack([preprocess_frame(f, cfg.resize_size, cfg.crop_size) for f in imgs], axis=1)
     with torch.inference_mode():
@@ -76,6 +83,7 @@ def reference_window(rec: Recognizer, imgs) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def test_stream_matches_manual_stepping_and_clip_on_first_window(checkpoint):
+    """Stream matches manual stepping and clip on first window."""
     stride = 3
     imgs = frames(T + 2 * stride)
     stamps = [i * 0.04 for i in range(len(imgs))]
@@ -104,6 +112,7 @@ def test_stream_matches_manual_stepping_and_clip_on_first_window(checkpoint):
 
 
 def test_backwards_stamp_resets_state(checkpoint):
+    """Backwards stamp resets state."""
     imgs = frames(2 * T, seed=1)
     rec = make(checkpoint, stride=T)
     run(rec, imgs[:T], [10 + i * 0.04 for i in range(T)])
@@ -115,6 +124,7 @@ def test_backwards_stamp_resets_state(checkpoint):
 
 
 def test_gap_and_size_change_reset(checkpoint):
+    """Gap and size change reset."""
     rec = make(checkpoint, stride=1, max_gap_s=0.5)
     run(rec, frames(T), [i * 0.04 for i in range(T)])
     assert rec.push(frames(1)[0], 5.0) == []  # gap: the buffer starts again
@@ -126,6 +136,7 @@ def test_gap_and_size_change_reset(checkpoint):
 
 
 def test_buffer_memory_bounded_over_1000_frames(checkpoint):
+    """Buffer memory bounded over 1000 frames."""
     rec = make(checkpoint, stride=T)
     img = np.zeros((8, 8, 3), np.uint8)
     nbytes = rec._buffer.nbytes
@@ -142,6 +153,7 @@ def test_buffer_memory_bounded_over_1000_frames(checkpoint):
 
 
 def test_frame_buffer_allocates_nothing_per_frame():
+    """Frame buffer allocates nothing per frame."""
     buf = FrameBuffer(8, (3, 16, 16))
     frame = np.ones((3, 16, 16), np.float32)
     tracemalloc.start()
@@ -155,6 +167,7 @@ def test_frame_buffer_allocates_nothing_per_frame():
 
 
 def test_frame_buffer_order_and_eviction():
+    """Frame buffer order and eviction."""
     buf = FrameBuffer(3, (3, 2, 2))
     for i in range(5):
         buf.push(np.full((3, 2, 2), i, np.float32), float(i), (2, 2))
@@ -170,6 +183,7 @@ def test_frame_buffer_order_and_eviction():
     ([[1, 2, 3]], "numpy"),
 ])
 def test_bad_frames_raise_value_error(checkpoint, bad, words):
+    """Bad frames raise value error."""
     rec = make(checkpoint)
     with pytest.raises(ValueError, match=words):
         rec.push(bad, 0.0)
@@ -178,6 +192,7 @@ def test_bad_frames_raise_value_error(checkpoint, bad, words):
 
 
 def test_results_fields_and_smoothing(checkpoint):
+    """Results fields and smoothing."""
     rec = make(checkpoint, stride=T, smoothing=0.5, top_k=2)
     res = run(rec, frames(T, hw=(40, 60)), [i * 0.04 for i in range(T)])
     r = res[-1]
@@ -189,6 +204,7 @@ def test_results_fields_and_smoothing(checkpoint):
 
 
 def test_labels_file_override_and_mismatch(checkpoint, tmp_path):
+    """Labels file override and mismatch."""
     good = tmp_path / "labels.txt"
     good.write_text("w\nx\ny\nz\n")
     assert make(checkpoint, labels_path=str(good)).labels == ["w", "x", "y", "z"]
@@ -199,6 +215,7 @@ def test_labels_file_override_and_mismatch(checkpoint, tmp_path):
 
 
 def test_stride_larger_than_window_and_missing_model(checkpoint, tmp_path):
+    """Stride larger than window and missing model."""
     with pytest.raises(ValueError, match="stride"):
         make(checkpoint, stride=T + 1)
     with pytest.raises(ValueError, match="nope.safetensors"):
