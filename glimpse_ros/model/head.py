@@ -61,7 +61,7 @@ class GlimpseCloudsHead(nn.Module):
         """
         if batch < 1:
             raise ValueError(f"batch must be >= 1, got {batch}")
-        param = self.locator.linear.weight
+        param = self.memory.initial_logits  # a plain parameter, present even in quantised copies
         device = param.device if device is None else torch.device(device)
         dtype = param.dtype if dtype is None else dtype
         cfg = self.cfg
