@@ -238,6 +238,7 @@ class NodeConfig:
 
     image_topic: str = "image"
     compressed: bool = False
+    input_reliability: str = "best_effort"
     camera_info_topic: str = "camera_info"
     queue_size: int = 2
     max_frame_pixels: int = 4096 * 4096
@@ -251,6 +252,9 @@ class NodeConfig:
         """Validate ranges."""
         if not self.image_topic:
             raise ValueError("node.image_topic: must not be empty")
+        if self.input_reliability not in ("best_effort", "reliable"):
+            raise ValueError(f"node.input_reliability: {self.input_reliability!r} is not one of "
+                             f"best_effort, reliable")
         for name in ("queue_size", "max_frame_pixels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"node.{name}: must be >= 1, got {getattr(self, name)}")

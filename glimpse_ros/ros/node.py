@@ -38,6 +38,8 @@ except ImportError:  # pragma: no cover - depends on the ROS install
 # REP-2003 sensor data: best effort, keep only the newest frame.
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                         reliability=ReliabilityPolicy.BEST_EFFORT)
+RELIABLE_INPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
+                                reliability=ReliabilityPolicy.RELIABLE)
 WARN_THROTTLE_S = 5.0
 _RECENT_FRAMES = 64  # frames kept to pair delayed results with their header and pixels
 
@@ -84,12 +86,15 @@ class RecognizerNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.class_pub = (self.create_publisher(Classification, "~/classification", 10)
                           if Classification is not None else None)
+        # Best effort (REP-2003) is compatible with every publisher, but with Fast DDS's default
+        # transports large frames between processes are mostly lost: "reliable" then helps.
+        input_qos = SENSOR_QOS if cfg.input_reliability == "best_effort" else RELIABLE_INPUT_QOS
         if cfg.compressed:
             topic = cfg.image_topic.rstrip("/") + "/compressed"
-            self.create_subscription(CompressedImage, topic, self._on_compressed, SENSOR_QOS)
+            self.create_subscription(CompressedImage, topic, self._on_compressed, input_qos)
         else:
             topic = cfg.image_topic
-            self.create_subscription(Image, topic, self._on_image, SENSOR_QOS)
+            self.create_subscription(Image, topic, self._on_image, input_qos)
         if cfg.camera_info_topic:
             self.create_subscription(CameraInfo, cfg.camera_info_topic, self._on_camera_info,
                                      SENSOR_QOS)
@@ -209,8 +214,16 @@ class RecognizerNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``recognizer`` / ``python -m glimpse_ros.recognizer --ros-args ...``."""
+    import logging
+
     from rclpy.executors import ExternalShutdownException
 
+    # The runtime logs through Python logging (backend choice, state resets): show its INFO lines.
+    runtime_log = logging.getLogger("glimpse_ros")
+    runtime_log.setLevel(logging.INFO)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("[%(levelname)s] [%(name)s]: %(message)s"))
+    runtime_log.addHandler(handler)
     rclpy.init(args=args)
     try:
         node = RecognizerNode()

@@ -31,6 +31,8 @@ DESCRIPTIONS: dict[str, str] = {
     # NodeConfig
     "image_topic": "Input image topic (sensor_msgs/Image; <topic>/compressed when compressed)",
     "compressed": "Subscribe to <image_topic>/compressed (sensor_msgs/CompressedImage jpeg/png)",
+    "input_reliability": "Input QoS: best_effort (sensor data, REP-2003) or reliable (large "
+                         "frames between processes, see README)",
     "camera_info_topic": "CameraInfo topic, for markers in the camera frame ('' = none)",
     "queue_size": "Frames waiting for inference; when full the oldest is dropped and counted",
     "max_frame_pixels": "Frames with more pixels than this are rejected",

@@ -1,0 +1,235 @@
+"""``make bench-node``: the recognizer node under camera-like load, measured from outside.
+
+    python -m glimpse_ros.ros.bench_node --out bench_node.json [--model M] [--seconds 20]
+
+The node runs in its own process (``python -m glimpse_ros.recognizer``); this process publishes
+OpenCV's ``vtest.avi`` (fetched once, see :mod:`glimpse_ros.ros.vtest`) as a camera and listens to
+the node's outputs. Scenarios: 10 fps at the file's 768x576, and 30 fps upscaled to 1920x1080.
+After a warm-up, for a fixed time it records:
+
+- processed fps: frames whose output (glimpse markers) arrived, per second;
+- dropped frames: frames the node dropped from its queue (inference behind) plus frames lost
+  between publisher and node (best-effort transport), from the node's diagnostics;
+- latency p50/p95: output arrival time - source stamp (the node's own publish-time figure is also
+  reported; they differ by the DDS delivery time);
+- node RSS (current and peak) and node CPU use.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.executors import SingleThreadedExecutor
+from sensor_msgs.msg import Image
+from visualization_msgs.msg import MarkerArray
+
+from glimpse_ros.ros.image_conversion import rgb_to_image
+from glimpse_ros.ros.node import stamp_to_float
+from glimpse_ros.ros.vtest import fetch_vtest
+
+SCENARIOS = {"vtest_10fps_768x576": (10.0, None), "vtest_30fps_1920x1080": (30.0, (1920, 1080))}
+MAX_CACHED_FRAMES = 90  # pre-built messages, replayed in a loop (keeps the publisher cheap)
+
+
+def proc_stats(pid: int) -> dict[str, float]:
+    """RSS, peak RSS (MiB) and CPU seconds of a process, from /proc."""
+    out: dict[str, float] = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) / 1024.0
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        out["cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        pass
+    return out
+
+
+def load_frames(path: Path, size: tuple[int, int] | None, count: int) -> list[Image]:
+    """The first ``count`` frames of the video as bgr8 Image messages (resized to ``size``)."""
+    cap = cv2.VideoCapture(str(path))
+    msgs = []
+    while len(msgs) < count:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        if size is not None:
+            bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR)
+        msgs.append(rgb_to_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), encoding="bgr8"))
+        msgs[-1].header.frame_id = "camera"
+    cap.release()
+    if not msgs:
+        raise RuntimeError(f"{path}: no frames could be read")
+    return msgs
+
+
+class Listener:
+    """Receives the node's markers and diagnostics in a background executor."""
+
+    def __init__(self, context) -> None:
+        """Subscribe on ``context``."""
+        self.node = rclpy.create_node("bench_listener", context=context)
+        self.arrivals: list[tuple[float, float]] = []  # (arrival wall time, source stamp)
+        self.diag: dict[str, str] = {}
+        self.lock = threading.Lock()
+        self.node.create_subscription(MarkerArray, "/recognizer/glimpses", self._markers, 100)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 10)
+        self.image_pub = self.node.create_publisher(Image, "image", 10)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        threading.Thread(target=self.executor.spin, daemon=True).start()
+
+    def _markers(self, msg: MarkerArray) -> None:
+        if msg.markers:
+            with self.lock:
+                self.arrivals.append((time.time(), stamp_to_float(msg.markers[0].header.stamp)))
+
+    def _diag(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.hardware_id == "/recognizer":
+                with self.lock:
+                    self.diag = {kv.key: kv.value for kv in status.values}
+
+    def diag_int(self, key: str) -> int:
+        """Integer diagnostics value (0 when absent)."""
+        with self.lock:
+            return int(self.diag.get(key, 0))
+
+
+def stream(listener: Listener, msgs: list[Image], fps: float, seconds: float) -> int:
+    """Publish ``msgs`` in a loop at ``fps`` for ``seconds``; return the number published."""
+    period, n = 1.0 / fps, 0
+    start = next_t = time.monotonic()
+    while time.monotonic() - start < seconds:
+        now = time.monotonic()
+        if next_t > now:
+            time.sleep(next_t - now)
+        next_t += period
+        msg = msgs[n % len(msgs)]
+        msg.header.stamp = listener.node.get_clock().now().to_msg()
+        listener.image_pub.publish(msg)
+        n += 1
+    return n
+
+
+def run_scenario(name: str, fps: float, size: tuple[int, int] | None, args: argparse.Namespace,
+                 video: Path) -> dict:
+    """Start a node process, warm it up, measure for ``args.seconds``, stop it."""
+    domain = random.randint(1, 100)
+    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    cmd = [sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args",
+           "-p", f"model_path:={args.model}", "-p", f"backend:={args.backend}",
+           "-p", "diagnostics_period_s:=0.5", "-p", f"stride:={args.stride}",
+           "-p", f"input_reliability:={args.input_reliability}"]
+    log = open(Path(args.out).with_suffix(f".{name}.log"), "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain)
+    try:
+        msgs = load_frames(video, size, MAX_CACHED_FRAMES)
+        listener = Listener(context)
+        deadline = time.monotonic() + 120
+        while listener.image_pub.get_subscription_count() == 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"node did not start (see {log.name})")
+            time.sleep(0.1)
+        stream(listener, msgs, fps, args.warmup)  # engine warm-up, caches, first windows
+        time.sleep(1.0)
+        with listener.lock:
+            listener.arrivals.clear()
+        before = {k: listener.diag_int(k) for k in ("frames_received", "dropped_frames",
+                                                    "frames_processed")}
+        cpu0 = proc_stats(proc.pid).get("cpu_s", 0.0)
+        t0 = time.time()
+        published = stream(listener, msgs, fps, args.seconds)
+        elapsed = time.time() - t0
+        cpu1 = proc_stats(proc.pid).get("cpu_s", 0.0)
+        time.sleep(2.0)  # let the last outputs and a diagnostics message arrive
+        mem = proc_stats(proc.pid)
+        with listener.lock:
+            arrivals = [(a, s) for a, s in listener.arrivals if s >= t0]
+            diag = dict(listener.diag)
+        after = {k: listener.diag_int(k) for k in before}
+        lat = np.array([a - s for a, s in arrivals]) * 1e3
+        received = after["frames_received"] - before["frames_received"]
+        result = {
+            "fps_in": fps, "size": list(size) if size else [msgs[0].width, msgs[0].height],
+            "seconds": round(elapsed, 2), "frames_published": published,
+            "frames_processed": len(arrivals),
+            "processed_fps": round(len(arrivals) / elapsed, 2),
+            "dropped_in_node": after["dropped_frames"] - before["dropped_frames"],
+            "lost_in_transport": max(0, published - received),
+            "latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
+            "latency_p95_ms": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
+            "node_latency_p50_ms": diag.get("latency_p50_ms"),
+            "node_latency_p95_ms": diag.get("latency_p95_ms"),
+            "node_rss_mib": round(mem.get("VmRSS", float("nan")), 1),
+            "node_peak_rss_mib": round(mem.get("VmHWM", float("nan")), 1),
+            "node_cpu_percent": round(100.0 * (cpu1 - cpu0) / elapsed, 1),
+            "backend": diag.get("backend"),
+        }
+        listener.executor.shutdown()
+        return result
+    finally:
+        rclpy.try_shutdown(context=context)
+        if proc.poll() is None:
+            proc.send_signal(2)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        log.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the scenarios, print a table, write JSON."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default="bench_node.json")
+    ap.add_argument("--model", default="", help="checkpoint ('' = shipped demo model)")
+    ap.add_argument("--backend", default="auto")
+    ap.add_argument("--stride", type=int, default=4)
+    ap.add_argument("--seconds", type=float, default=20.0, help="measured time per scenario")
+    ap.add_argument("--warmup", type=float, default=5.0)
+    ap.add_argument("--input-reliability", default="reliable", choices=("reliable", "best_effort"),
+                    help="node input QoS (best effort loses most large frames between processes "
+                    "with Fast DDS's default transports)")
+    ap.add_argument("--video", default=None, help="video to stream (default: cached vtest.avi)")
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated names")
+    args = ap.parse_args(argv)
+    video = Path(args.video) if args.video else fetch_vtest()
+    results = {"machine": {"cpu": platform.processor() or platform.machine(),
+                           "cores": os.cpu_count(), "python": platform.python_version()},
+               "model": args.model or "demo", "video": str(video),
+               "input_reliability": args.input_reliability, "stride": args.stride,
+               "scenarios": {}}
+    for name in args.scenarios.split(","):
+        fps, size = SCENARIOS[name]
+        print(f"scenario {name}: {fps:g} fps for {args.seconds:g} s ...", flush=True)
+        results["scenarios"][name] = run_scenario(name, fps, size, args, video)
+        print(json.dumps(results["scenarios"][name]), flush=True)
+    Path(args.out).write_text(json.dumps(results, indent=1))
+    cols = ("processed_fps", "dropped_in_node", "lost_in_transport", "latency_p50_ms",
+            "latency_p95_ms", "node_rss_mib", "node_cpu_percent")
+    print("| scenario | " + " | ".join(cols) + " |")
+    print("|" + "---|" * (len(cols) + 1))
+    for name, r in results["scenarios"].items():
+        print(f"| {name} | " + " | ".join(str(r[c]) for c in cols) + " |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
