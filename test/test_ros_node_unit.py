@@ -1,0 +1,136 @@
+"""RecognizerNode in-process with a stand-in recognizer: parameters, queue, vision_msgs."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+from rclpy.parameter import Parameter  # noqa: E402
+
+from glimpse_ros.ros.image_conversion import rgb_to_image  # noqa: E402
+from glimpse_ros.ros.node import RecognizerNode  # noqa: E402
+from glimpse_ros.ros.parameters import DESCRIPTIONS, ParameterError, parameter_names  # noqa: E402
+
+
+class SlowRecognizer:
+    """Stand-in for the runtime Recognizer: one result per frame, ``delay`` s per push."""
+
+    labels = ["wave", "clap"]
+    backend_name = "stand-in"
+
+    def __init__(self, config, delay: float = 0.0) -> None:
+        """Remember the config."""
+        self.config, self.delay, self.resets = config, delay, []
+        self.gate = threading.Event()
+
+    def reset(self, reason: str) -> None:
+        """Record resets."""
+        self.resets.append(reason)
+
+    def push(self, frame: np.ndarray, stamp: float) -> list:
+        """Return one result per frame after waiting for the gate (to make the queue fill)."""
+        self.gate.wait(5.0)
+        return [SimpleNamespace(stamp=stamp, boxes=np.array([[1.0, 1.0, 5.0, 5.0]]), label="wave",
+                                top_k=[("wave", 0.75), ("clap", 0.25)])]
+
+
+@pytest.fixture
+def context():
+    """A private rclpy context on a random domain."""
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=random.randint(201, 230))
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+def make_node(context, *overrides: Parameter) -> tuple[RecognizerNode, SlowRecognizer]:
+    """Node with a SlowRecognizer; returns both."""
+    made = []
+
+    def factory(cfg):
+        made.append(SlowRecognizer(cfg))
+        return made[-1]
+
+    node = RecognizerNode(factory, context=context, parameter_overrides=list(overrides))
+    return node, made[0]
+
+
+def test_parameters_declared_with_descriptions(context) -> None:
+    """Every config field is a parameter with its description; values reach the configs."""
+    node, rec = make_node(context, Parameter("stride", value=2),
+                          Parameter("max_gap_s", value=3), Parameter("queue_size", value=3))
+    try:
+        for name in parameter_names():
+            descriptor = node.describe_parameter(name)
+            assert descriptor.description == DESCRIPTIONS[name]
+        assert rec.config.stride == 2 and rec.config.max_gap_s == 3.0
+        assert node.node_config.queue_size == 3
+    finally:
+        rec.gate.set()
+        node.destroy_node()
+
+
+@pytest.mark.parametrize("param", [Parameter("top_k", value=0), Parameter("compressed", value=1),
+                                   Parameter("input_reliability", value="sometimes")])
+def test_invalid_parameters_raise_naming_them(context, param: Parameter) -> None:
+    """Start-up fails with a ParameterError naming the parameter."""
+    with pytest.raises(ParameterError, match=param.name):
+        make_node(context, param)
+
+
+def test_callback_drops_oldest_when_inference_is_behind(context) -> None:
+    """While inference is blocked, frames beyond queue_size are dropped and counted."""
+    node, rec = make_node(context, Parameter("queue_size", value=2))
+    try:
+        msg = rgb_to_image(np.zeros((8, 8, 3), np.uint8))
+        for i in range(8):
+            msg.header.stamp.sec = i + 1
+            node._on_image(msg)  # the subscription callback, called directly
+        stats = node.stats.snapshot()
+        # one frame is inside the blocked push, two wait, the rest were dropped
+        assert stats["frames_received"] == 8
+        assert stats["dropped_frames"] in (5, 6)
+        rec.gate.set()
+        deadline = time.monotonic() + 5
+        while node.stats.snapshot()["frames_processed"] < 8 - stats["dropped_frames"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        response = node._on_reset(None, SimpleNamespace(success=False, message=""))
+        assert response.success
+        time.sleep(0.3)
+        assert rec.resets == ["reset service"]
+    finally:
+        rec.gate.set()
+        node.destroy_node()
+
+
+def test_vision_msgs_classification_published(context) -> None:
+    """With vision_msgs importable, ~/classification carries the top-k with the source header."""
+    pytest.importorskip("vision_msgs.msg")
+    node, rec = make_node(context)
+    try:
+        assert node.class_pub is not None
+        got = []
+        from vision_msgs.msg import Classification
+
+        sub = rclpy.create_node("class_sink", context=context)
+        sub.create_subscription(Classification, "/recognizer/classification", got.append, 10)
+        rec.gate.set()
+        msg = rgb_to_image(np.zeros((8, 8, 3), np.uint8))
+        msg.header.stamp.sec = 42
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            node._on_image(msg)
+            rclpy.spin_once(sub, timeout_sec=0.1)
+        assert got and got[0].header.stamp.sec == 42
+        assert got[0].results[0].class_id == "wave"
+        sub.destroy_node()
+    finally:
+        rec.gate.set()
+        node.destroy_node()
