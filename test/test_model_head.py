@@ -1,5 +1,7 @@
 """Recurrent head: independent workers, step API equals clip forward, batch independence."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -129,3 +131,30 @@ def test_forward_features_matches_forward() -> None:
     torch.testing.assert_close(part.glimpses, full.glimpses)
     assert full.pose.shape == (1, 3, 2, CFG.num_joints, 2)
     assert glob.glimpses is None and torch.equal(glob.logits, full.global_logits)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::torch.jit.TracerWarning")
+def test_step_traces_without_data_dependent_branches(head: GlimpseCloudsHead) -> None:
+    """A step traced on the empty state reproduces eager steps with a partly or full memory."""
+    names = [f.name for f in dataclasses.fields(HeadState)]
+
+    class Step(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.head = head
+
+        def forward(self, z, c, *state):
+            new, out = self.head.step(HeadState(*state), z, c)
+            return (out.logits, out.glimpses) + tuple(getattr(new, n) for n in names)
+
+    Z, c = _clip(batch=1, frames=5)  # noqa: N806
+    state = head.initial_state(1)
+    flat = tuple(getattr(state, n) for n in names)
+    with torch.no_grad():
+        traced = torch.jit.trace(Step(), (Z[:, :, 0], c[:, 0]) + flat)
+        for t in range(5):
+            state, out = head.step(state, Z[:, :, t], c[:, t])
+            result = traced(Z[:, :, t], c[:, t], *flat)
+            flat = result[2:]
+            torch.testing.assert_close(result[0], out.logits, atol=1e-6, rtol=0)
+            torch.testing.assert_close(result[1], out.glimpses, atol=1e-6, rtol=0)

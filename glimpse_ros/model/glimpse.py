@@ -78,13 +78,12 @@ def _mean_tent_weights(centre: torch.Tensor, scale: torch.Tensor, out_steps: int
         units), i.e. how much pixel ``n`` contributes to the pooled glimpse along this axis.
     """
     # Sampling points as affine_grid places them (align_corners=True; a single point sits at 0).
-    if out_steps > 1:
-        base = torch.linspace(-1.0, 1.0, out_steps, dtype=centre.dtype, device=centre.device)
-    else:
-        base = torch.zeros(1, dtype=centre.dtype, device=centre.device)
+    # Integer aranges cast afterwards: float aranges/linspace export to ONNX as double.
+    base = torch.arange(out_steps, device=centre.device).to(centre.dtype)  # (out,)
+    base = base * (2.0 / (out_steps - 1)) - 1.0 if out_steps > 1 else base
     source = scale.unsqueeze(1) * base + centre.unsqueeze(1)  # (B, out) normalised coords
     pixel = (source + 1.0) * (0.5 * (in_steps - 1))  # (B, out) pixel coords
-    index = torch.arange(in_steps, dtype=centre.dtype, device=centre.device)  # (in,)
+    index = torch.arange(in_steps, device=centre.device).to(centre.dtype)  # (in,)
     tent = torch.relu(1.0 - (pixel.unsqueeze(2) - index).abs())  # (B, out, in)
     return tent.mean(dim=1)  # (B, in)
 
@@ -110,7 +109,8 @@ def glimpse_features(feature: torch.Tensor, glimpse: torch.Tensor,
     """
     if feature.dim() != 4:
         raise ValueError(f"feature must be (B, D, H, W), got {tuple(feature.shape)}")
-    if glimpse.dim() != 2 or glimpse.shape != (feature.shape[0], 4):
+    # Shape checks are skipped while tracing (they would be recorded as constants, with warnings).
+    if not torch.jit.is_tracing() and glimpse.shape != (feature.shape[0], 4):
         raise ValueError(f"glimpse must be ({feature.shape[0]}, 4), got {tuple(glimpse.shape)}")
     height, width = feature.shape[2:]
     out_h, out_w = out_size if out_size is not None else (height, width)

@@ -79,6 +79,8 @@ class GlimpseCloudsHead(nn.Module):
 
     def _check_frame(self, state: HeadState, z_t: torch.Tensor, c_t: torch.Tensor) -> None:
         """Raise ``ValueError`` when a frame does not match the configuration or the state."""
+        if torch.jit.is_tracing():  # traced shapes are constants; checking would only warn
+            return
         if z_t.dim() != 4 or z_t.shape[1] != self.feature_dim:
             raise ValueError(f"z_t must be (B, {self.feature_dim}, h, w), got {tuple(z_t.shape)}")
         if c_t.dim() != 2 or c_t.shape[1] != self.context_dim:

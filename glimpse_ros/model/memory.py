@@ -158,8 +158,8 @@ class ExternalMemory(nn.Module):
         hi = torch.where(occupied, hi, torch.ones_like(hi))
         phi_hat = (phi - lo.view(batch, 1, 1)) / (hi - lo).clamp_min(_EPS).view(batch, 1, 1)
         recency = self.recency(times, step, fill)  # (B, K), 0 on empty slots
-        score = torch.einsum("bck,bkg->bcg", weights * recency.unsqueeze(1),
-                             1.0 - phi_hat)  # (B, C, G)
+        # Σ_k exp(-λ (t - t_k)) w_{c,k} (1 - φ̂_{k,g}) as a batched matmul (B, C, K) @ (B, K, G).
+        score = torch.bmm(weights * recency.unsqueeze(1), 1.0 - phi_hat)  # (B, C, G)
         from_memory = torch.softmax(score / self.temperature, dim=-1)  # (B, C, G)
         initial = torch.softmax(self.initial_logits, dim=-1).to(query.dtype)  # (C, G)
         initial = initial.unsqueeze(0).expand_as(from_memory)  # (B, C, G)

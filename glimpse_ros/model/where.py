@@ -32,7 +32,8 @@ class WhatWhere(nn.Module):
         Returns:
             ``(..., D)`` what&where features ``v``.
         """
-        if z.shape[-1] != self.feature_dim or glimpse.shape[-1] != 4:
+        if not torch.jit.is_tracing() and (z.shape[-1] != self.feature_dim
+                                           or glimpse.shape[-1] != 4):
             raise ValueError(f"expected z (..., {self.feature_dim}) and glimpse (..., 4), got "
                              f"{tuple(z.shape)} and {tuple(glimpse.shape)}")
         return z * self.embed(glimpse)  # (..., D)

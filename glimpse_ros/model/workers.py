@@ -40,7 +40,8 @@ class Workers(nn.Module):
         Returns:
             ``(r_new (B, C, Hw), q (B, C, N))``: new states and per-worker logits.
         """
-        if p.shape[1] != self.num_workers or r.shape[1] != self.num_workers:
+        if not torch.jit.is_tracing() and (p.shape[1] != self.num_workers
+                                           or r.shape[1] != self.num_workers):
             raise ValueError(f"expected {self.num_workers} workers, got p {tuple(p.shape)}, "
                              f"r {tuple(r.shape)}")
         inputs = torch.bmm(p, v)  # (B, C, D): ṽ_{t,c} = Σ_g p_{t,c,g} v_{t,g}
