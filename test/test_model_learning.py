@@ -23,7 +23,7 @@ def test_adam_steps_lower_the_loss_and_every_part_gets_a_gradient() -> None:
     torch.manual_seed(0)
     cfg = ModelConfig.small(num_classes=4)
     model = GlimpseClouds(cfg).train()
-    x, labels, joints, mask = _batch(cfg, frames=3)
+    x, labels, joints, mask = _batch(cfg, frames=3, size=48)  # Z is 2x2: glimpses still move
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     losses = []
     for step in range(4):
