@@ -158,3 +158,14 @@ def test_step_traces_without_data_dependent_branches(head: GlimpseCloudsHead) ->
             flat = result[2:]
             torch.testing.assert_close(result[0], out.logits, atol=1e-6, rtol=0)
             torch.testing.assert_close(result[1], out.glimpses, atol=1e-6, rtol=0)
+
+
+def test_gradient_reaches_the_location_head_through_the_crop() -> None:
+    """With Λ(l) made independent of l, W_l still gets a gradient: it flows through the crop."""
+    torch.manual_seed(0)
+    head = GlimpseCloudsHead(CFG)
+    with torch.no_grad():
+        head.what_where.embed[0].weight.zero_()  # Λ(l) is now a constant
+    Z, c = _clip(batch=1, frames=1)  # noqa: N806
+    head(Z, c).logits.sum().backward()
+    assert float(head.locator.linear.weight.grad.abs().sum()) > 0
