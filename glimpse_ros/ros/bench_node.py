@@ -4,7 +4,8 @@
 
 The node runs in its own process (``python -m glimpse_ros.recognizer``); this process publishes
 OpenCV's ``vtest.avi`` (fetched once, see :mod:`glimpse_ros.ros.vtest`) as a camera and listens to
-the node's outputs. Scenarios: 10 fps at the file's 768x576, and 30 fps upscaled to 1920x1080.
+the node's outputs. Scenarios: 10 fps at the file's 768x576, 30 fps upscaled to 1920x1080 as
+raw bgr8 and as JPEG (``image/compressed``).
 After a warm-up, for a fixed time it records:
 
 - processed fps: frames whose output (glimpse markers) arrived, per second;
@@ -33,15 +34,29 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from glimpse_ros.ros.image_conversion import rgb_to_image
 from glimpse_ros.ros.node import stamp_to_float
 from glimpse_ros.ros.vtest import fetch_vtest
 
-SCENARIOS = {"vtest_10fps_768x576": (10.0, None), "vtest_30fps_1920x1080": (30.0, (1920, 1080))}
+# name -> (fps, frame size or None for the file's, JPEG-compressed input)
+SCENARIOS = {"vtest_10fps_768x576": (10.0, None, False),
+             "vtest_30fps_1920x1080": (30.0, (1920, 1080), False),
+             "vtest_30fps_1920x1080_jpeg": (30.0, (1920, 1080), True)}
 MAX_CACHED_FRAMES = 90  # pre-built messages, replayed in a loop (keeps the publisher cheap)
+
+
+def cpu_name() -> str:
+    """CPU model name from /proc/cpuinfo (platform.processor() is often empty on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
 
 
 def proc_stats(pid: int) -> dict[str, float]:
@@ -59,8 +74,9 @@ def proc_stats(pid: int) -> dict[str, float]:
     return out
 
 
-def load_frames(path: Path, size: tuple[int, int] | None, count: int) -> list[Image]:
-    """The first ``count`` frames of the video as bgr8 Image messages (resized to ``size``)."""
+def load_frames(path: Path, size: tuple[int, int] | None, count: int,
+                compressed: bool = False) -> list:
+    """The first ``count`` frames as bgr8 Image (or JPEG CompressedImage) messages."""
     cap = cv2.VideoCapture(str(path))
     msgs = []
     while len(msgs) < count:
@@ -69,7 +85,11 @@ def load_frames(path: Path, size: tuple[int, int] | None, count: int) -> list[Im
             break
         if size is not None:
             bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR)
-        msgs.append(rgb_to_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), encoding="bgr8"))
+        if compressed:
+            msgs.append(CompressedImage(format="jpeg"))
+            msgs[-1].data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+        else:
+            msgs.append(rgb_to_image(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), encoding="bgr8"))
         msgs[-1].header.frame_id = "camera"
     cap.release()
     if not msgs:
@@ -77,18 +97,27 @@ def load_frames(path: Path, size: tuple[int, int] | None, count: int) -> list[Im
     return msgs
 
 
+def video_size(path: Path) -> tuple[int, int]:
+    """(width, height) of a video file."""
+    cap = cv2.VideoCapture(str(path))
+    size = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    cap.release()
+    return size
+
+
 class Listener:
     """Receives the node's markers and diagnostics in a background executor."""
 
-    def __init__(self, context) -> None:
-        """Subscribe on ``context``."""
+    def __init__(self, context, compressed: bool = False) -> None:
+        """Subscribe on ``context``; publish Image on ``image`` or JPEG on ``image/compressed``."""
         self.node = rclpy.create_node("bench_listener", context=context)
         self.arrivals: list[tuple[float, float]] = []  # (arrival wall time, source stamp)
         self.diag: dict[str, str] = {}
         self.lock = threading.Lock()
         self.node.create_subscription(MarkerArray, "/recognizer/glimpses", self._markers, 100)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 10)
-        self.image_pub = self.node.create_publisher(Image, "image", 10)
+        self.image_pub = (self.node.create_publisher(CompressedImage, "image/compressed", 10)
+                          if compressed else self.node.create_publisher(Image, "image", 10))
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         threading.Thread(target=self.executor.spin, daemon=True).start()
@@ -126,22 +155,23 @@ def stream(listener: Listener, msgs: list[Image], fps: float, seconds: float) ->
     return n
 
 
-def run_scenario(name: str, fps: float, size: tuple[int, int] | None, args: argparse.Namespace,
-                 video: Path) -> dict:
+def run_scenario(name: str, fps: float, size: tuple[int, int] | None, compressed: bool,
+                 args: argparse.Namespace, video: Path) -> dict:
     """Start a node process, warm it up, measure for ``args.seconds``, stop it."""
     domain = random.randint(1, 100)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     cmd = [sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args",
            "-p", f"model_path:={args.model}", "-p", f"backend:={args.backend}",
            "-p", "diagnostics_period_s:=0.5", "-p", f"stride:={args.stride}",
-           "-p", f"input_reliability:={args.input_reliability}"]
+           "-p", f"input_reliability:={args.input_reliability}",
+           "-p", f"compressed:={'true' if compressed else 'false'}"]
     log = open(Path(args.out).with_suffix(f".{name}.log"), "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)
     try:
-        msgs = load_frames(video, size, MAX_CACHED_FRAMES)
-        listener = Listener(context)
+        msgs = load_frames(video, size, MAX_CACHED_FRAMES, compressed)
+        listener = Listener(context, compressed)
         deadline = time.monotonic() + 120
         while listener.image_pub.get_subscription_count() == 0:
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -167,7 +197,7 @@ def run_scenario(name: str, fps: float, size: tuple[int, int] | None, args: argp
         lat = np.array([a - s for a, s in arrivals]) * 1e3
         received = after["frames_received"] - before["frames_received"]
         result = {
-            "fps_in": fps, "size": list(size) if size else [msgs[0].width, msgs[0].height],
+            "fps_in": fps, "size": list(size or video_size(video)), "jpeg": compressed,
             "seconds": round(elapsed, 2), "frames_published": published,
             "frames_processed": len(arrivals),
             "processed_fps": round(len(arrivals) / elapsed, 2),
@@ -211,16 +241,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated names")
     args = ap.parse_args(argv)
     video = Path(args.video) if args.video else fetch_vtest()
-    results = {"machine": {"cpu": platform.processor() or platform.machine(),
-                           "cores": os.cpu_count(), "python": platform.python_version()},
+    results = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
+                           "python": platform.python_version(),
+                           "loadavg_before": os.getloadavg()[0]},
                "model": args.model or "demo", "video": str(video),
                "input_reliability": args.input_reliability, "stride": args.stride,
                "scenarios": {}}
     for name in args.scenarios.split(","):
-        fps, size = SCENARIOS[name]
+        fps, size, compressed = SCENARIOS[name]
         print(f"scenario {name}: {fps:g} fps for {args.seconds:g} s ...", flush=True)
-        results["scenarios"][name] = run_scenario(name, fps, size, args, video)
+        results["scenarios"][name] = run_scenario(name, fps, size, compressed, args, video)
         print(json.dumps(results["scenarios"][name]), flush=True)
+    results["machine"]["loadavg_after"] = os.getloadavg()[0]
     Path(args.out).write_text(json.dumps(results, indent=1))
     cols = ("processed_fps", "dropped_in_node", "lost_in_transport", "latency_p50_ms",
             "latency_p95_ms", "node_rss_mib", "node_cpu_percent")

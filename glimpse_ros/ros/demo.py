@@ -33,9 +33,11 @@ from glimpse_ros.ros.node import RecognizerNode, stamp_to_float
 from glimpse_ros.ros.replay import FrameSource, ReplayNode
 from glimpse_ros.ros.vtest import cached_vtest
 
+DEFAULT_CLIP_SIZE = (160, 120)  # the demo model's training videos (training/demo.py)
+
 
 def synthetic_clip(out_dir: Path, actions: int, frames_per_action: int, seed: int,
-                   size: tuple[int, int] = (320, 240)) -> tuple[Path, list[str]]:
+                   size: tuple[int, int] = DEFAULT_CLIP_SIZE) -> tuple[Path, list[str]]:
     """Render ``actions`` synthetic videos of different classes back to back into one .avi.
 
     Returns:
@@ -54,6 +56,20 @@ def synthetic_clip(out_dir: Path, actions: int, frames_per_action: int, seed: in
     path = out_dir / "synthetic_demo.avi"
     write_video(path, np.concatenate(frames), fps=30.0)
     return path, truth
+
+
+def training_frame_size(model: str) -> tuple[int, int]:
+    """(width, height) of the synthetic videos the model was trained on, from its manifest."""
+    import json
+
+    from glimpse_ros.runtime.model_files import resolve_model_path
+
+    try:
+        manifest = resolve_model_path(model or None).parent / "manifest.json"
+        width, height = json.loads(manifest.read_text())["data"]["size"]
+        return int(width), int(height)
+    except (ValueError, OSError, KeyError, TypeError):
+        return DEFAULT_CLIP_SIZE
 
 
 @dataclass
@@ -187,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-vtest", action="store_true", help="skip the vtest.avi pass")
     ap.add_argument("--fps", type=float, default=None, help="replay rate (default: the file's)")
     ap.add_argument("--seconds", type=float, default=None, help="stop each pass after this long")
-    ap.add_argument("--actions", type=int, default=4, help="synthetic actions in the clip")
+    ap.add_argument("--actions", type=int, default=5, help="synthetic actions in the clip")
     ap.add_argument("--frames-per-action", type=int, default=60)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", default="demo_out", type=Path)
@@ -200,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_once(FrameSource(args.video), args, args.out, "")
             else:
                 path, truth = synthetic_clip(Path(tmp), args.actions, args.frames_per_action,
-                                             args.seed)
+                                             args.seed, training_frame_size(args.model))
                 run_once(FrameSource(path), args, args.out, "", truth)
             vtest = Path(args.vtest) if args.vtest else cached_vtest()
             if not args.no_vtest and not args.video and vtest is not None and vtest.is_file():
