@@ -94,13 +94,16 @@ def confusion_png(conf: np.ndarray, labels: list[str], path: str | Path, cell: i
             x0, y0 = margin + j * cell, margin + i * cell
             img[y0:y0 + cell, x0:x0 + cell] = (255, shade, shade)
             if n <= 20 and conf[i, j]:
+                ink = (255, 255, 255) if shade < 128 else (0, 0, 0)
                 cv2.putText(img, str(conf[i, j]), (x0 + 2, y0 + cell // 2 + 4),
-                            cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+                            cv2.FONT_HERSHEY_SIMPLEX, 0.35, ink, 1, cv2.LINE_AA)
         if n <= 20:
             cv2.putText(img, labels[i][:24], (2, margin + i * cell + cell // 2 + 4),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
             cv2.putText(img, str(i), (margin + i * cell + cell // 3, margin - 4),
                         cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "rows: truth, columns: prediction", (2, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                (0, 0, 0), 1, cv2.LINE_AA)
     if not cv2.imwrite(str(path), img):
         raise ValueError(f"{path}: cannot write PNG")
 
