@@ -19,7 +19,7 @@ def _memory(**kw) -> ExternalMemory:
 
 def _empty(batch: int, slots: int = SLOTS, workers: int = WORKERS):
     return (torch.zeros(batch, slots, DIM), torch.zeros(batch, workers, slots),
-            torch.zeros(batch, slots), torch.zeros(batch, dtype=torch.long))
+            torch.zeros(batch, slots, dtype=torch.long), torch.zeros(batch, dtype=torch.long))
 
 
 def _fill(mem: ExternalMemory, frames: int, batch: int = 1, seed: int = 0):
@@ -50,7 +50,7 @@ def test_oldest_slots_are_dropped_at_capacity() -> None:
     assert fill.tolist() == [SLOTS]
     torch.testing.assert_close(values, all_v[:, -SLOTS:])  # 8 written, the 3 oldest dropped
     torch.testing.assert_close(weights, all_p[:, :, -SLOTS:])
-    assert times.tolist() == [[1.0, 2.0, 2.0, 3.0, 3.0]]
+    assert times.tolist() == [[1, 2, 2, 3, 3]]
     assert mem.valid_mask(torch.tensor([0, 2, SLOTS])).tolist() == [
         [False] * 5, [False, False, False, True, True], [True] * 5]
 
@@ -58,7 +58,7 @@ def test_oldest_slots_are_dropped_at_capacity() -> None:
 def test_recency_decays_with_elapsed_time() -> None:
     """Recency decays with elapsed time."""
     mem = _memory(decay=0.25)
-    weight = mem.recency(torch.tensor([[0.0, 1.0, 2.0, 3.0, 4.0]]), torch.tensor([5]),
+    weight = mem.recency(torch.tensor([[0, 1, 2, 3, 4]]), torch.tensor([5]),
                          torch.tensor([4]))
     expected = [0.0] + [math.exp(-0.25 * e) for e in (4, 3, 2, 1)]  # slot 0 is empty
     torch.testing.assert_close(weight, torch.tensor([expected]))
@@ -70,7 +70,7 @@ def test_with_equal_similarities_more_recent_slots_weigh_more() -> None:
     a, b = torch.randn(DIM), torch.randn(DIM)
     values = torch.stack([a, b]).unsqueeze(0)  # slot 0 written at t=0 holds a, slot 1 (t=1) b
     weights = torch.full((1, WORKERS, 2), 0.5)  # the same weight for every slot and worker
-    times = torch.tensor([[0.0, 1.0]])
+    times = torch.tensor([[0, 1]])
     v = torch.stack([a, b]).unsqueeze(0)  # glimpse 0 equals the old slot, glimpse 1 the new one
     p = mem.assign(values, weights, times, torch.tensor([2]), torch.tensor([2]), v)
     assert bool((p[0, :, 1] > p[0, :, 0]).all())

@@ -72,7 +72,7 @@ class GlimpseCloudsHead(nn.Module):
             r=torch.zeros(batch, cfg.num_workers, cfg.worker_hidden, **zeros),
             memory_values=torch.zeros(batch, cfg.memory_slots, cfg.feature_dim, **zeros),
             memory_weights=torch.zeros(batch, cfg.num_workers, cfg.memory_slots, **zeros),
-            memory_times=torch.zeros(batch, cfg.memory_slots, **zeros),
+            memory_times=torch.zeros(batch, cfg.memory_slots, dtype=torch.long, device=device),
             memory_fill=torch.zeros(batch, dtype=torch.long, device=device),
             step=torch.zeros(batch, dtype=torch.long, device=device),
         )

@@ -117,10 +117,12 @@ class ExternalMemory(nn.Module):
         index = torch.arange(self.slots, device=fill.device)  # (K,)
         return index.unsqueeze(0) >= (self.slots - fill).unsqueeze(1)  # (B, K)
 
-    def recency(self, times: torch.Tensor, step: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+    def recency(self, times: torch.Tensor, step: torch.Tensor, fill: torch.Tensor,
+                dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Return ``(B, K)`` weights ``exp(-λ (t - t_k))`` on occupied slots, 0 on empty ones."""
-        elapsed = step.to(times.dtype).unsqueeze(1) - times  # (B, K)
-        return torch.exp(-self.decay * elapsed) * self.valid_mask(fill).to(times.dtype)
+        # Frame indices are integers, so the elapsed time stays exact on endless streams.
+        elapsed = (step.unsqueeze(1) - times).to(dtype)  # (B, K)
+        return torch.exp(-self.decay * elapsed) * self.valid_mask(fill).to(dtype)
 
     def assign(self, keys: torch.Tensor, weights: torch.Tensor, times: torch.Tensor,
                fill: torch.Tensor, step: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
@@ -132,7 +134,7 @@ class ExternalMemory(nn.Module):
         Args:
             keys: ``(B, K, D)`` memory vectors in the metric space, ``m_k L``.
             weights: ``(B, C, K)`` per-worker slot weights ``w_{c,k}``.
-            times: ``(B, K)`` frame index of each slot.
+            times: ``(B, K)`` long, frame index of each slot.
             fill: ``(B,)`` long, number of occupied slots.
             step: ``(B,)`` long, index ``t`` of the current frame.
             query: ``(B, G, D)`` what&where vectors of the current frame in the metric space,
@@ -157,7 +159,7 @@ class ExternalMemory(nn.Module):
         lo = torch.where(occupied, lo, torch.zeros_like(lo))
         hi = torch.where(occupied, hi, torch.ones_like(hi))
         phi_hat = (phi - lo.view(batch, 1, 1)) / (hi - lo).clamp_min(_EPS).view(batch, 1, 1)
-        recency = self.recency(times, step, fill)  # (B, K), 0 on empty slots
+        recency = self.recency(times, step, fill, weights.dtype)  # (B, K), 0 on empty slots
         # Σ_k exp(-λ (t - t_k)) w_{c,k} (1 - φ̂_{k,g}) as a batched matmul (B, C, K) @ (B, K, G).
         score = torch.bmm(weights * recency.unsqueeze(1), 1.0 - phi_hat)  # (B, C, G)
         from_memory = torch.softmax(score / self.temperature, dim=-1)  # (B, C, G)
@@ -171,15 +173,15 @@ class ExternalMemory(nn.Module):
         """Append the frame's glimpses with weights ``w_{c,k} = p_{t,c,g}``, dropping the oldest.
 
         Args:
-            keys: ``(B, K, D)``; weights: ``(B, C, K)``; times: ``(B, K)``; fill: ``(B,)`` long;
-            step: ``(B,)`` long; query: ``(B, G, D)`` (metric space, as in ``assign``);
-            p: ``(B, C, G)``.
+            keys: ``(B, K, D)``; weights: ``(B, C, K)``; times: ``(B, K)`` long;
+            fill: ``(B,)`` long; step: ``(B,)`` long; query: ``(B, G, D)`` (metric space, as in
+            ``assign``); p: ``(B, C, G)``.
 
         Returns:
             New ``(keys, weights, times, fill)`` with the same shapes.
         """
         slots, glimpses = self.slots, query.shape[1]
-        new_times = step.to(times.dtype).unsqueeze(1).expand(-1, glimpses)  # (B, G)
+        new_times = step.unsqueeze(1).expand(-1, glimpses)  # (B, G)
         keys = torch.cat([keys, query], dim=1)[:, -slots:]  # (B, K, D)
         weights = torch.cat([weights, p], dim=2)[:, :, -slots:]  # (B, C, K)
         times = torch.cat([times, new_times], dim=1)[:, -slots:]  # (B, K)

@@ -23,7 +23,7 @@ class HeadState:
         memory_values: ``(B, K, D)`` stored what&where vectors, chronological, newest last, kept
             in the metric space of the memory distance (``m_k L``, see ``memory.py``).
         memory_weights: ``(B, C, K)`` per-worker slot weights ``w_{c,k}``.
-        memory_times: ``(B, K)`` frame index at which each slot was written (float).
+        memory_times: ``(B, K)`` long, frame index at which each slot was written.
         memory_fill: ``(B,)`` long, number of occupied slots (the last ``memory_fill`` ones).
         step: ``(B,)`` long, index of the next frame.
     """
