@@ -125,7 +125,14 @@ def apply_override(data: dict[str, Any], item: str) -> None:
         node = node.setdefault(p, {})
         if not isinstance(node, dict):
             raise ValueError(f"override {item!r}: {p} is not a section")
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    if isinstance(value, str):
+        # YAML 1.1 reads "3e-4" (no dot) as a string; accept it as the number users mean.
+        try:
+            value = float(value) if any(c in value for c in ".eE") else int(value)
+        except ValueError:
+            pass
+    node[parts[-1]] = value
 
 
 def load_train_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConfig:
