@@ -231,7 +231,11 @@ def main(argv: list[str] | None = None) -> int:
             log.info("inflated %s into the backbone: %s", cfg.pretrained_2d, report)
         if cfg.init:
             load_matching(model, cfg.init)
-        if not global_only and dist_utils.is_main():
+        factor = model.head.memory.metric.factor
+        untrained = torch.equal(factor, torch.eye(factor.shape[0], device=factor.device))
+        # Only an untrained (identity) metric is initialised: a fine-tuned model (N-UCLA from
+        # NTU) keeps the distance it learned.
+        if not global_only and untrained and dist_utils.is_main():
             init_memory_metric(model, train_loader, device)
     ddp = model
     if world > 1:
