@@ -110,7 +110,7 @@ class RecognizerConfig:
             raise ValueError(f"recognizer.stride: must be >= 1, got {self.stride}")
         if self.num_threads < 0:
             raise ValueError(f"recognizer.num_threads: must be >= 0, got {self.num_threads}")
-        if self.max_gap_s <= 0:
+        if not self.max_gap_s > 0:  # also rejects NaN
             raise ValueError(f"recognizer.max_gap_s: must be > 0, got {self.max_gap_s}")
         if not 0.0 <= self.smoothing < 1.0:
             raise ValueError(f"recognizer.smoothing: must be in [0, 1), got {self.smoothing}")
@@ -259,9 +259,9 @@ class NodeConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"node.{name}: must be >= 1, got {getattr(self, name)}")
         for name in ("diagnostics_period_s", "stale_timeout_s", "marker_depth_m"):
-            if getattr(self, name) <= 0:
+            if not getattr(self, name) > 0:  # also rejects NaN
                 raise ValueError(f"node.{name}: must be > 0, got {getattr(self, name)}")
-        if self.marker_lifetime_s < 0:
+        if not self.marker_lifetime_s >= 0:
             raise ValueError(f"node.marker_lifetime_s: must be >= 0, got {self.marker_lifetime_s}")
         if not self.image_plane_frame_id:
             raise ValueError("node.image_plane_frame_id: must not be empty")
