@@ -220,3 +220,24 @@ def test_stride_larger_than_window_and_missing_model(checkpoint, tmp_path):
         make(checkpoint, stride=T + 1)
     with pytest.raises(ValueError, match="nope.safetensors"):
         Recognizer(RecognizerConfig(backend="torch"), tmp_path / "nope.safetensors")
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_onnx_backends_match_torch_and_cache_export(checkpoint, tmp_path, backend):
+    """An ONNX-engine Recognizer gives torch's results; the export is cached per checkpoint."""
+    pytest.importorskip(backend)
+    imgs = frames(T + 2)
+    stamps = [i * 0.04 for i in range(len(imgs))]
+    ref = run(make(checkpoint, stride=2), imgs, stamps)
+    rec = make(checkpoint, stride=2, backend=backend, engine_cache_dir=str(tmp_path))
+    assert rec.backend_name == backend
+    got = run(rec, imgs, stamps)
+    assert len(got) == len(ref)
+    for a, b in zip(ref, got):
+        np.testing.assert_allclose(a.probs, b.probs, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(a.glimpses, b.glimpses, rtol=0, atol=1e-4)
+    exports = list((tmp_path / "onnx").glob("*.onnx"))
+    assert len(exports) == 1
+    mtime = exports[0].stat().st_mtime_ns
+    make(checkpoint, backend=backend, engine_cache_dir=str(tmp_path))
+    assert exports[0].stat().st_mtime_ns == mtime  # reused, not re-exported

@@ -44,6 +44,10 @@ from glimpse_ros.runtime.model_files import resolve_model_path
 from glimpse_ros.runtime.smoothing import EmaSmoother, softmax, top_k
 
 LOG = logging.getLogger("glimpse_ros.runtime")
+# The head is a chain of batch-1 matrix-vector products and small ops: extra torch threads only
+# add synchronisation. Measured on the 2-core reference machine while other jobs ran: ResNet-50
+# head 46 ms/frame with 1 thread vs 264 ms with 2 (`make bench`). Engines keep num_threads.
+HEAD_THREADS = 1
 
 
 @dataclass
@@ -193,6 +197,25 @@ class Recognizer:
         z, c = self.engine.run(self._buffer.clip())  # Z (1, Dz, T, h, w), c (1, T, Dc)
         t1 = time.perf_counter()
         zt, ct = torch.from_numpy(z), torch.from_numpy(c)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(HEAD_THREADS)
+        try:
+            steps, window_probs = self._step_head(zt, ct)
+        finally:
+            torch.set_num_threads(threads)
+        t2 = time.perf_counter()
+        results = self._results(steps, window_probs)
+        self.timings = {"preprocess": self._preprocess_ms, "backbone": (t1 - t0) * 1e3,
+                        "head": (t2 - t1) * 1e3, "frames": float(len(steps))}
+        self.counters["windows"] += 1
+        self.counters["stepped_frames"] += len(steps)
+        self.window_index += 1
+        self._pending = 0
+        self._preprocess_ms = 0.0
+        return results
+
+    def _step_head(self, zt: torch.Tensor, ct: torch.Tensor) -> tuple[list, np.ndarray | None]:
+        """Step the head over the window's new frames; return ``[(position, StepOutput)]``."""
         first = self.frames - self._pending  # window positions first..T-1 are new
         clip_mode = self.config.head_mode == "clip"
         state = None if clip_mode else self._state
@@ -209,16 +232,7 @@ class Recognizer:
             window_probs = softmax(torch.stack(all_logits).mean(dim=0).numpy())  # (N,)
         else:
             self._state = state
-        t2 = time.perf_counter()
-        results = self._results(steps, window_probs)
-        self.timings = {"preprocess": self._preprocess_ms, "backbone": (t1 - t0) * 1e3,
-                        "head": (t2 - t1) * 1e3, "frames": float(len(steps))}
-        self.counters["windows"] += 1
-        self.counters["stepped_frames"] += len(steps)
-        self.window_index += 1
-        self._pending = 0
-        self._preprocess_ms = 0.0
-        return results
+        return steps, window_probs
 
     def _results(self, steps: list, window_probs: np.ndarray | None) -> list[FrameResult]:
         """Convert head outputs at window positions into ``FrameResult`` objects."""
