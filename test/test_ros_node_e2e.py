@@ -37,11 +37,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def node_env() -> dict[str, str]:
-    """Environment of the node processes: private domain, localhost only, one thread."""
-    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN), ROS_LOCALHOST_ONLY="1",
-               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", OMP_NUM_THREADS="1",
-               PYTHONUNBUFFERED="1")
-    env.pop("ROS_LOCALHOST_ONLY")  # deprecated in Kilted (warns); the range above replaces it
+    """Environment of the node processes: private domain, localhost only, one thread.
+
+    ROS_LOCALHOST_ONLY is deprecated since Jazzy (it warns); the discovery range replaces it.
+    """
+    env = dict(os.environ, ROS_DOMAIN_ID=str(DOMAIN), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+               OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env.pop("ROS_LOCALHOST_ONLY", None)
     return env
 
 
