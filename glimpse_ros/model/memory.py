@@ -146,6 +146,9 @@ class ExternalMemory(nn.Module):
         batch, slots = keys.shape[0], self.slots
         glimpses = query.shape[1]
         valid = self.valid_mask(fill)  # (B, K)
+        # Distances in at least float32: under fp16 autocast the sqrt floor would underflow to 0.
+        out_dtype, dtype = query.dtype, torch.promote_types(query.dtype, torch.float32)
+        keys, query, weights = keys.to(dtype), query.to(dtype), weights.to(dtype)
         diff = keys.unsqueeze(2) - query.unsqueeze(1)  # (B, K, G, D)
         phi = torch.sqrt((diff * diff).sum(dim=-1).clamp_min(_EPS))  # (B, K, G)
         # Min-max normalisation over the occupied (slot, glimpse) pairs of EACH SAMPLE. The paper
@@ -165,7 +168,7 @@ class ExternalMemory(nn.Module):
         from_memory = torch.softmax(score / self.temperature, dim=-1)  # (B, C, G)
         initial = torch.softmax(self.initial_logits, dim=-1).to(query.dtype)  # (C, G)
         initial = initial.unsqueeze(0).expand_as(from_memory)  # (B, C, G)
-        return torch.where(occupied.view(batch, 1, 1), from_memory, initial)
+        return torch.where(occupied.view(batch, 1, 1), from_memory, initial).to(out_dtype)
 
     def write(self, keys: torch.Tensor, weights: torch.Tensor, times: torch.Tensor,
               fill: torch.Tensor, step: torch.Tensor, query: torch.Tensor, p: torch.Tensor
