@@ -87,8 +87,16 @@ def _cached_export(backbone: torch.nn.Module, key: str, cache_dir: str | Path | 
     """Export into ``<cache>/onnx/<key>.onnx`` unless that file already exists."""
     path = cache_root(cache_dir) / "onnx" / f"backbone-{key[:24]}-v{EXPORT_VERSION}.onnx"
     if path.is_file():
-        LOG.info("using cached ONNX export %s", path)
-        return path
+        try:  # a damaged cache file (disk error, manual edit) is re-exported, not fatal
+            import onnx
+
+            onnx.checker.check_model(str(path))
+        except Exception as err:  # noqa: BLE001 - onnx raises several types for bad files
+            LOG.warning("cached ONNX export %s is unusable (%s): exporting again", path,
+                        str(err).splitlines()[0][:200] if str(err) else type(err).__name__)
+        else:
+            LOG.info("using cached ONNX export %s", path)
+            return path
     return export_backbone(backbone, path, input_shape)
 
 
