@@ -1,0 +1,122 @@
+"""Reliability in process: streaming soak, fault injection, hostile model files, bad parameters."""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+torch = pytest.importorskip("torch")
+from glimpse_ros.config import RecognizerConfig  # noqa: E402
+from glimpse_ros.ros import reliability_faults as faults  # noqa: E402
+from glimpse_ros.ros.reliability_harness import make_checkpoint  # noqa: E402
+from glimpse_ros.runtime.recognizer import Recognizer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    """A small random model, 4 classes, T = 8, 32x32 crops."""
+    return make_checkpoint(tmp_path_factory.mktemp("ckpt") / "small.safetensors", num_classes=4,
+                           frames=8, crop_size=32, resize_size=40)
+
+
+def test_soak_stream_mode_finite_flat_memory_one_reset_line_per_loop(ckpt) -> None:
+    """1200 frames in 3 replay loops: all outputs and states finite, RSS flat, 2 reset lines."""
+    report = faults.soak(ckpt, 1200, loops=3, warmup_frames=200)
+    assert report["outputs"] >= 1200 - 3 * 8
+    assert report["nonfinite_outputs"] == 0 and report["nonfinite_states"] == 0
+    assert report["reset_log_lines"] == 2, report["reset_lines"]
+    assert all("backwards" in line for line in report["reset_lines"])
+    assert report["rss_growth_mb"] < 20, report
+
+
+def test_corrupt_onnx_cache_is_rebuilt_and_logged(ckpt, tmp_path) -> None:
+    """A garbage file under the cached ONNX export's name is replaced, not fatal."""
+    pytest.importorskip("onnxruntime")
+    report = faults.corrupt_onnx_cache(ckpt, tmp_path / "cache")
+    assert report["corrupted_files"] == 1
+    assert report["recovered"], report
+    assert any("WARNING" in m for m in report["log"]), report
+
+
+def test_corrupt_tensorrt_engine_is_rebuilt_and_logged(tmp_path) -> None:
+    """The TensorRT cache deletes an engine that fails to deserialize and builds a new one."""
+    report = faults.corrupt_tensorrt_cache(tmp_path)
+    assert report["decision"] == "rebuilt" and report["engine_ok"]
+    assert any(m.startswith("WARNING") and "rebuilding" in m for m in report["log"])
+
+
+def test_missing_mismatched_checkpoint_and_label_file_errors(ckpt, tmp_path) -> None:
+    """Errors name the file and the mismatch."""
+    cfg = RecognizerConfig(backend="torch", num_threads=1)
+    missing = tmp_path / "nope.safetensors"
+    with pytest.raises(ValueError, match="nope.safetensors.*not found"):
+        Recognizer(cfg, missing)
+    bad = faults.mismatched_checkpoint(tmp_path)
+    with pytest.raises(ValueError, match=r"mismatched\.safetensors.*shape"):
+        Recognizer(cfg, bad)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\nc\n")
+    with pytest.raises(ValueError, match=r"labels\.txt: 3 labels, but the model has 4 classes"):
+        Recognizer(RecognizerConfig(backend="torch", labels_path=str(labels)), ckpt)
+
+
+def test_malicious_pickle_refused_without_running_it(tmp_path) -> None:
+    """Pickle payloads are refused by the model loader, the training loaders and the inflater."""
+    from glimpse_ros.model.inflate import read_state_dict
+
+    files, marker = faults.malicious_pickles(tmp_path)
+    cfg = RecognizerConfig(backend="torch")
+    for path in files.values():
+        with pytest.raises(ValueError, match=path.name):
+            Recognizer(cfg, path)
+    for path in (files["torch_zip.pt"], files["torch_zip.pth"]):
+        with pytest.raises(ValueError, match=path.name):
+            read_state_dict(path)
+    training = pytest.importorskip("training.checkpoints")
+    for path in files.values():
+        with pytest.raises(ValueError, match=path.name):
+            training.load_training_checkpoint(path)
+    assert not marker.exists()
+    # the payload is real: unpickling it without weights_only runs it
+    torch.load(files["torch_zip.pt"], weights_only=False)
+    assert marker.exists()
+
+
+def test_node_start_up_refuses_bad_model_files(ckpt, tmp_path) -> None:
+    """Node start-up: missing, mismatched and pickle checkpoints end it, naming the file."""
+    files, marker = faults.malicious_pickles(tmp_path)
+    cases = {"missing": (tmp_path / "missing.safetensors", "not found"),
+             "mismatched": (faults.mismatched_checkpoint(tmp_path), "shape"),
+             "pickle": (files["torch_zip.pt"], "not a readable safetensors")}
+    with ThreadPoolExecutor(len(cases)) as pool:
+        reports = dict(zip(cases, pool.map(lambda c: faults.node_startup(c[0]), cases.values())))
+    for name, (path, why) in cases.items():
+        assert reports[name]["returncode"] == 2, reports[name]
+        assert path.name in reports[name]["message"] and why in reports[name]["message"]
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name,value", [
+    ("max_gap_s", math.nan), ("smoothing", 1.5), ("top_k", 0), ("num_threads", -1),
+    ("head_mode", "video"), ("stale_timeout_s", math.nan), ("diagnostics_period_s", -1.0),
+    ("marker_lifetime_s", math.nan), ("max_frame_pixels", 0), ("precision", "int8")])
+def test_bad_parameter_fails_before_use_naming_it(name, value) -> None:
+    """Invalid values stop the node's start-up before the recognizer is built."""
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.parameter import Parameter
+
+    from glimpse_ros.ros.node import RecognizerNode
+
+    built = []
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=231)
+    try:
+        with pytest.raises(ValueError, match=name):
+            node = RecognizerNode(recognizer_factory=built.append, context=context,
+                                  parameter_overrides=[Parameter(name, value=value)])
+            node.destroy_node()  # not reached when start-up fails as it should
+    finally:
+        rclpy.shutdown(context=context)
+    assert not built
