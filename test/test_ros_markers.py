@@ -71,6 +71,11 @@ def test_camera_frame_markers_back_project_with_k() -> None:
         assert fx * p.x / p.z + cx == pytest.approx(u)
         assert fy * p.y / p.z + cy == pytest.approx(v)
     assert Projection.from_camera_info(info, 1.0).frame_id == "info_frame"
+    # frames at half the calibrated resolution: K scales with them
+    half = Projection.from_camera_info(info, 2.0, image_size=(W // 2, H // 2))
+    p = half.point(10.0, 20.0)
+    assert fx / 2 * p.x / p.z + cx / 2 == pytest.approx(10.0)
+    assert fy / 2 * p.y / p.z + cy / 2 == pytest.approx(20.0)
     info.k = [0.0] * 9
     with pytest.raises(ValueError):
         Projection.from_camera_info(info, 1.0)

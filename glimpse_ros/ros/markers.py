@@ -45,13 +45,24 @@ class Projection:
     width_m: float = 1.0  # approximate image width in metres, sizes lines and text
 
     @classmethod
-    def from_camera_info(cls, info, depth: float, frame_id: str = "") -> "Projection":
-        """Pinhole back-projection at ``depth`` metres using K of a sensor_msgs/CameraInfo."""
-        k = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
+    def from_camera_info(cls, info, depth: float, frame_id: str = "",
+                         image_size: tuple[int, int] | None = None) -> "Projection":
+        """Pinhole back-projection at ``depth`` metres using K of a sensor_msgs/CameraInfo.
+
+        ``image_size`` (width, height) of the frames: when it differs from the CameraInfo's
+        resolution (e.g. a resized stream), K is scaled to it.
+        """
+        k = np.asarray(info.k, dtype=np.float64).reshape(3, 3).copy()
+        if image_size is not None and info.width > 0 and info.height > 0:
+            k[0] *= image_size[0] / info.width  # fx, skew, cx
+            k[1] *= image_size[1] / info.height  # fy, cy
+            info_width = image_size[0]
+        else:
+            info_width = int(info.width)
         fx, fy = k[0, 0], k[1, 1]
         if fx <= 0 or fy <= 0:
             raise ValueError(f"CameraInfo K has non-positive focal lengths fx={fx}, fy={fy}")
-        width_px = int(info.width) or 2.0 * float(k[0, 2])
+        width_px = info_width or 2.0 * float(k[0, 2])
         return cls(frame_id or info.header.frame_id, float(k[0, 2]), float(k[1, 2]),
                    depth / fx, depth / fy, float(depth), width_px * depth / fx)
 

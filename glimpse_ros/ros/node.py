@@ -182,8 +182,9 @@ class RecognizerNode(Node):
         boxes = np.asarray(result.boxes, dtype=np.float64)  # (G, 4) pixels
         info = self._camera_info
         if info is not None:
-            projection = Projection.from_camera_info(info, self.node_config.marker_depth_m,
-                                                     frame_id=header.frame_id)
+            projection = Projection.from_camera_info(
+                info, self.node_config.marker_depth_m, frame_id=header.frame_id,
+                image_size=(frame.shape[1], frame.shape[0]))
         else:
             projection = Projection.image_plane(frame.shape[1],
                                                 self.node_config.image_plane_frame_id)
