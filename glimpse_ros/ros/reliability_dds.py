@@ -188,6 +188,8 @@ def run_overload(probe: Probe, node: NodeProcess, width: int, height: int, fps: 
             "frames_processed": int(probe.value("frames_processed")),
             "dropped_frames": int(probe.value("dropped_frames")),
             "processed_fps": round(probe.value("frames_processed") / elapsed, 2),
+            "lost_in_transport": sent - probe.seen(),
+            "latency_p95_ms_first": round(p95s[0], 1) if p95s else None,
             "latency_p95_ms_max": round(max(p95s), 1) if p95s else None,
             "latency_p95_ms_last": round(p95s[-1], 1) if p95s else None,
             "rss_mb_after_warmup": round(rss_warm, 1) if rss_warm else None,

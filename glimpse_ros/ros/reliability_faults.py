@@ -204,5 +204,41 @@ def mismatched_checkpoint(tmp: Path) -> Path:
     return path
 
 
+def recognizer_error(checkpoint: Path, **config: Any) -> str:
+    """The error message of building a Recognizer (``""`` when it builds)."""
+    from glimpse_ros.runtime.recognizer import Recognizer
+
+    try:
+        Recognizer(RecognizerConfig(backend="torch", **config), checkpoint)
+    except Exception as err:  # noqa: BLE001 - the message is the result
+        return f"{type(err).__name__}: {err}"[:300]
+    return ""
+
+
+def parameter_error(name: str, value: Any, domain: int = 231) -> str:
+    """Start-up error of a RecognizerNode given ``name:=value`` (``""`` when it starts).
+
+    The recognizer factory records a call: a parameter error must come before the model is built.
+    """
+    import rclpy
+    from rclpy.parameter import Parameter
+
+    from glimpse_ros.ros.node import RecognizerNode
+
+    built: list = []
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain)
+    try:
+        node = RecognizerNode(recognizer_factory=built.append, context=context,
+                              parameter_overrides=[Parameter(name, value=value)])
+        node.destroy_node()
+        return ""
+    except ValueError as err:
+        return ("AFTER MODEL BUILD: " if built else "") + str(err)[:300]
+    finally:
+        rclpy.shutdown(context=context)
+
+
 __all__ = ["capture_log", "corrupt_onnx_cache", "corrupt_tensorrt_cache", "malicious_pickles",
-           "mismatched_checkpoint", "node_startup", "rss_mb", "soak"]
+           "mismatched_checkpoint", "node_startup", "parameter_error", "recognizer_error",
+           "rss_mb", "soak"]
