@@ -66,14 +66,24 @@ def main(argv: list[str] | None = None) -> int:
     e1, e2 = args.epochs_global, args.epochs_full
     if not (REPO / g_dir / "model.safetensors").exists():
         run(base + [f"out_dir={g_dir}", f"optim.epochs={e1}"], commands)
+    jobs = []
     if not (REPO / f_dir / "model.safetensors").exists():
-        run(base + ["stage=full", f"init={g_dir}/best.pt", f"out_dir={f_dir}",
-                    f"optim.epochs={e2}"], commands)
+        jobs.append(base + ["stage=full", f"init={g_dir}/best.pt", f"out_dir={f_dir}",
+                            f"optim.epochs={e2}", "threads=1"])
     if not args.skip_baseline and not (REPO / b_dir / "model.safetensors").exists():
         # Same first e1 epochs as stage 1, then e2 more epochs of the global model alone.
         shutil.copytree(REPO / g_dir, REPO / b_dir, dirs_exist_ok=True)
         (REPO / b_dir / "model.safetensors").unlink(missing_ok=True)
-        run(base + [f"out_dir={b_dir}", f"optim.epochs={e1 + e2}", "--resume"], commands)
+        jobs.append(base + [f"out_dir={b_dir}", f"optim.epochs={e1 + e2}", "threads=1",
+                            "--resume"])
+    # Stage 2 and the global-only continuation run side by side, one thread each.
+    procs = []
+    for cmd in jobs:
+        commands.append(" ".join(shlex.quote(c) for c in cmd))
+        print("+", commands[-1], flush=True)
+        procs.append(subprocess.Popen(["nice", "-n", "10"] + cmd, cwd=REPO))
+    if any(p.wait() != 0 for p in procs):
+        raise SystemExit("a training run failed")
     write_artifacts(args, commands, g_dir, f_dir, b_dir)
     return 0
 

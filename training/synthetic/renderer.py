@@ -54,15 +54,26 @@ class Camera:
         return np.stack([u, v], axis=1), cam
 
 
+def _muted(rng: np.random.Generator) -> tuple[int, int, int]:
+    """A random low-saturation colour (grey plus a small tint).
+
+    The figure's limbs are saturated; keeping the clutter muted leaves the limbs separable by
+    colour while the background stays busy (shapes, edges, lines).
+    """
+    grey = rng.uniform(40, 215)
+    tint = rng.uniform(-35, 35, 3)
+    return tuple(int(v) for v in np.clip(grey + tint, 0, 255))
+
+
 def make_background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
     """A cluttered static background: gradient, rectangles, ellipses and lines (RGB uint8)."""
     w, h = size
-    top, bottom = rng.integers(0, 256, 3), rng.integers(0, 256, 3)
+    top, bottom = np.array(_muted(rng)), np.array(_muted(rng))
     ramp = np.linspace(0.0, 1.0, h)[:, None, None]
     img = (top * (1 - ramp) + bottom * ramp) * np.ones((1, w, 1))
     img = np.ascontiguousarray(img.astype(np.uint8))
     for _ in range(int(rng.integers(8, 20))):
-        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        colour = _muted(rng)
         kind = rng.integers(0, 3)
         x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
         if kind == 0:
@@ -73,7 +84,7 @@ def make_background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarr
             cv2.ellipse(img, (x0, y0), axes, float(rng.uniform(0, 180)), 0, 360, colour, -1)
         else:
             x1, y1 = int(rng.integers(0, w)), int(rng.integers(0, h))
-            cv2.line(img, (x0, y0), (x1, y1), colour, int(rng.integers(1, 4)))
+            cv2.line(img, (x0, y0), (x1, y1), colour, 1)
     return img
 
 
