@@ -1,8 +1,8 @@
 """Frozen configuration dataclasses and a strict YAML/dict loader.
 
-Every consumer gets its own frozen dataclass (one per consumer, DESIGN §7). Loading is strict: an unknown
-key or a value of the wrong type raises ``ValueError`` naming the offending key, so configuration errors
-fail at start-up instead of deep inside a running node or a training job.
+Every consumer gets its own frozen dataclass (one per consumer, DESIGN §7). Loading is strict: an
+unknown key or a value of the wrong type raises ``ValueError`` naming the offending key, so
+configuration errors fail at start-up instead of deep inside a running node or a training job.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         """Validate ranges that the type check cannot express."""
         positive = ("num_classes", "backbone_width", "frames", "num_glimpses", "num_workers",
-                    "memory_slots", "glimpse_hidden", "worker_hidden", "where_hidden", "num_joints",
+                    "memory_slots", "glimpse_hidden", "worker_hidden", "where_hidden",
+                    "num_joints",
                     "num_bodies", "crop_size", "resize_size")
         for name in positive:
             if getattr(self, name) <= 0:
@@ -57,7 +58,8 @@ class ModelConfig:
         if self.memory_decay < 0:
             raise ValueError(f"model.memory_decay: must be >= 0, got {self.memory_decay}")
         if self.assign_temperature <= 0:
-            raise ValueError(f"model.assign_temperature: must be > 0, got {self.assign_temperature}")
+            raise ValueError(f"model.assign_temperature: must be > 0, "
+                             f"got {self.assign_temperature}")
         if self.crop_size > self.resize_size:
             raise ValueError(f"model.crop_size: {self.crop_size} exceeds resize_size "
                              f"{self.resize_size}")
@@ -84,7 +86,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class RecognizerConfig:
-    """Streaming recognizer settings (DESIGN §3); the ROS node's parameters mirror these fields."""
+    """Streaming recognizer settings (DESIGN §3); the ROS node's parameters mirror these."""
 
     model_path: str = ""
     backend: str = "auto"
@@ -119,7 +121,7 @@ class RecognizerConfig:
 
 
 def _check_value(value: Any, annotation: Any, key: str) -> Any:
-    """Check ``value`` against a (resolved) type annotation and return it, converted where lossless."""
+    """Check ``value`` against a resolved type annotation; return it, converted where lossless."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if annotation is Any:
@@ -147,7 +149,8 @@ def _check_value(value: Any, annotation: Any, key: str) -> Any:
             return tuple(_check_value(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
         if len(args) != len(value):
             raise ValueError(f"{key}: expected {len(args)} items, got {len(value)}")
-        return tuple(_check_value(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+        return tuple(_check_value(v, a, f"{key}[{i}]")
+                     for i, (v, a) in enumerate(zip(args, value)))
     if origin is list:
         if not isinstance(value, (list, tuple)):
             raise ValueError(f"{key}: expected a list, got {type(value).__name__}")
@@ -184,8 +187,8 @@ def load_dataclass(cls: type[T], values: Mapping[str, Any] | None, where: str = 
         where: Key prefix used in error messages (e.g. ``"recognizer"``).
 
     Raises:
-        ValueError: on an unknown key, a wrong type or a value the dataclass rejects; the message names
-            the key.
+        ValueError: on an unknown key, a wrong type or a value the dataclass rejects; the message
+            names the key.
     """
     values = dict(values or {})
     prefix = f"{where}." if where else ""

@@ -1,8 +1,8 @@
 """Frame preprocessing shared by training and the runtime (DESIGN §3, §5).
 
-The paper rescales every video to 256×256 (aspect ratio not kept) and crops 224×224; the network input
-is RGB normalised with the ImageNet mean and standard deviation. Training and inference call the same
-functions so that a deployed model sees exactly what it was trained on.
+The paper rescales every video to 256×256 (aspect ratio not kept) and crops 224×224; the network
+input is RGB normalised with the ImageNet mean and standard deviation. Training and inference call
+the same functions so that a deployed model sees exactly what it was trained on.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def check_frame(frame: np.ndarray) -> None:
 
 
 def resize_square(rgb: np.ndarray, size: int) -> np.ndarray:
-    """Resize an (H, W, 3) uint8 image to (size, size, 3), aspect ratio not kept (as in the paper)."""
+    """Resize (H, W, 3) uint8 to (size, size, 3); aspect ratio not kept, as in the paper."""
     check_frame(rgb)
     h, w = rgb.shape[:2]
     # INTER_AREA when shrinking (anti-aliased), bilinear when enlarging.
@@ -63,9 +63,9 @@ def glimpse_box_pixels(glimpse: np.ndarray, image_hw: tuple[int, int], resize: i
     """Map glimpses from crop-normalised coordinates to source-image pixel boxes.
 
     Args:
-        glimpse: (..., 4) ``[x, y, sx, sy]``; centre in [-1, 1] with the affine_grid/align_corners=True
-            convention (-1 and +1 are the centres of the first and last pixel of the crop), half-extents
-            in the same units.
+        glimpse: (..., 4) ``[x, y, sx, sy]``; centre in [-1, 1] with the affine_grid
+            align_corners=True convention (-1 and +1 are the centres of the first and last pixel of
+            the crop), half-extents in the same units.
         image_hw: (H, W) of the source image.
         resize: side of the square the source was resized to.
         crop: side of the centre crop fed to the network.

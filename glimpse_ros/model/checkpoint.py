@@ -1,7 +1,8 @@
 """Self-describing model files: one safetensors file holding weights, config and label names.
 
-A deployed model must never be unpickled (a pickle can run arbitrary code), so inference checkpoints
-are safetensors files. Their string metadata carries everything needed to rebuild the model:
+A deployed model must never be unpickled (a pickle can run arbitrary code), so inference
+checkpoints are safetensors files. Their string metadata carries everything needed to rebuild the
+model:
 
 - ``format``: ``"glimpse_ros/1"``
 - ``model_config``: JSON of :class:`~glimpse_ros.config.ModelConfig`
@@ -46,7 +47,8 @@ def save_checkpoint(path: str | Path, model: GlimpseClouds, labels: list[str],
     path = Path(path)
     cfg = model.config
     if len(labels) != cfg.num_classes:
-        raise ValueError(f"{path}: {len(labels)} labels for a model with {cfg.num_classes} classes")
+        raise ValueError(f"{path}: {len(labels)} labels for a model with "
+                         f"{cfg.num_classes} classes")
     # safetensors refuses shared or non-contiguous storage: store independent contiguous copies.
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
     metadata = {"format": FORMAT, "model_config": json.dumps(to_dict(cfg)),
@@ -71,7 +73,8 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     if raw.get("format") != FORMAT:
         raise ValueError(f"{path}: metadata format is {raw.get('format')!r}, expected {FORMAT!r}")
     try:
-        return {"model_config": json.loads(raw["model_config"]), "labels": json.loads(raw["labels"]),
+        return {"model_config": json.loads(raw["model_config"]),
+                "labels": json.loads(raw["labels"]),
                 "extra": json.loads(raw.get("extra", "{}"))}
     except (KeyError, json.JSONDecodeError) as err:
         raise ValueError(f"{path}: corrupt checkpoint metadata ({err})") from err
