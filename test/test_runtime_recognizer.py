@@ -241,3 +241,15 @@ def test_onnx_backends_match_torch_and_cache_export(checkpoint, tmp_path, backen
     mtime = exports[0].stat().st_mtime_ns
     make(checkpoint, backend=backend, engine_cache_dir=str(tmp_path))
     assert exports[0].stat().st_mtime_ns == mtime  # reused, not re-exported
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
+def test_corrupt_cached_onnx_is_exported_again(checkpoint, tmp_path, backend, caplog):
+    """A damaged cached export is replaced instead of failing the start-up."""
+    pytest.importorskip(backend)
+    make(checkpoint, backend=backend, engine_cache_dir=str(tmp_path))
+    (cached,) = (tmp_path / "onnx").glob("*.onnx")
+    cached.write_bytes(b"not an onnx file")
+    rec = make(checkpoint, backend=backend, engine_cache_dir=str(tmp_path), stride=T)
+    assert "exporting again" in caplog.text
+    assert len(run(rec, frames(T), [i * 0.04 for i in range(T)])) == T

@@ -36,7 +36,8 @@ import torch
 
 from glimpse_ros.config import RecognizerConfig
 from glimpse_ros.preprocess import check_frame, glimpse_box_pixels, preprocess_frame
-from glimpse_ros.runtime.engine import create_engine, select_backend
+from glimpse_ros.runtime.engine import (BackboneEngine, EngineUnavailable, create_engine,
+                                        select_backend)
 from glimpse_ros.runtime.export import onnx_for_checkpoint
 from glimpse_ros.runtime.frame_buffer import FrameBuffer
 from glimpse_ros.runtime.labels import load_labels
@@ -109,14 +110,7 @@ class Recognizer:
         self.frames = cfg.frames
         input_shape = (1, 3, cfg.frames, cfg.crop_size, cfg.crop_size)
         name, why = select_backend(config.backend)
-        if name == "torch":
-            source = loaded.model.backbone
-        else:
-            source = onnx_for_checkpoint(path, loaded.model.backbone, config.engine_cache_dir,
-                                         input_shape)
-        self.engine = create_engine(config.backend, source, config.precision,
-                                    config.num_threads, cache_dir=config.engine_cache_dir,
-                                    input_shape=input_shape)
+        self.engine = self._build_engine(name, loaded.model.backbone, path, input_shape)
         self.backend_name = self.engine.name
         LOG.info("recognizer: %s, %d classes, backend %s (%s), T=%d stride=%d head_mode=%s",
                  path.name, cfg.num_classes, self.backend_name, why, cfg.frames, config.stride,
@@ -133,6 +127,26 @@ class Recognizer:
         self.counters: Counter[str] = Counter()
         self.reset_reasons: Counter[str] = Counter()
         self.last_reset_reason = ""
+
+    def _build_engine(self, name: str, backbone: torch.nn.Module, path: Path,
+                      input_shape: tuple[int, ...]) -> BackboneEngine:
+        """Create the engine; a cached ONNX export that fails to load is re-exported once."""
+        cfg = self.config
+        if name == "torch":
+            return create_engine(name, backbone, cfg.precision, cfg.num_threads)
+        onnx_path = onnx_for_checkpoint(path, backbone, cfg.engine_cache_dir, input_shape)
+        try:
+            return create_engine(name, onnx_path, cfg.precision, cfg.num_threads,
+                                 cache_dir=cfg.engine_cache_dir, input_shape=input_shape)
+        except (EngineUnavailable, ValueError):
+            raise
+        except Exception as err:  # noqa: BLE001 - engines raise their own types on a bad file
+            LOG.warning("cached ONNX export %s does not load (%s: %s): exporting again",
+                        onnx_path, type(err).__name__, str(err)[:200])
+            onnx_path.unlink(missing_ok=True)
+            onnx_path = onnx_for_checkpoint(path, backbone, cfg.engine_cache_dir, input_shape)
+            return create_engine(name, onnx_path, cfg.precision, cfg.num_threads,
+                                 cache_dir=cfg.engine_cache_dir, input_shape=input_shape)
 
     def reset(self, reason: str = "requested") -> None:
         """Start a new sequence: empty the buffer, the head state and the smoothing."""
