@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from glimpse_ros.model.resnet2d import ResNet2d
 from training.ntu.prepare import prepare
 from training.synthetic.__main__ import main as synth_main
 from training.synthetic.actions import ACTION_NAMES
@@ -32,6 +33,8 @@ def test_torchrun_two_ranks_in_sync_and_resume(tmp_path):
     assert synth_main(["--out", str(raw), "--videos", "12", "--seed", "1", "--width", "64",
                        "--height", "48", "--frames", "8"]) == 0
     prepare(raw, raw, prep, 40, list(ACTION_NAMES), workers=1, dataset="synthetic")
+    # A torchvision-format 2D checkpoint of the small ResNet, inflated into the backbone (stage 1).
+    torch.save(ResNet2d((1, 1, 1, 1), 8).state_dict(), tmp_path / "resnet2d.pth")
     overrides = [f"data.root={prep}", f"out_dir={out}", "data.protocol=cv", "data.num_workers=0",
                  "data.val_fraction=0.2", "data.test_clips=2", "optim.batch_size=2",
                  "threads=1", "progress=false", "log_every=1",
@@ -39,8 +42,10 @@ def test_torchrun_two_ranks_in_sync_and_resume(tmp_path):
     cmd = [str(TORCHRUN), "--nproc_per_node", "2", "--master_port", "29517",
            str(REPO / "training" / "train.py"), "--config",
            str(REPO / "config" / "train" / "synthetic.yaml")]
-    first = _run(cmd + overrides + ["optim.epochs=1"], REPO)
+    pretrained = f"pretrained_2d={tmp_path / 'resnet2d.pth'}"
+    first = _run(cmd + overrides + ["optim.epochs=1", pretrained], REPO)
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "inflated" in first.stderr
     sync = json.loads((out / "rank_params.json").read_text())
     steps = sync["step"]
     assert steps > 0 and len(sync["digests"]) == 2 and sync["in_sync"]
