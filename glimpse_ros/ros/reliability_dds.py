@@ -192,6 +192,7 @@ def run_overload(probe: Probe, node: NodeProcess, width: int, height: int, fps: 
             "latency_p95_ms_first": round(p95s[0], 1) if p95s else None,
             "latency_p95_ms_max": round(max(p95s), 1) if p95s else None,
             "latency_p95_ms_last": round(p95s[-1], 1) if p95s else None,
+            "latency_p95_ms_every_5s": [round(x, 1) for x in p95s[::5]],
             "rss_mb_after_warmup": round(rss_warm, 1) if rss_warm else None,
             "rss_mb_end": round(rss_end, 1), "rss_mb_max": round(max(r for _, r in rss), 1),
             "rss_growth_mb": round(rss_end - rss_warm, 1) if rss_warm else None,
