@@ -8,6 +8,7 @@ configuration errors fail at start-up instead of deep inside a running node or a
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ class ModelConfig:
         if len(self.backbone_layers) != 4 or any(n <= 0 for n in self.backbone_layers):
             raise ValueError(f"model.backbone_layers: need 4 positive block counts, "
                              f"got {self.backbone_layers}")
+        if not (math.isfinite(self.memory_decay) and math.isfinite(self.assign_temperature)):
+            raise ValueError(f"model: memory_decay and assign_temperature must be finite, got "
+                             f"{self.memory_decay}, {self.assign_temperature}")
         if self.memory_decay < 0:
             raise ValueError(f"model.memory_decay: must be >= 0, got {self.memory_decay}")
         if self.assign_temperature <= 0:

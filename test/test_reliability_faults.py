@@ -89,7 +89,7 @@ def test_node_start_up_refuses_bad_model_files(ckpt, tmp_path) -> None:
     files, marker = faults.malicious_pickles(tmp_path)
     cases = {"missing": (tmp_path / "missing.safetensors", "not found"),
              "mismatched": (faults.mismatched_checkpoint(tmp_path), "shape"),
-             "pickle": (files["torch_zip.pt"], "not a readable safetensors")}
+             "pickle": (files["torch_zip.pt"], "refusing to unpickle")}
     with ThreadPoolExecutor(len(cases)) as pool:
         reports = dict(zip(cases, pool.map(lambda c: faults.node_startup(c[0]), cases.values())))
     for name, (path, why) in cases.items():

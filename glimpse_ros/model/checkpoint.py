@@ -65,6 +65,13 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: checkpoint file not found")
+    with path.open("rb") as fh:
+        head = fh.read(2)
+    # A pickle (torch.save, .pth) starts with the PROTO opcode 0x80, a zip (torch.save >= 1.6)
+    # with "PK". Neither is ever opened: unpickling can execute arbitrary code.
+    if head[:1] == b"\x80" or head == b"PK":
+        raise ValueError(f"{path}: looks like a pickle/torch.save file; refusing to unpickle it. "
+                         f"Convert it with glimpse_ros.model.checkpoint.save_checkpoint")
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}

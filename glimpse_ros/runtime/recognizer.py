@@ -6,7 +6,7 @@ No ROS import. Semantics:
   config, ImageNet normalisation), into a ring of the last ``T`` frames.
 - Nothing is output until ``T`` frames have arrived (the backbone always runs on a full window, as
   in training; a window padded with copies would give features the model never saw). From then
-- Nothing is output until ``T`` frames have arrived (the backbone always runs on a full window, as
+  on, every ``stride`` new frames the backbone runs on the window and the head steps the frames
   not yet stepped, each frame exactly once, in order; frame ``i`` of the window is ``Z[:, :, i]``.
   The first window steps all ``T`` frames. ``stride`` must be ``<= T`` (a larger stride would skip
   frames).
