@@ -4,8 +4,9 @@ One frame ``t`` (``step``):
 
 1. ``r_t = Σ_c r_{t-1,c}`` (eq. 7, the workers' global state).
 2. For ``g = 1..G``: ``h = Ω(h, [z_{g-1}, r_t])`` (eq. 2), ``l_g = W_l [h, c_t]`` (eq. 3),
-   ``z_g = GAP(crop(Z_t, l_g))`` (eq. 1, 4), ``v_g = z_g ⊙ Λ(l_g)`` (eq. 5). ``h`` and ``z_{g-1}``
-   run across frames and are never reset inside a sequence (``z_0 = 0`` at the start).
+   ``z_g = GAP(crop(Z_t, l_g))`` (eq. 1, 4); then ``v_g = z_g ⊙ Λ(l_g)`` (eq. 5) for all ``g`` at
+   once. ``h`` and ``z_{g-1}`` run across frames and are never reset inside a sequence
+   (``z_0 = 0`` at the start).
 3. ``p_{t,c,g}`` from the external memory (eq. 9-10), workers
    ``r_{t,c} = Ψ_c(r_{t-1,c}, Σ_g p v_g)`` (eq. 6, 8), memory write,
    logits ``Σ_c W_c r_{t,c}`` (eq. 11-12).
@@ -23,6 +24,7 @@ from torch import nn
 
 from glimpse_ros.config import ModelConfig
 from glimpse_ros.model.glimpse import GlimpseLocator, glimpse_features
+from glimpse_ros.model.glimpse_rnn import GlimpseRNN
 from glimpse_ros.model.memory import ExternalMemory
 from glimpse_ros.model.state import HeadOutput, HeadState, StepOutput
 from glimpse_ros.model.where import WhatWhere
@@ -41,8 +43,8 @@ class GlimpseCloudsHead(nn.Module):
         self.context_dim = cfg.context_dim
         self.num_glimpses = cfg.num_glimpses
         self.num_workers = cfg.num_workers
-        # Ω runs over glimpses; its input is [z_{g-1}, r_t].
-        self.glimpse_rnn = nn.GRUCell(cfg.feature_dim + cfg.worker_hidden, cfg.glimpse_hidden)
+        # Ω runs over glimpses; its input is [z_{g-1}, r_t] (an nn.GRUCell, see glimpse_rnn.py).
+        self.glimpse_rnn = GlimpseRNN(cfg.feature_dim, cfg.worker_hidden, cfg.glimpse_hidden)
         self.locator = GlimpseLocator(cfg.glimpse_hidden, cfg.context_dim)
         self.what_where = WhatWhere(cfg.feature_dim, cfg.where_hidden)
         self.memory = ExternalMemory(cfg.feature_dim, cfg.num_workers, cfg.num_glimpses,
@@ -104,16 +106,19 @@ class GlimpseCloudsHead(nn.Module):
         self._check_frame(state, z_t, c_t)
         r_sum = state.r.sum(dim=1)  # (B, Hw): r_t = Σ_c r_{t-1,c}
         h, z = state.h, state.z_prev
-        glimpses, vectors = [], []
+        # r_t is constant over the frame: its share of Ω's input gates is computed once.
+        gates = self.glimpse_rnn.frame_gates(r_sum)  # (B, 3Hg)
+        glimpses, features = [], []
         for _ in range(self.num_glimpses):
-            h = self.glimpse_rnn(torch.cat([z, r_sum], dim=1), h)  # (B, Hg)
+            h = self.glimpse_rnn.cell(z, h, gates)  # (B, Hg): Ω(h, [z, r_t])
             loc = self.locator(h, c_t)  # (B, 4)
             # No detach here: the gradient reaches W_l through the crop (the released code cut it).
             z = glimpse_features(z_t, loc)  # (B, D)
             glimpses.append(loc)
-            vectors.append(self.what_where(z, loc))  # (B, D)
+            features.append(z)
         locs = torch.stack(glimpses, dim=1)  # (B, G, 4)
-        v = torch.stack(vectors, dim=1)  # (B, G, D)
+        # What&where of all G glimpses at once: Λ's weights are read once per frame, not G times.
+        v = self.what_where(torch.stack(features, dim=1), locs)  # (B, G, D)
 
         mem = self.memory
         query = mem.metric.project(v)  # (B, G, D): v L, the memory stores vectors in this space
