@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=Path("data/synthetic"))
     ap.add_argument("--runs", type=Path, default=Path("runs/demo"))
     ap.add_argument("--out", type=Path, default=Path("models/demo"))
+    ap.add_argument("--lr-continue", type=float, default=2e-4,
+                    help="learning rate of stage 2 and of the global-only continuation")
+    ap.add_argument("--grad-clip", type=float, default=5.0, help="for the same two runs")
     ap.add_argument("--skip-baseline", action="store_true")
     args = ap.parse_args(argv)
     py = sys.executable if Path(sys.executable).is_absolute() else "python"
@@ -64,24 +67,32 @@ def main(argv: list[str] | None = None) -> int:
             f"data.root={prep}", f"seed={args.train_seed}", "progress=false"]
     g_dir, f_dir, b_dir = args.runs / "global", args.runs / "full", args.runs / "global_only"
     e1, e2 = args.epochs_global, args.epochs_full
+    stage1 = base + [f"out_dir={g_dir}", f"optim.epochs={e1}"]
     if not (REPO / g_dir / "model.safetensors").exists():
-        run(base + [f"out_dir={g_dir}", f"optim.epochs={e1}"], commands)
+        run(stage1, commands)
+    else:
+        commands.append(" ".join(shlex.quote(c) for c in stage1))
+    # Both arms of the ablation continue from the same stage-1 model with the same settings.
+    cont = [f"optim.lr={args.lr_continue}", f"optim.grad_clip={args.grad_clip}", "threads=1"]
     jobs = []
-    if not (REPO / f_dir / "model.safetensors").exists():
-        jobs.append(base + ["stage=full", f"init={g_dir}/best.pt", f"out_dir={f_dir}",
-                            f"optim.epochs={e2}", "threads=1"])
-    if not args.skip_baseline and not (REPO / b_dir / "model.safetensors").exists():
+    stage2 = base + ["stage=full", f"init={g_dir}/best.pt", f"out_dir={f_dir}",
+                     f"optim.epochs={e2}"] + cont
+    jobs.append((stage2, not (REPO / f_dir / "model.safetensors").exists()))
+    if not args.skip_baseline:
         # Same first e1 epochs as stage 1, then e2 more epochs of the global model alone.
-        shutil.copytree(REPO / g_dir, REPO / b_dir, dirs_exist_ok=True)
-        (REPO / b_dir / "model.safetensors").unlink(missing_ok=True)
-        jobs.append(base + [f"out_dir={b_dir}", f"optim.epochs={e1 + e2}", "threads=1",
-                            "--resume"])
+        alone = base + [f"out_dir={b_dir}", f"optim.epochs={e1 + e2}", "--resume"] + cont
+        todo = not (REPO / b_dir / "model.safetensors").exists()
+        if todo:
+            shutil.copytree(REPO / g_dir, REPO / b_dir, dirs_exist_ok=True)
+            (REPO / b_dir / "model.safetensors").unlink(missing_ok=True)
+        jobs.append((alone, todo))
     # Stage 2 and the global-only continuation run side by side, one thread each.
     procs = []
-    for cmd in jobs:
+    for cmd, todo in jobs:
         commands.append(" ".join(shlex.quote(c) for c in cmd))
-        print("+", commands[-1], flush=True)
-        procs.append(subprocess.Popen(["nice", "-n", "10"] + cmd, cwd=REPO))
+        if todo:
+            print("+", commands[-1], flush=True)
+            procs.append(subprocess.Popen(["nice", "-n", "10"] + cmd, cwd=REPO))
     if any(p.wait() != 0 for p in procs):
         raise SystemExit("a training run failed")
     write_artifacts(args, commands, g_dir, f_dir, b_dir)
@@ -106,7 +117,9 @@ def write_artifacts(args: argparse.Namespace, commands: list[str], g_dir: Path, 
                   split="cross-subject (held-out synthetic subjects)"),
         commands=commands, reproduce=f"python -m training.demo --videos {args.videos} "
                                      f"--seed {args.seed} --epochs-global "
-                                     f"{args.epochs_global} --epochs-full {args.epochs_full}",
+                                     f"{args.epochs_global} --epochs-full {args.epochs_full} "
+                                     f"--lr-continue {args.lr_continue} "
+                                     f"--grad-clip {args.grad_clip}",
         held_out=dict(top1=full["top1"], top5=full["top5"], samples=full["samples"],
                       per_class=dict(zip(meta["labels"], full["per_class"])), clips=5),
         stage1_global_model_held_out_top1=stage1["top1"], training=meta["extra"],
@@ -118,7 +131,9 @@ def write_artifacts(args: argparse.Namespace, commands: list[str], g_dir: Path, 
             setup=f"same data (seed {args.seed}), training seed {args.train_seed}, "
                   f"{args.epochs_global + args.epochs_full} epochs in total; the full model is "
                   f"{args.epochs_global} epochs of stage 1 followed by {args.epochs_full} of "
-                  f"stage 2, the global model continues stage 1 for the same total",
+                  f"stage 2, the global model continues stage 1 for the same total; both "
+                  f"continuations use lr {args.lr_continue} and gradient clipping "
+                  f"{args.grad_clip}",
             global_model=dict(top1=alone["top1"], top5=alone["top5"]),
             glimpse_clouds=dict(top1=full["top1"], top5=full["top5"]),
             difference_top1=round(full["top1"] - alone["top1"], 2), samples=full["samples"],
