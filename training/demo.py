@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs.append((stage2, not (REPO / f_dir / "model.safetensors").exists()))
     if not args.skip_baseline:
         # Same first e1 epochs as stage 1, then e2 more epochs of the global model alone.
-        alone = base + [f"out_dir={b_dir}", f"optim.epochs={e1 + e2}", "--resume"] + cont
+        alone = base + [f"out_dir={b_dir}", f"optim.epochs={e1 + e2}"] + cont + ["--resume"]
         todo = not (REPO / b_dir / "model.safetensors").exists()
         if todo:
             shutil.copytree(REPO / g_dir, REPO / b_dir, dirs_exist_ok=True)
