@@ -7,6 +7,7 @@ full model end to end (L_D + L_P + L_G), initialised from the stage-1 checkpoint
     python training/train.py --config config/train/synthetic.yaml [key=value ...]
     torchrun --nproc_per_node 4 training/train.py --config config/train/ntu_cs.yaml
     python training/train.py --config ... --resume            # continue from out_dir/last.pt
+    python training/train.py --config ... --resume-from runs/x/last.pt
     python training/train.py --config ... --test-only         # evaluate out_dir/best.pt
 
 Outputs in ``out_dir``: ``last.pt`` / ``best.pt`` (self-describing training checkpoints),
@@ -162,8 +163,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, default=None, help="YAML under config/train/")
-    ap.add_argument("--resume", nargs="?", const="auto", default=None,
-                    help="training checkpoint to continue from (default: out_dir/last.pt)")
+    ap.add_argument("--resume", action="store_true", help="continue from out_dir/last.pt")
+    ap.add_argument("--resume-from", type=Path, default=None,
+                    help="continue from this training checkpoint instead")
     ap.add_argument("--test-only", action="store_true", help="evaluate and exit")
     ap.add_argument("--checkpoint", type=Path, default=None,
                     help="with --test-only: checkpoint to evaluate (default: out_dir/best.pt)")
@@ -214,8 +216,8 @@ def main(argv: list[str] | None = None) -> int:
                                  weight_decay=cfg.optim.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
     resume = None
-    if args.resume:
-        resume = out_dir / "last.pt" if args.resume == "auto" else Path(args.resume)
+    if args.resume or args.resume_from:
+        resume = args.resume_from or out_dir / "last.pt"
         ckpt = load_training_checkpoint(resume, device)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
