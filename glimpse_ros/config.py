@@ -99,6 +99,9 @@ class RecognizerConfig:
     engine_cache_dir: str = "~/.cache/glimpse_ros/engines"
     stride: int = 4
     head_mode: str = "stream"
+    # int8: an int8 copy of the head (GRU weights int8, memory metric fp16; see
+    # glimpse_ros/model/quantize.py), ~2x faster on CPU; opt-in, approximates the fp32 head.
+    head_precision: str = "fp32"
     max_gap_s: float = 2.0
     smoothing: float = 0.6
     top_k: int = 5
@@ -107,7 +110,8 @@ class RecognizerConfig:
     def __post_init__(self) -> None:
         """Validate enumerations and ranges."""
         choices = {"backend": ("auto", "torch", "onnxruntime", "openvino", "tensorrt"),
-                   "precision": ("fp32", "fp16"), "head_mode": ("stream", "clip")}
+                   "precision": ("fp32", "fp16"), "head_mode": ("stream", "clip"),
+                   "head_precision": ("fp32", "int8")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"recognizer.{name}: {getattr(self, name)!r} is not one of "

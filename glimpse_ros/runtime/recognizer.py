@@ -16,6 +16,8 @@ No ROS import. Semantics:
   then the clip prediction (softmax of the mean step logits over the window).
 - A reset (on request, backwards time, source frame size change, gap > ``max_gap_s``) empties the
   buffer, the head state and the smoothing: a new sequence starts.
+- ``head_precision="int8"`` steps an int8 copy of the head (``glimpse_ros.model.quantize``), built
+  once at load; the semantics above are unchanged, the outputs approximate the fp32 head's.
 - ``probs`` of a frame is the softmax of the head's logits at that frame; ``top_k`` and ``label``
   come from their exponential moving average (``smoothing``).
 
@@ -107,14 +109,18 @@ class Recognizer:
         if config.num_threads > 0:
             torch.set_num_threads(config.num_threads)
         self.head = loaded.model.head.eval()
+        if config.head_precision == "int8":
+            from glimpse_ros.model.quantize import quantize_head
+
+            self.head = quantize_head(self.head)  # built once; the float head is not used
         self.frames = cfg.frames
         input_shape = (1, 3, cfg.frames, cfg.crop_size, cfg.crop_size)
         name, why = select_backend(config.backend)
         self.engine = self._build_engine(name, loaded.model.backbone, path, input_shape)
         self.backend_name = self.engine.name
-        LOG.info("recognizer: %s, %d classes, backend %s (%s), T=%d stride=%d head_mode=%s",
-                 path.name, cfg.num_classes, self.backend_name, why, cfg.frames, config.stride,
-                 config.head_mode)
+        LOG.info("recognizer: %s, %d classes, backend %s (%s), T=%d stride=%d head_mode=%s "
+                 "head_precision=%s", path.name, cfg.num_classes, self.backend_name, why,
+                 cfg.frames, config.stride, config.head_mode, config.head_precision)
         self._buffer = FrameBuffer(cfg.frames, (3, cfg.crop_size, cfg.crop_size))
         self._smoother = EmaSmoother(config.smoothing)
         self._state = None
