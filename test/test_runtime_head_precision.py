@@ -9,7 +9,7 @@ import torch
 from glimpse_ros.config import ModelConfig, RecognizerConfig, load_dataclass
 from glimpse_ros.model.checkpoint import save_checkpoint
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds
-from glimpse_ros.model.quantize import Int8GRUCell, quantize_head
+from glimpse_ros.model.quantize import Int8GRUCell, prepare_head, quantize_head
 from glimpse_ros.runtime.recognizer import Recognizer
 
 T = 4
@@ -114,3 +114,21 @@ def test_quantize_head_leaves_the_float_head_untouched() -> None:
     with torch.inference_mode():
         out = quantized(z, c)  # the clip forward is the same loop over step
     assert out.logits.shape == (1, 3) and bool(torch.isfinite(out.logits).all())
+
+
+def test_fp32_inference_copy_is_exact() -> None:
+    """The fp32 copy (contiguous glimpse-GRU blocks) computes the trained head's outputs."""
+    torch.manual_seed(2)
+    head = GlimpseClouds(ModelConfig.small(num_classes=3, frames=3)).head.eval()
+    with torch.no_grad():
+        head.memory.init_metric(torch.randn(32, head.feature_dim).abs())
+    fp32 = prepare_head(head, "fp32")
+    assert fp32.glimpse_rnn is not head.glimpse_rnn
+    assert fp32.workers.cells[0].weight_ih is head.workers.cells[0].weight_ih  # shared, no copy
+    z, c = torch.randn(2, head.feature_dim, 3, 2, 2).relu(), torch.randn(2, 3, head.context_dim)
+    with torch.inference_mode():
+        a, b = head(z, c), fp32(z, c)
+    torch.testing.assert_close(b.step_logits, a.step_logits, rtol=0, atol=1e-6)
+    torch.testing.assert_close(b.glimpses, a.glimpses, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="fp16"):
+        prepare_head(head, "fp16")

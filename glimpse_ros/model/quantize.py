@@ -1,4 +1,11 @@
-"""Int8 copy of the recurrent head for CPU inference (``RecognizerConfig.head_precision``).
+"""Inference copies of the recurrent head (``RecognizerConfig.head_precision``: fp32 | int8).
+
+``prepare_head(head, "fp32")`` is exact: it only stores the glimpse GRU's input matrix as two
+contiguous blocks (``W_ih[:, :D]`` for ``z``, ``W_ih[:, D:]`` for ``r_t``; see ``glimpse_rnn.py``).
+The training module multiplies strided views of one ``(3Hg, D + Hw)`` matrix, which this CPU's
+BLAS streams more slowly than a contiguous matrix at batch 1; the copy makes the per-frame ``r_t``
+split pay off (measured ~5% of the ResNet-50 head step). ``prepare_head(head, "int8")`` is the
+quantised copy described below.
 
 At batch 1 the head step is bound by memory bandwidth: every frame reads ~186 MB of float32
 weights for the paper-size model, ~90% of them in the GRUs (the glimpse GRU ``G`` times, the ``C``
@@ -89,6 +96,27 @@ class Fp16MetricProjection(nn.Module):
         return self.linear(flat).reshape(x.shape)  # (..., D)
 
 
+class Fp32GlimpseRNN(nn.Module):
+    """``GlimpseRNN`` with contiguous input blocks; the same float operations, inference only."""
+
+    def __init__(self, rnn: GlimpseRNN) -> None:
+        super().__init__()
+        d = self.feature_dim = rnn.feature_dim
+        self.register_buffer("w_z", rnn.weight_ih.detach()[:, :d].contiguous())  # (3Hg, D)
+        self.register_buffer("w_r", rnn.weight_ih.detach()[:, d:].contiguous())  # (3Hg, Hw)
+        self.register_buffer("w_hh", rnn.weight_hh.detach())  # (3Hg, Hg)
+        self.register_buffer("b_ih", rnn.bias_ih.detach())  # (3Hg,)
+        self.register_buffer("b_hh", rnn.bias_hh.detach())  # (3Hg,)
+
+    def frame_gates(self, r_sum: torch.Tensor) -> torch.Tensor:
+        """``(B, Hw) -> (B, 3Hg)``: ``W_r r_t + b_ih``."""
+        return nn.functional.linear(r_sum, self.w_r, self.b_ih)
+
+    def cell(self, z: torch.Tensor, h: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
+        """``(B, D), (B, Hg), (B, 3Hg) -> (B, Hg)``, as ``GlimpseRNN.cell``."""
+        return torch.gru_cell(z, h, self.w_z, self.w_hh, gates, self.b_hh)
+
+
 class Int8GRUCell(nn.Module):
     """Inference-only ``nn.GRUCell`` with int8 weight matrices (same call signature)."""
 
@@ -122,6 +150,29 @@ class Int8GlimpseRNN(nn.Module):
         return _gru_update(self.input_z(z) + gates, self.hidden(h), h)
 
 
+def _shallow_copy(head: GlimpseCloudsHead) -> GlimpseCloudsHead:
+    """Copy the module tree but share the parameter tensors (no second copy of the weights)."""
+    memo = {id(p): p for p in head.parameters()}
+    memo.update({id(b): b for b in head.buffers()})
+    return copy.deepcopy(head, memo).eval()
+
+
+@torch.no_grad()
+def prepare_head(head: GlimpseCloudsHead, precision: str = "fp32") -> GlimpseCloudsHead:
+    """Return the inference copy of ``head`` for ``precision`` ("fp32" exact, or "int8").
+
+    The copy shares the float parameters it does not replace with ``head``; ``head`` itself is
+    not modified, but must not be trained while the copy is in use.
+    """
+    if precision == "int8":
+        return quantize_head(head)
+    if precision != "fp32":
+        raise ValueError(f"head precision must be fp32 or int8, got {precision!r}")
+    prepared = _shallow_copy(head)
+    prepared.glimpse_rnn = Fp32GlimpseRNN(head.glimpse_rnn)
+    return prepared
+
+
 @torch.no_grad()
 def quantize_head(head: GlimpseCloudsHead) -> GlimpseCloudsHead:
     """Return an int8 inference copy of ``head`` (``head`` itself is not modified).
@@ -132,12 +183,12 @@ def quantize_head(head: GlimpseCloudsHead) -> GlimpseCloudsHead:
     if not quantized_engine_available():
         raise ValueError("int8 head: this torch build has no quantized CPU engine "
                          f"(supported: {torch.backends.quantized.supported_engines})")
-    quantized = copy.deepcopy(head).eval()
+    quantized = _shallow_copy(head)
     quantized.glimpse_rnn = Int8GlimpseRNN(head.glimpse_rnn)
     quantized.workers.cells = nn.ModuleList(Int8GRUCell(cell) for cell in head.workers.cells)
     quantized.memory.metric = Fp16MetricProjection(head.memory.metric.factor)
     return quantized
 
 
-__all__ = ["Fp16MetricProjection", "Int8GRUCell", "Int8GlimpseRNN", "int8_linear", "quantize_head",
-           "quantized_engine_available"]
+__all__ = ["Fp16MetricProjection", "Fp32GlimpseRNN", "Int8GRUCell", "Int8GlimpseRNN",
+           "int8_linear", "prepare_head", "quantize_head", "quantized_engine_available"]

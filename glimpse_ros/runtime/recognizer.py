@@ -16,8 +16,9 @@ No ROS import. Semantics:
   then the clip prediction (softmax of the mean step logits over the window).
 - A reset (on request, backwards time, source frame size change, gap > ``max_gap_s``) empties the
   buffer, the head state and the smoothing: a new sequence starts.
-- ``head_precision="int8"`` steps an int8 copy of the head (``glimpse_ros.model.quantize``), built
-  once at load; the semantics above are unchanged, the outputs approximate the fp32 head's.
+- The head is an inference copy built once at load (``glimpse_ros.model.quantize.prepare_head``):
+  ``head_precision="fp32"`` computes exactly the trained head, ``"int8"`` approximates it; the
+  semantics above are the same for both.
 - ``probs`` of a frame is the softmax of the head's logits at that frame; ``top_k`` and ``label``
   come from their exponential moving average (``smoothing``).
 
@@ -94,6 +95,7 @@ class Recognizer:
             EngineUnavailable: the requested backend cannot run here.
         """
         from glimpse_ros.model.checkpoint import load_checkpoint
+        from glimpse_ros.model.quantize import prepare_head
 
         self.config = config = config or RecognizerConfig()
         path = resolve_model_path(checkpoint_path if checkpoint_path is not None
@@ -108,11 +110,8 @@ class Recognizer:
                              f"{cfg.frames} frames (frames would be skipped)")
         if config.num_threads > 0:
             torch.set_num_threads(config.num_threads)
-        self.head = loaded.model.head.eval()
-        if config.head_precision == "int8":
-            from glimpse_ros.model.quantize import quantize_head
-
-            self.head = quantize_head(self.head)  # built once; the float head is not used
+        # Built once: exact fp32 (contiguous glimpse-GRU blocks) or the int8 copy.
+        self.head = prepare_head(loaded.model.head.eval(), config.head_precision)
         self.frames = cfg.frames
         input_shape = (1, 3, cfg.frames, cfg.crop_size, cfg.crop_size)
         name, why = select_backend(config.backend)
