@@ -100,7 +100,8 @@ class RecognizerConfig:
     stride: int = 4
     head_mode: str = "stream"
     # int8: an int8 copy of the head (GRU weights int8, memory metric fp16; see
-    # glimpse_ros/model/quantize.py), ~2x faster on CPU; opt-in, approximates the fp32 head.
+    # glimpse_ros/model/quantize.py): ~2.4x faster for the ResNet-50 head on CPU, slower for the
+    # small one (per-call overhead); opt-in, approximates the fp32 head.
     head_precision: str = "fp32"
     max_gap_s: float = 2.0
     smoothing: float = 0.6
