@@ -115,6 +115,9 @@ def train_one_epoch(model, loader, optimizer, scaler, cfg: TrainConfig, device, 
     """Run one pass over the training loader; returns the new global step and mean loss parts."""
     model.train()
     loader.dataset.set_epoch(epoch)
+    if loader.generator is not None:
+        # Shuffle order depends on (seed, epoch) only, so a resumed run sees the same batches.
+        loader.generator.manual_seed(cfg.seed + epoch)
     if isinstance(loader.sampler, DistributedSampler):
         loader.sampler.set_epoch(epoch)
     weights = LossWeights(pose=cfg.loss.pose, glimpse=cfg.loss.glimpse)
