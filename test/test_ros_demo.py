@@ -51,7 +51,7 @@ def test_demo_writes_overlay_video_and_png(tmp_path) -> None:
     assert "latency" in proc.stdout and "[truth:" in proc.stdout
     assert "summary: frames_published 40" in proc.stdout
     png = cv2.imread(str(out / "annotated.png"))
-    assert png is not None and png.shape == (120, 160, 3)
+    assert png is not None and png.shape == (360, 480, 3)  # enlarged 3x for viewing
     cap = cv2.VideoCapture(str(out / "overlay.mp4"))
     assert cap.isOpened() and cap.get(cv2.CAP_PROP_FRAME_COUNT) >= 10
     cap.release()

@@ -34,11 +34,17 @@ from glimpse_ros.ros.replay import FrameSource, ReplayNode
 from glimpse_ros.ros.vtest import cached_vtest
 
 DEFAULT_CLIP_SIZE = (160, 120)  # the demo model's training videos (training/demo.py)
+MIN_OUTPUT_WIDTH = 480  # overlay.mp4 / annotated.png are enlarged to at least this width
 
 
 def synthetic_clip(out_dir: Path, actions: int, frames_per_action: int, seed: int,
-                   size: tuple[int, int] = DEFAULT_CLIP_SIZE) -> tuple[Path, list[str]]:
+                   size: tuple[int, int] = DEFAULT_CLIP_SIZE,
+                   scale: int = 1) -> tuple[Path, list[str]]:
     """Render ``actions`` synthetic videos of different classes back to back into one .avi.
+
+    The videos are rendered at ``size`` (the model's training size) and written enlarged
+    ``scale`` times, as a camera of that resolution would see the scene: the recognizer resizes
+    frames to its input size anyway, and the overlay stays readable.
 
     Returns:
         (path of the clip, ground-truth label of every frame).
@@ -51,6 +57,9 @@ def synthetic_clip(out_dir: Path, actions: int, frames_per_action: int, seed: in
         # index i -> action i % len(ACTION_NAMES) (the generator cycles classes by index)
         spec = sample_spec(seed, i, size, frames_per_action, 0.0)
         video, _, _ = render(spec)  # (T, H, W, 3) RGB
+        if scale > 1:
+            video = np.stack([cv2.resize(f, (size[0] * scale, size[1] * scale),
+                                         interpolation=cv2.INTER_LINEAR) for f in video])
         frames.append(video)
         truth += [ACTION_NAMES[spec.name.action - 1]] * len(video)
     path = out_dir / "synthetic_demo.avi"
@@ -104,6 +113,11 @@ class Viewer:
     def on_overlay(self, msg: Image) -> None:
         """Append an overlay frame to the video; keep it for the annotated PNG."""
         rgb = image_to_rgb(msg)
+        # Small frames (the demo model's 160x120) are enlarged for viewing, pixels kept sharp.
+        factor = -(-MIN_OUTPUT_WIDTH // rgb.shape[1])
+        if factor > 1:
+            rgb = cv2.resize(rgb, (rgb.shape[1] * factor, rgb.shape[0] * factor),
+                             interpolation=cv2.INTER_NEAREST)
         bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
         with self.lock:
             if self.writer is None:
@@ -206,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--actions", type=int, default=5, help="synthetic actions in the clip")
     ap.add_argument("--frames-per-action", type=int, default=60)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--scale", type=int, default=1,
+                    help="enlarge the synthetic clip (rendered at the model's training size)")
     ap.add_argument("--out", default="demo_out", type=Path)
     args = ap.parse_args(remove_ros_args(argv)[1:])
     args.out.mkdir(parents=True, exist_ok=True)
@@ -216,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
                 run_once(FrameSource(args.video), args, args.out, "")
             else:
                 path, truth = synthetic_clip(Path(tmp), args.actions, args.frames_per_action,
-                                             args.seed, training_frame_size(args.model))
+                                             args.seed, training_frame_size(args.model),
+                                             args.scale)
                 run_once(FrameSource(path), args, args.out, "", truth)
             vtest = Path(args.vtest) if args.vtest else cached_vtest()
             if not args.no_vtest and not args.video and vtest is not None and vtest.is_file():
