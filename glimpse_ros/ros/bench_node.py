@@ -25,6 +25,7 @@ import platform
 import random
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -160,12 +161,15 @@ def run_scenario(name: str, fps: float, size: tuple[int, int] | None, compressed
     """Start a node process, warm it up, measure for ``args.seconds``, stop it."""
     domain = random.randint(1, 100)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    cmd = [sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args",
-           "-p", f"model_path:={args.model}", "-p", f"backend:={args.backend}",
+    model = ["-p", f"model_path:={args.model}"] if args.model else []  # rcl rejects "x:="
+    cmd = [sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args", *model,
+           "-p", f"backend:={args.backend}",
            "-p", "diagnostics_period_s:=0.5", "-p", f"stride:={args.stride}",
            "-p", f"input_reliability:={args.input_reliability}",
            "-p", f"compressed:={'true' if compressed else 'false'}"]
-    log = open(Path(args.out).with_suffix(f".{name}.log"), "w")
+    log_dir = Path(tempfile.gettempdir()) / "glimpse_bench_node"
+    log_dir.mkdir(exist_ok=True)
+    log = open(log_dir / f"{name}.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain)
