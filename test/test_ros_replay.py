@@ -41,7 +41,7 @@ def run(context, source: FrameSource, **kwargs) -> tuple[list[Image], list[Camer
     infos: list[CameraInfo] = []
     sub.create_subscription(Image, "image", images.append, 100)
     sub.create_subscription(CameraInfo, "camera_info", infos.append, 100)
-    node = ReplayNode(source, context=context, **kwargs)
+    node = ReplayNode(source, context=context, wait_for_subscriber_s=5.0, **kwargs)
     ex = SingleThreadedExecutor(context=context)
     ex.add_node(sub)
     ex.add_node(node)
@@ -65,7 +65,9 @@ def test_folder_replay_paced_with_camera_info(context, tmp_path) -> None:
     values = [int(image_to_rgb(m)[0, 0, 0]) for m in images]
     assert values == [0, 10, 20, 30, 40, 50]
     stamps = [m.header.stamp.sec + m.header.stamp.nanosec * 1e-9 for m in images]
-    assert np.diff(stamps) == pytest.approx(np.full(5, 0.05), abs=0.03)
+    # real-time pacing at 20 fps (loose bounds: the machine may be busy)
+    assert np.mean(np.diff(stamps)) == pytest.approx(0.05, abs=0.015)
+    assert np.diff(stamps).min() > 0.02 and np.diff(stamps).max() < 0.2
     assert 0.2 <= elapsed < 2.0
     info = infos[0]
     assert (info.width, info.height, info.header.frame_id) == (32, 24, "cam")

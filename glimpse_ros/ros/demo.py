@@ -163,7 +163,8 @@ def run_once(source: FrameSource, args: argparse.Namespace, out_dir: Path, tag: 
         time.sleep(0.05)
     print(f"--- {tag or 'synthetic '}demo: {source.path.name} at {viewer.fps:.0f} fps, backend "
           f"{recognizer.stats.backend}, labels {len(recognizer.recognizer.labels)}", flush=True)
-    replay = ReplayNode(source, fps=args.fps, duration_s=args.seconds, on_frame=on_frame)
+    replay = ReplayNode(source, fps=args.fps, duration_s=args.seconds, on_frame=on_frame,
+                        wait_for_subscriber_s=10.0)
     executor.add_node(replay)
     replay.finished.wait()
     # Drain: wait until the recognizer has nothing left to publish.

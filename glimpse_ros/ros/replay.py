@@ -101,7 +101,8 @@ class ReplayNode(Node):
     def __init__(self, source: FrameSource, fps: float | None = None, loop: bool = False,
                  frame_id: str = "camera", encoding: str = "bgr8", hfov_deg: float = 60.0,
                  duration_s: float | None = None, node_name: str = "replay",
-                 on_frame: Callable[[np.ndarray, object], None] | None = None, **kwargs) -> None:
+                 on_frame: Callable[[np.ndarray, object], None] | None = None,
+                 wait_for_subscriber_s: float = 0.0, **kwargs) -> None:
         """Create publishers and start publishing.
 
         Args:
@@ -114,6 +115,8 @@ class ReplayNode(Node):
             duration_s: stop after this long (None = end of source / never when looping).
             node_name: ROS node name.
             on_frame: called with (rgb, header) for every published frame (demo, benchmark).
+            wait_for_subscriber_s: wait up to this long for an ``image`` subscriber before the
+                first frame (a camera does not wait; the demo and tests do).
             **kwargs: passed to rclpy's Node (e.g. context).
         """
         super().__init__(node_name, **kwargs)
@@ -123,6 +126,7 @@ class ReplayNode(Node):
             raise ValueError(f"fps must be > 0, got {fps}")
         self.loop, self.frame_id, self.encoding = loop, frame_id, encoding
         self.hfov_deg, self.duration_s, self.on_frame = hfov_deg, duration_s, on_frame
+        self.wait_for_subscriber_s = wait_for_subscriber_s
         self.image_pub = self.create_publisher(Image, "image", 10)
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", 10)
         self.published = 0
@@ -132,6 +136,10 @@ class ReplayNode(Node):
         self._thread.start()
 
     def _run(self) -> None:
+        deadline = time.monotonic() + self.wait_for_subscriber_s
+        while self.image_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            if self._stop.wait(0.02):
+                break
         period = 1.0 / self.fps
         start = next_t = time.monotonic()
         try:
@@ -184,6 +192,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--height", type=int, default=None, help="resize frames to this height")
     ap.add_argument("--hfov", type=float, default=60.0, help="horizontal field of view (deg)")
     ap.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    ap.add_argument("--wait", type=float, default=0.0,
+                    help="wait up to this many seconds for a subscriber before starting")
     args = ap.parse_args(argv)
     if (args.width is None) != (args.height is None):
         ap.error("--width and --height go together")
@@ -207,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     rclpy.init(args=argv)
     node = ReplayNode(source, args.fps, args.loop, args.frame_id, args.encoding, args.hfov,
-                      args.duration)
+                      args.duration, wait_for_subscriber_s=args.wait)
     node.get_logger().info(f"publishing {source.path} at {node.fps:.1f} fps on "
                            f"{node.resolve_topic_name('image')}")
     try:
