@@ -124,6 +124,11 @@ def test_stats_rates_latency_and_stale() -> None:
     now[0] += 2.5
     assert stats.status().level == DiagnosticStatus.WARN
     assert "stale" in stats.status().message
+    for _ in range(20):
+        now[0] += 0.1
+        stats.record_lost(1)
+    assert stats.snapshot()["lost_in_transport"] == 20
+    assert "lost in transport" in stats.status().message
 
 
 def test_drop_oldest_queue() -> None:

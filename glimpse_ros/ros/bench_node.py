@@ -207,6 +207,7 @@ def run_scenario(name: str, fps: float, size: tuple[int, int] | None, compressed
             "processed_fps": round(len(arrivals) / elapsed, 2),
             "dropped_in_node": after["dropped_frames"] - before["dropped_frames"],
             "lost_in_transport": max(0, published - received),
+            "node_reported_lost_total": diag.get("lost_in_transport"),
             "latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
             "latency_p95_ms": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
             "node_latency_p50_ms": diag.get("latency_p50_ms"),

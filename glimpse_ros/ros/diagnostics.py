@@ -44,12 +44,16 @@ class NodeStats:
         self.backend = "unknown"
         self.resets = 0
         self.overlays = 0
+        self.lost = 0
+        self._lost_events: collections.deque[tuple[float, int]] = collections.deque()
 
     def _trim(self, now: float) -> None:
         while self._inputs and self._inputs[0] < now - self.window_s:
             self._inputs.popleft()
         while self._processed and self._processed[0][0] < now - self.window_s:
             self._processed.popleft()
+        while self._lost_events and self._lost_events[0][0] < now - self.window_s:
+            self._lost_events.popleft()
 
     def record_input(self) -> None:
         """A frame was received and converted."""
@@ -78,6 +82,12 @@ class NodeStats:
             self._processed.append((now, latency_s))
             self._trim(now)
 
+    def record_lost(self, count: int) -> None:
+        """Samples the middleware reports lost before delivery (e.g. fragments of big frames)."""
+        with self._lock:
+            self.lost += count
+            self._lost_events.append((self._clock(), count))
+
     def record_overlay(self) -> None:
         """An overlay image was published (only happens while someone subscribes)."""
         with self._lock:
@@ -98,6 +108,8 @@ class NodeStats:
                 "frames_received": self.received,
                 "frames_processed": self.processed,
                 "dropped_frames": self.dropped,
+                "lost_in_transport": self.lost,
+                "lost_rate_hz": sum(n for _, n in self._lost_events) / span,
                 "rejected_frames": sum(self.rejected.values()),
                 "latency_p50_ms": float(np.percentile(lat, 50)) if lat.size else float("nan"),
                 "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
@@ -115,7 +127,11 @@ class NodeStats:
         """Build the DiagnosticStatus: OK, or WARN when no input arrived for stale_timeout_s."""
         values = self.snapshot()
         level, message = DiagnosticStatus.OK, "running"
-        if values["seconds_since_input"] > self.stale_timeout_s:
+        if values["lost_rate_hz"] > max(1.0, values["input_rate_hz"]):
+            level = DiagnosticStatus.WARN
+            message = ("most frames are lost in transport (large frames, best-effort QoS): set "
+                       "input_reliability to reliable or use compressed images")
+        elif values["seconds_since_input"] > self.stale_timeout_s:
             level = DiagnosticStatus.WARN
             message = f"stale: no input for {values['seconds_since_input']:.1f} s"
         elif values["rejected_frames"] and self.last_error:

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 import numpy as np
 import rclpy
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.node import Node
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
@@ -89,12 +90,16 @@ class RecognizerNode(Node):
         # Best effort (REP-2003) is compatible with every publisher, but with Fast DDS's default
         # transports large frames between processes are mostly lost: "reliable" then helps.
         input_qos = SENSOR_QOS if cfg.input_reliability == "best_effort" else RELIABLE_INPUT_QOS
+        events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos,
+                                            message_lost=self._on_message_lost)
         if cfg.compressed:
             topic = cfg.image_topic.rstrip("/") + "/compressed"
-            self.create_subscription(CompressedImage, topic, self._on_compressed, input_qos)
+            self.create_subscription(CompressedImage, topic, self._on_compressed, input_qos,
+                                     event_callbacks=events)
         else:
             topic = cfg.image_topic
-            self.create_subscription(Image, topic, self._on_image, input_qos)
+            self.create_subscription(Image, topic, self._on_image, input_qos,
+                                     event_callbacks=events)
         if cfg.camera_info_topic:
             self.create_subscription(CameraInfo, cfg.camera_info_topic, self._on_camera_info,
                                      SENSOR_QOS)
@@ -126,6 +131,14 @@ class RecognizerNode(Node):
 
     def _on_compressed(self, msg: CompressedImage) -> None:
         self._enqueue(compressed_to_rgb, msg)
+
+    def _on_incompatible_qos(self, info) -> None:
+        self.get_logger().warning(
+            f"an image publisher has incompatible QoS (policy id {info.last_policy_kind}); with "
+            f"input_reliability={self.node_config.input_reliability} it is not received")
+
+    def _on_message_lost(self, info) -> None:
+        self.stats.record_lost(int(info.total_count_change))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         if msg.k[0] > 0 and msg.k[4] > 0:
