@@ -42,7 +42,6 @@ SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
 RELIABLE_INPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                                 reliability=ReliabilityPolicy.RELIABLE)
 WARN_THROTTLE_S = 5.0
-_RECENT_FRAMES = 64  # frames kept to pair delayed results with their header and pixels
 
 
 def stamp_to_float(stamp) -> float:
@@ -77,6 +76,9 @@ class RecognizerNode(Node):
         self._queue: DropOldestQueue[tuple[np.ndarray, Any]] = DropOldestQueue(cfg.queue_size)
         self._recent: collections.OrderedDict[float, tuple[Any, np.ndarray]] = \
             collections.OrderedDict()
+        # Frames kept to pair results with their header and pixels: a window's results are for
+        # frames pushed at most T frames ago (T = the model's window).
+        self._keep_frames = 2 * int(getattr(self.recognizer, "frames", 8)) + 2
         self._camera_info: CameraInfo | None = None
         self._reset_reason: str | None = None
         self._lock = threading.Lock()
@@ -167,7 +169,7 @@ class RecognizerNode(Node):
             frame, header = item
             stamp = stamp_to_float(header.stamp)
             self._recent[stamp] = (header, frame)
-            while len(self._recent) > _RECENT_FRAMES:
+            while len(self._recent) > self._keep_frames:
                 self._recent.popitem(last=False)
             try:
                 results = self.recognizer.push(frame, stamp)
