@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup test test-fast lint demo bench bench-node reliability stats clean
+.PHONY: setup test test-fast lint demo demo-model bench bench-node reliability stats clean
 
 setup: $(STAMP)
 
@@ -36,6 +36,11 @@ bench-node: setup
 
 reliability: setup
 	$(PY) -m glimpse_ros.ros.reliability --out reliability.json
+
+# Re-train the shipped demo model on CPU (~25 min on 2 cores); see models/demo/manifest.json.
+demo-model: setup
+	$(PY) -m training.demo --videos 1800 --seed 0 --epochs-global 5 --epochs-full 16 \
+		--lr-continue 0.0002 --grad-clip 5.0
 
 stats: setup
 	$(PY) -m glimpse_ros.model.stats
