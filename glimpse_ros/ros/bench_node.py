@@ -40,6 +40,7 @@ from visualization_msgs.msg import MarkerArray
 
 from glimpse_ros.ros.image_conversion import rgb_to_image
 from glimpse_ros.ros.node import stamp_to_float
+from glimpse_ros.ros.transport import apply_default_transport
 from glimpse_ros.ros.vtest import fetch_vtest
 
 # name -> (fps, frame size or None for the file's, JPEG-compressed input)
@@ -240,17 +241,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=20.0, help="measured time per scenario")
     ap.add_argument("--warmup", type=float, default=5.0)
     ap.add_argument("--input-reliability", default="reliable", choices=("reliable", "best_effort"),
-                    help="node input QoS (best effort loses most large frames between processes "
-                    "with Fast DDS's default transports)")
+                    help="node input QoS (without config/fastdds.xml, best effort loses most "
+                    "large frames between processes)")
     ap.add_argument("--video", default=None, help="video to stream (default: cached vtest.avi)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated names")
     args = ap.parse_args(argv)
+    # The node process applies the profile itself; this (publishing) process needs it as well.
+    apply_default_transport()
     video = Path(args.video) if args.video else fetch_vtest()
     results = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
                            "python": platform.python_version(),
                            "loadavg_before": os.getloadavg()[0]},
                "model": args.model or "demo", "video": str(video),
-               "input_reliability": args.input_reliability, "stride": args.stride,
+               "input_reliability": args.input_reliability,
+               "stride": args.stride,
+               "fastdds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", ""),
                "scenarios": {}}
     for name in args.scenarios.split(","):
         fps, size, compressed = SCENARIOS[name]

@@ -30,6 +30,7 @@ from visualization_msgs.msg import MarkerArray
 
 from glimpse_ros.ros.image_conversion import image_to_rgb
 from glimpse_ros.ros.node import RecognizerNode, stamp_to_float
+from glimpse_ros.ros.transport import apply_default_transport
 from glimpse_ros.ros.replay import FrameSource, ReplayNode
 from glimpse_ros.ros.vtest import cached_vtest
 
@@ -226,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="demo_out", type=Path)
     args = ap.parse_args(remove_ros_args(argv)[1:])
     args.out.mkdir(parents=True, exist_ok=True)
+    apply_default_transport()
     rclpy.init(args=argv)
     try:
         with tempfile.TemporaryDirectory(prefix="glimpse_demo_") as tmp:

@@ -129,7 +129,8 @@ class NodeStats:
         level, message = DiagnosticStatus.OK, "running"
         if values["lost_rate_hz"] > max(1.0, values["input_rate_hz"]):
             level = DiagnosticStatus.WARN
-            message = ("most frames are lost in transport (large frames, best-effort QoS): set "
+            message = ("most frames are lost in transport (large frames, best-effort QoS): run "
+                       "the camera with config/fastdds.xml (FASTDDS_DEFAULT_PROFILES_FILE), set "
                        "input_reliability to reliable or use compressed images")
         elif values["seconds_since_input"] > self.stale_timeout_s:
             level = DiagnosticStatus.WARN

@@ -30,6 +30,7 @@ from glimpse_ros.ros.image_conversion import (ImageConversionError, compressed_t
 from glimpse_ros.ros.markers import Projection, glimpse_markers
 from glimpse_ros.ros.overlay import draw_overlay
 from glimpse_ros.ros.parameters import declare_config_parameters
+from glimpse_ros.ros.transport import apply_default_transport
 
 try:  # vision_msgs is optional (not on PyPI)
     from vision_msgs.msg import Classification, ObjectHypothesis
@@ -89,8 +90,9 @@ class RecognizerNode(Node):
         self.diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.class_pub = (self.create_publisher(Classification, "~/classification", 10)
                           if Classification is not None else None)
-        # Best effort (REP-2003) is compatible with every publisher, but with Fast DDS's default
-        # transports large frames between processes are mostly lost: "reliable" then helps.
+        # Best effort (REP-2003) is compatible with every publisher. With Fast DDS's default
+        # transports large frames between processes are mostly lost; main() applies
+        # config/fastdds.xml (large shared-memory segment), the publisher needs it too.
         input_qos = SENSOR_QOS if cfg.input_reliability == "best_effort" else RELIABLE_INPUT_QOS
         events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos,
                                             message_lost=self._on_message_lost)
@@ -240,7 +242,10 @@ def main(args: list[str] | None = None) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("[%(levelname)s] [%(name)s]: %(message)s"))
     runtime_log.addHandler(handler)
+    profile = apply_default_transport()  # before rclpy.init: large frames over shared memory
     rclpy.init(args=args)
+    if profile is not None:
+        rclpy.logging.get_logger("recognizer").info(f"Fast DDS profile: {profile}")
     try:
         node = RecognizerNode()
     except (ValueError, OSError, RuntimeError) as err:  # bad parameter, model or backend

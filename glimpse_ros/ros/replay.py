@@ -24,6 +24,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
 from glimpse_ros.ros.image_conversion import rgb_to_image
+from glimpse_ros.ros.transport import apply_default_transport
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff")
 DEFAULT_FOLDER_FPS = 30.0
@@ -215,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as err:
         print(f"replay: {err}", file=sys.stderr)
         return 2
+    apply_default_transport()  # the subscriber's process needs a compatible transport
     rclpy.init(args=argv)
     node = ReplayNode(source, args.fps, args.loop, args.frame_id, args.encoding, args.hfov,
                       args.duration, wait_for_subscriber_s=args.wait)
