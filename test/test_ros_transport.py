@@ -64,7 +64,11 @@ def test_profile_shipped_and_applied_only_when_user_chose_none() -> None:
     assert "<segment_size>67108864</segment_size>" in text and "<type>UDPv4</type>" in text
     env: dict[str, str] = {}
     assert apply_default_transport(env) == path
-    assert all(env[var] == str(path) for var in PROFILE_ENV_VARS)
+    assert env == {"FASTDDS_DEFAULT_PROFILES_FILE": str(path)}  # Fast DDS 3 (Kilted, wheels)
+    env = {"ROS_DISTRO": "jazzy"}
+    assert apply_default_transport(env) == path
+    assert env["FASTRTPS_DEFAULT_PROFILES_FILE"] == str(path)  # Fast DDS 2
+    assert "FASTDDS_DEFAULT_PROFILES_FILE" not in env
     for user_env in ({"FASTDDS_DEFAULT_PROFILES_FILE": "/my.xml"},
                      {"FASTRTPS_DEFAULT_PROFILES_FILE": "/my.xml"},
                      {"FASTDDS_DEFAULT_PROFILES_FILE": ""},  # empty: Fast DDS defaults

@@ -15,8 +15,10 @@ from collections.abc import MutableMapping
 from pathlib import Path
 
 PROFILE = Path("config") / "fastdds.xml"
-# Fast DDS 3 reads the first; Fast DDS 2 (ROS 2 Humble/Iron) the second.
+# Fast DDS 3 (Kilted and later, the PyPI wheels) reads the first; Fast DDS 2 (Humble, Iron,
+# Jazzy) the second. Only the one in use is set: with Fast DDS 3 the old name logs a deprecation.
 PROFILE_ENV_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+FAST_DDS_2_DISTROS = ("humble", "iron", "jazzy")
 
 
 def profile_path() -> Path | None:
@@ -52,8 +54,8 @@ def apply_default_transport(environ: MutableMapping[str, str] | None = None) -> 
     path = profile_path()
     if path is None:
         return None
-    for var in PROFILE_ENV_VARS:
-        env[var] = str(path)
+    fast_dds_2 = env.get("ROS_DISTRO", "").lower() in FAST_DDS_2_DISTROS
+    env[PROFILE_ENV_VARS[1] if fast_dds_2 else PROFILE_ENV_VARS[0]] = str(path)
     return path
 
 
