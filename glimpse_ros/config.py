@@ -240,7 +240,7 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-__all__ = ["ModelConfig", "RecognizerConfig", "RESNET50_LAYERS", "load_dataclass",
+__all__ = ["ModelConfig", "NodeConfig", "RecognizerConfig", "RESNET50_LAYERS", "load_dataclass",
            "load_yaml_config", "to_dict"]
 
 

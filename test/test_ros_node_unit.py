@@ -134,3 +134,44 @@ def test_vision_msgs_classification_published(context) -> None:
     finally:
         rec.gate.set()
         node.destroy_node()
+
+
+def test_unexpected_conversion_error_is_counted_not_raised(context, monkeypatch) -> None:
+    """Any exception from the converter is caught in the callback: rejection reason "internal"."""
+    import glimpse_ros.ros.node as node_module
+
+    def broken(msg, max_pixels):
+        raise RuntimeError("converter bug")
+
+    monkeypatch.setattr(node_module, "image_to_rgb", broken)
+    node, rec = make_node(context)
+    try:
+        msg = rgb_to_image(np.zeros((8, 8, 3), np.uint8))
+        node._on_image(msg)  # must not raise
+        node._on_image(msg)
+        stats = node.stats.snapshot()
+        assert stats["rejected_internal"] == 2 and stats["frames_received"] == 0
+        assert "converter bug" in stats["last_error"]
+    finally:
+        rec.gate.set()
+        node.destroy_node()
+
+
+def test_resets_include_the_recognizers_own_by_kind(context) -> None:
+    """Diagnostics count the recognizer's resets (gap, time jump, size change) and service ones."""
+    node, rec = make_node(context)
+    try:
+        rec.reset_reasons = {"gap of 2.500s > max_gap_s": 2, "gap of 9.000s > max_gap_s": 1,
+                             "time jumped backwards (5.000 -> 1.000)": 1,
+                             "frame size changed (4, 4) -> (8, 8)": 1, "reset service": 1}
+        rec.gate.set()
+        deadline = time.monotonic() + 5
+        while node.stats.snapshot()["resets"] != 6:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        stats = node.stats.snapshot()
+        assert (stats["resets_gap"], stats["resets_time_jump"], stats["resets_size_change"],
+                stats["resets_service"]) == (3, 1, 1, 1)
+    finally:
+        rec.gate.set()
+        node.destroy_node()

@@ -9,6 +9,7 @@ so the box spans ``[x - sx, x + sx] x [y - sy, y + sy]``.
 
 from __future__ import annotations
 
+import warnings
 from typing import Optional
 
 import torch
@@ -58,7 +59,13 @@ def crop(feature: torch.Tensor, glimpse: torch.Tensor,
     out_h, out_w = out_size if out_size is not None else (height, width)
     theta = glimpse_theta(glimpse).to(feature.dtype)  # (B, 2, 3)
     size = [batch, channels, out_h, out_w]
-    grid = F.affine_grid(theta, size, align_corners=True)  # (B, H', W', 2)
+    with warnings.catch_warnings():
+        # A 1-pixel output axis samples the glimpse centre; torch warns that this changed in
+        # 1.3.0 even though align_corners is given. That centre sample is what we want.
+        if out_h == 1 or out_w == 1:
+            warnings.filterwarnings("ignore", message="Since version 1.3.0, affine_grid",
+                                    category=UserWarning)
+        grid = F.affine_grid(theta, size, align_corners=True)  # (B, H', W', 2)
     return F.grid_sample(feature, grid, mode="bilinear", padding_mode="zeros",
                          align_corners=True)  # (B, D, H', W')
 

@@ -9,12 +9,23 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 STATUS_NAME = "glimpse_ros: recognizer"
+# Reset reasons carry values ("gap of 1.234s > max_gap_s"): diagnostics group them by kind.
+RESET_KINDS = (("reset service", "service"), ("time jumped", "time_jump"), ("gap of", "gap"),
+               ("frame size changed", "size_change"))
+
+
+def reset_kind(reason: str) -> str:
+    """Diagnostics key suffix of a recognizer reset reason."""
+    for prefix, kind in RESET_KINDS:
+        if reason.startswith(prefix):
+            return kind
+    return "other"
 
 
 class NodeStats:
@@ -43,6 +54,7 @@ class NodeStats:
         self.last_error = ""
         self.backend = "unknown"
         self.resets = 0
+        self.reset_reasons: dict[str, int] = {}
         self.overlays = 0
         self.lost = 0
         self._lost_events: collections.deque[tuple[float, int]] = collections.deque()
@@ -88,6 +100,15 @@ class NodeStats:
             self.lost += count
             self._lost_events.append((self._clock(), count))
 
+    def set_resets(self, reasons: Mapping[str, int]) -> None:
+        """Recognizer state resets so far, per reason (service, time jump, gap, size change)."""
+        kinds: collections.Counter[str] = collections.Counter()
+        for reason, count in reasons.items():
+            kinds[reset_kind(str(reason))] += int(count)
+        with self._lock:
+            self.reset_reasons = dict(kinds)
+            self.resets = sum(kinds.values())
+
     def record_overlay(self) -> None:
         """An overlay image was published (only happens while someone subscribes)."""
         with self._lock:
@@ -120,6 +141,8 @@ class NodeStats:
             }
             for reason, count in sorted(self.rejected.items()):
                 values[f"rejected_{reason}"] = count
+            for reason, count in sorted(self.reset_reasons.items()):
+                values[f"resets_{reason}"] = count
             values["last_error"] = self.last_error
             return values
 

@@ -82,6 +82,7 @@ class RecognizerNode(Node):
         self._keep_frames = 2 * int(getattr(self.recognizer, "frames", 8)) + 2
         self._camera_info: CameraInfo | None = None
         self._reset_reason: str | None = None
+        self._service_resets: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
 
         self.label_pub = self.create_publisher(String, "~/label", 10)
@@ -125,6 +126,11 @@ class RecognizerNode(Node):
             self.get_logger().warning(f"rejected frame ({err.reason}): {err}",
                                       throttle_duration_sec=WARN_THROTTLE_S)
             return
+        except Exception as err:  # a converter bug must not reach the executor
+            self.stats.record_rejected("internal", repr(err))
+            self.get_logger().error(f"frame conversion failed: {err!r}",
+                                    throttle_duration_sec=WARN_THROTTLE_S)
+            return
         self.stats.record_input()
         dropped = self._queue.put((frame, msg.header))
         if dropped:
@@ -164,8 +170,12 @@ class RecognizerNode(Node):
                 reason, self._reset_reason = self._reset_reason, None
             if reason is not None:
                 self.recognizer.reset(reason)
-                self.stats.resets += 1
                 self._recent.clear()
+                self._service_resets[reason] += 1
+            # Service resets and the recognizer's own (time jump, gap, size change), by kind;
+            # a recognizer without reset_reasons reports only the service resets.
+            reasons = getattr(self.recognizer, "reset_reasons", None)
+            self.stats.set_resets(self._service_resets if reasons is None else reasons)
             if item is None:
                 continue
             frame, header = item
