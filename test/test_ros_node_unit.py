@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import threading
 import time
 from types import SimpleNamespace
@@ -38,15 +37,6 @@ class SlowRecognizer:
         self.gate.wait(5.0)
         return [SimpleNamespace(stamp=stamp, boxes=np.array([[1.0, 1.0, 5.0, 5.0]]), label="wave",
                                 top_k=[("wave", 0.75), ("clap", 0.25)])]
-
-
-@pytest.fixture
-def context():
-    """A private rclpy context on a random domain."""
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=random.randint(201, 230))
-    yield ctx
-    rclpy.shutdown(context=ctx)
 
 
 def make_node(context, *overrides: Parameter) -> tuple[RecognizerNode, SlowRecognizer]:

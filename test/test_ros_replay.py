@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import time
 
 import cv2
@@ -15,15 +14,6 @@ from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
 from glimpse_ros.ros.image_conversion import image_to_rgb  # noqa: E402
 from glimpse_ros.ros.replay import FrameSource, ReplayNode  # noqa: E402
-
-
-@pytest.fixture
-def context():
-    """A private rclpy context on a random domain."""
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=random.randint(101, 200))
-    yield ctx
-    rclpy.shutdown(context=ctx)
 
 
 def write_folder(path, n: int = 6):

@@ -42,23 +42,13 @@ from glimpse_ros.ros.image_conversion import rgb_to_image
 from glimpse_ros.ros.node import stamp_to_float
 from glimpse_ros.ros.transport import apply_default_transport
 from glimpse_ros.ros.vtest import fetch_vtest
+from glimpse_ros.runtime.bench import cpu_name
 
 # name -> (fps, frame size or None for the file's, JPEG-compressed input)
 SCENARIOS = {"vtest_10fps_768x576": (10.0, None, False),
              "vtest_30fps_1920x1080": (30.0, (1920, 1080), False),
              "vtest_30fps_1920x1080_jpeg": (30.0, (1920, 1080), True)}
 MAX_CACHED_FRAMES = 90  # pre-built messages, replayed in a loop (keeps the publisher cheap)
-
-
-def cpu_name() -> str:
-    """CPU model name from /proc/cpuinfo (platform.processor() is often empty on Linux)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def proc_stats(pid: int) -> dict[str, float]:
