@@ -7,10 +7,11 @@ import hashlib
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from glimpse_ros.preprocess import glimpse_box_pixels
 from training import nucla
-from training.config import DataConfig
+from training.config import DataConfig, load_train_config
 from training.dataset import ClipDataset, joints_to_crop, segment_indices
 from training.ntu.prepare import prepare
 from training.ntu.skeleton import read_skeleton
@@ -19,6 +20,7 @@ from training.splits import split_samples
 from training.synthetic.__main__ import main as synth_main
 from training.synthetic.actions import ACTION_NAMES
 from training.synthetic.generator import render, sample_spec
+from training.train import make_loader
 
 
 def _digest(folder) -> dict[str, str]:
@@ -154,3 +156,35 @@ def test_nucla_layout_prepare_and_protocols(tmp_path):
     assert len(val) == 1 and len(test) == 2
     with pytest.raises(ValueError, match="protocol"):
         nucla.is_train(1, "v4_12")
+
+
+class _EpochEcho(torch.utils.data.Dataset):
+    """Returns the epoch last set, to see what the loader's worker processes observe."""
+
+    def __init__(self):
+        """Start at epoch 0."""
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Record the epoch."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        """Four items."""
+        return 4
+
+    def __getitem__(self, i: int) -> int:
+        """The epoch seen by the process loading item ``i``."""
+        return self.epoch
+
+
+def test_training_loader_workers_see_every_epoch():
+    """set_epoch reaches the training loader's worker processes (new sub-sequences each epoch)."""
+    cfg = load_train_config("config/train/synthetic.yaml",
+                            ["data.num_workers=1", "optim.batch_size=2"])
+    ds = _EpochEcho()
+    loader = make_loader(ds, cfg, train=True)
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        seen = torch.cat(list(loader)).tolist()
+        assert seen == [epoch] * 4

@@ -86,7 +86,10 @@ def make_loader(ds: ClipDataset, cfg: TrainConfig, train: bool) -> DataLoader:
     return DataLoader(ds, batch_size=batch, shuffle=train and sampler is None, sampler=sampler,
                       num_workers=cfg.data.num_workers, drop_last=train, generator=gen,
                       pin_memory=torch.cuda.is_available(),
-                      persistent_workers=cfg.data.num_workers > 0)
+                      # Training workers are restarted every epoch: persistent ones would keep
+                      # the dataset copy of the first epoch, so set_epoch would never reach them
+                      # and every epoch would draw the same sub-sequences and crops.
+                      persistent_workers=cfg.data.num_workers > 0 and not train)
 
 
 def init_memory_metric(model: GlimpseClouds, loader: DataLoader, device: torch.device,
