@@ -74,6 +74,25 @@ def test_nothing_before_buffer_full(checkpoint):
     assert all(rec.push(f, i * 0.04) == [] for i, f in enumerate(frames(T - 1)))
 
 
+def test_each_frame_preprocessed_once_on_arrival(checkpoint, monkeypatch):
+    """Frames are preprocessed once on arrival, not again for every window they are in."""
+    import glimpse_ros.runtime.recognizer as recognizer_module
+
+    calls = []
+
+    def counting(frame, *args, **kwargs):
+        calls.append(frame)
+        return preprocess_frame(frame, *args, **kwargs)
+
+    monkeypatch.setattr(recognizer_module, "preprocess_frame", counting)
+    rec = make(checkpoint, stride=1)  # stride 1: every frame is in T windows
+    imgs = frames(T + 5)
+    for i, img in enumerate(imgs):
+        rec.push(img, i * 0.04)
+        assert len(calls) == i + 1 and calls[-1] is img
+    assert rec.counters["windows"] == 6
+
+
 def reference_window(rec: Recognizer, imgs) -> tuple[torch.Tensor, torch.Tensor]:
     """Backbone outputs of a window computed directly with torch."""
     cfg = rec.model_config
