@@ -111,3 +111,20 @@ def test_validation_split_is_five_percent_and_deterministic():
     tr, val = validation_split(idx, 0.05, seed=3)
     assert len(val) == 50 and not set(tr) & set(val) and len(tr) + len(val) == 1000
     assert validation_split(idx, 0.05, seed=3) == (tr, val)
+
+
+@pytest.mark.parametrize("line, value, what", [
+    (1, "72057594037931101 0 1 1 1 1 0 -0.05 0.3", "body info line needs 10 values"),
+    (3, "0.1 0.2 3.0 250.0 200.0 5.0 6.0", "joint line needs 12 values"),
+    (3, "0.1 0.2 3.0 250.0 200.0 5.0 6.0 1 0 0 0 2 9", "joint line needs 12 values"),
+    (0, "-1", "negative body count"),
+])
+def test_malformed_lines_raise_with_line_number(tmp_path, line, value, what):
+    """Body info lines have 10 values and joint lines 12; the error names file and line."""
+    f = tmp_path / "bad.skeleton"
+    _write_fixture(f, [[_body(1)]])
+    lines = f.read_text().splitlines()
+    lines[line + 1] = value                        # line 0 is the frame count
+    f.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SkeletonFormatError, match=f"bad.skeleton:{line + 2}: {what}"):
+        read_skeleton(f)

@@ -81,13 +81,20 @@ def parse_skeleton_text(text: str, source: str = "<text>", max_bodies: int = MAX
     present = np.zeros((num_frames, max_bodies), bool)
     for t in range(num_frames):
         num_bodies = take_int(f"body count of frame {t}")
+        if num_bodies < 0:
+            raise SkeletonFormatError(f"{source}:{pos}: negative body count {num_bodies}")
         for b in range(num_bodies):
-            take(f"body info of frame {t}")
+            info = take(f"body info of frame {t}").split()
+            if len(info) != 10:
+                raise SkeletonFormatError(f"{source}:{pos}: body info line needs 10 values, "
+                                          f"got {len(info)}")
             num_joints = take_int(f"joint count of frame {t}")
+            if num_joints < 0:
+                raise SkeletonFormatError(f"{source}:{pos}: negative joint count {num_joints}")
             for j in range(num_joints):
                 ln = take(f"joint {j} of frame {t}")
                 vals = ln.split()
-                if len(vals) < 7:
+                if len(vals) != 12:
                     raise SkeletonFormatError(f"{source}:{pos}: joint line needs 12 values, "
                                               f"got {len(vals)}")
                 if b < max_bodies and j < NUM_JOINTS:
