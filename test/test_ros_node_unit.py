@@ -165,3 +165,35 @@ def test_resets_include_the_recognizers_own_by_kind(context) -> None:
     finally:
         rec.gate.set()
         node.destroy_node()
+
+
+def test_publish_error_is_counted_and_the_inference_thread_survives(context,
+                                                                    monkeypatch) -> None:
+    """An exception while publishing one result is counted; later frames are still processed."""
+    import glimpse_ros.ros.node as node_module
+
+    real, calls = node_module.glimpse_markers, []
+
+    def fail_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ValueError("cannot convert float NaN to integer")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(node_module, "glimpse_markers", fail_once)
+    node, rec = make_node(context, Parameter("queue_size", value=4))
+    rec.gate.set()
+    try:
+        for sec in (1, 2):
+            msg = rgb_to_image(np.zeros((8, 8, 3), np.uint8))
+            msg.header.stamp.sec = sec
+            node._on_image(msg)
+        deadline = time.monotonic() + 5
+        while node.stats.snapshot()["frames_processed"] < 1:
+            assert time.monotonic() < deadline, node.stats.snapshot()
+            time.sleep(0.02)
+        stats = node.stats.snapshot()
+        assert stats["rejected_output_error"] == 1 and stats["frames_processed"] == 1
+        assert "NaN" in stats["last_error"] and node._thread.is_alive()
+    finally:
+        node.destroy_node()

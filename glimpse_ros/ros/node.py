@@ -196,7 +196,12 @@ class RecognizerNode(Node):
                                         throttle_duration_sec=WARN_THROTTLE_S)
                 continue
             for result in results:
-                self._publish_result(result)
+                try:
+                    self._publish_result(result)
+                except Exception as err:  # e.g. non-finite boxes: skip it, keep the thread
+                    self.stats.record_rejected("output_error", repr(err))
+                    self.get_logger().error(f"publishing a result failed: {err!r}",
+                                            throttle_duration_sec=WARN_THROTTLE_S)
 
     def _publish_result(self, result: Any) -> None:
         header, frame = self._recent.get(result.stamp, (None, None))
