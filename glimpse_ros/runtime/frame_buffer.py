@@ -28,13 +28,11 @@ class FrameBuffer:
         self._clip = np.zeros((1, c, capacity, h, w), dtype=np.float32)  # (1, 3, T, H, W)
         self._next = 0  # ring index the next frame goes to
         self.count = 0  # frames held (<= capacity)
-        self.total = 0  # frames pushed since the last clear
 
     def clear(self) -> None:
         """Forget every frame (storage is kept)."""
         self._next = 0
         self.count = 0
-        self.total = 0
 
     @property
     def full(self) -> bool:
@@ -50,7 +48,6 @@ class FrameBuffer:
         self._sizes[self._next] = source_hw
         self._next = (self._next + 1) % self.capacity
         self.count = min(self.count + 1, self.capacity)
-        self.total += 1
 
     def _order(self) -> np.ndarray:
         """Ring indices of the held frames, oldest first."""
