@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
+from training.config import DataConfig
 from training.ntu.names import parse_name
 from training.ntu.skeleton import (SkeletonFormatError, format_skeleton, parse_skeleton_text,
                                    read_skeleton)
 from training.ntu.splits import CS_TRAIN_SUBJECTS, is_train, split_names, validation_split
+from training.prepared import SampleInfo
+from training.splits import split_samples
 
 
 def _body(offset: float) -> np.ndarray:
@@ -96,7 +101,8 @@ def test_cross_subject_and_cross_view_membership():
         return parse_name(f"S001C{c:03d}P{p:03d}R001A001")
     assert not is_train(name(1, 40), "cs")            # subject 40 is a test subject
     assert is_train(name(1, 38), "cs") and not is_train(name(2, 3), "cs")
-    assert len(CS_TRAIN_SUBJECTS) == 20
+    assert CS_TRAIN_SUBJECTS == {1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31,
+                                 34, 35, 38}
     assert not is_train(name(1, 1), "cv")             # camera 1 is the CV test camera
     assert is_train(name(2, 40), "cv") and is_train(name(3, 40), "cv")
     train, test = split_names([name(1, 1), name(2, 40), name(3, 2)], "cs")
@@ -128,3 +134,21 @@ def test_malformed_lines_raise_with_line_number(tmp_path, line, value, what):
     f.write_text("\n".join(lines) + "\n")
     with pytest.raises(SkeletonFormatError, match=f"bad.skeleton:{line + 2}: {what}"):
         read_skeleton(f)
+
+
+def test_split_samples_exact_ntu_protocols():
+    """The training pipeline's splits: exactly the listed CS subjects, cameras 2/3 for CV."""
+    samples = [SampleInfo(name=f"S001C{c:03d}P{p:03d}R001A001", label=0, frames=10, width=1920,
+                          height=1080, subject=p, camera=c, has_joints=True)
+               for p in range(1, 41) for c in (1, 2, 3)]
+    cs_train = {1, 2, 4, 5, 8, 9, 13, 14, 15, 16, 17, 18, 19, 25, 27, 28, 31, 34, 35, 38}
+    data = DataConfig(dataset="ntu", protocol="cs", val_fraction=0.05)
+    train, val, test = split_samples(samples, data, seed=0)
+    assert {s.subject for s in train + val} == cs_train
+    assert {s.subject for s in test} == set(range(1, 41)) - cs_train     # includes 40
+    assert len(val) == round(0.05 * 60) and len(train) + len(val) == 60 and len(test) == 60
+    train, val, test = split_samples(samples, replace(data, protocol="cv"), seed=0)
+    assert {s.camera for s in train + val} == {2, 3} and {s.camera for s in test} == {1}
+    assert len(train) + len(val) == 80 and len(test) == 40
+    with pytest.raises(ValueError, match="protocol"):
+        split_samples(samples, replace(data, protocol="xs"), seed=0)

@@ -6,7 +6,7 @@ import numpy as np
 
 from training import nucla
 from training.config import DataConfig
-from training.ntu.splits import CS_TRAIN_SUBJECTS, CV_TRAIN_CAMERAS, validation_split
+from training.ntu.splits import is_train_ids, validation_split
 from training.prepared import SampleInfo
 
 
@@ -17,11 +17,7 @@ def is_train_sample(s: SampleInfo, dataset: str, protocol: str) -> bool:
     ``v3_12`` / ``v2_13`` / ``v1_23`` (``camera`` holds the view).
     """
     if dataset in ("ntu", "synthetic"):
-        if protocol == "cs":
-            return s.subject in CS_TRAIN_SUBJECTS
-        if protocol == "cv":
-            return s.camera in CV_TRAIN_CAMERAS
-        raise ValueError(f"data.protocol: {protocol!r} is not one of cs, cv for {dataset}")
+        return is_train_ids(s.subject, s.camera, protocol)
     return nucla.is_train(s.camera, protocol)
 
 

@@ -14,13 +14,18 @@ CV_TRAIN_CAMERAS = frozenset((2, 3))
 PROTOCOLS = ("cs", "cv")
 
 
+def is_train_ids(subject: int, camera: int, protocol: str) -> bool:
+    """True when a sample of ``subject`` seen by ``camera`` is on the training side."""
+    if protocol == "cs":
+        return subject in CS_TRAIN_SUBJECTS
+    if protocol == "cv":
+        return camera in CV_TRAIN_CAMERAS
+    raise ValueError(f"unknown NTU protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
+
+
 def is_train(name: SampleName, protocol: str) -> bool:
     """True when ``name`` belongs to the training side of ``protocol`` ("cs" or "cv")."""
-    if protocol == "cs":
-        return name.subject in CS_TRAIN_SUBJECTS
-    if protocol == "cv":
-        return name.camera in CV_TRAIN_CAMERAS
-    raise ValueError(f"unknown NTU protocol {protocol!r} (known: {', '.join(PROTOCOLS)})")
+    return is_train_ids(name.subject, name.camera, protocol)
 
 
 def split_names(names: list[SampleName], protocol: str) -> tuple[list[int], list[int]]:
