@@ -120,10 +120,12 @@ def test_corrupt_and_missing_files_are_reported(synthetic, tmp_path):
     videos[0].write_bytes(b"not a video")
     (src / videos[1].name.replace("_rgb.avi", ".skeleton")).unlink()
     (src / videos[2].name.replace("_rgb.avi", ".skeleton")).write_text("3\n1\nbroken")
+    (src / "holiday_rgb.avi").write_bytes(videos[3].read_bytes())     # not an NTU name
     index = prepare(src, src, tmp_path / "out", 40, list(ACTION_NAMES), workers=1)
     assert len(index.samples) == 8
     reasons = " ".join(e["reason"] for e in index.errors)
-    assert "video" in reasons and "corrupt" in reasons and len(index.errors) == 2
+    assert "video" in reasons and "corrupt" in reasons and len(index.errors) == 3
+    assert "not an NTU sample name" in reasons
     missing = [s for s in index.samples if not s.has_joints]
     assert len(missing) == 2                      # missing + corrupt skeleton: pose masked
     (tmp_path / "out" / "videos" / f"{index.samples[0].name}.avi").unlink()

@@ -62,8 +62,17 @@ def prepare(videos: Path, skeletons: Path | None, out: Path, size: int, labels: 
     out.mkdir(parents=True, exist_ok=True)
     index = PreparedIndex(dataset=dataset, size=size, labels=labels)
     counts: dict[str, int] = {}
+    named = []
+    for f in files:
+        try:
+            parse_name(f.name)
+        except ValueError as err:
+            index.errors.append(dict(name=f.name, reason=f"video: {err}"))
+            log.warning("skipping %s", index.errors[-1])
+        else:
+            named.append(f)
     with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
-        jobs = [pool.submit(prepare_one, f, skeletons, out, size) for f in files]
+        jobs = [pool.submit(prepare_one, f, skeletons, out, size) for f in named]
         for job in tqdm(jobs, desc="prepare", unit="video"):
             info, error, status = job.result()
             if error is not None:
