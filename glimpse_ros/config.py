@@ -136,12 +136,11 @@ def _check_value(value: Any, annotation: Any, key: str) -> Any:
     if annotation is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        errors = []
         for option in args:
             try:
                 return _check_value(value, option, key)
-            except ValueError as err:
-                errors.append(str(err))
+            except ValueError:
+                pass
         raise ValueError(f"{key}: {value!r} matches none of {args}")
     if annotation is type(None):
         if value is None:

@@ -60,3 +60,17 @@ def test_float_accepts_int_and_yaml_sections(tmp_path: Path) -> None:
     path.write_text("- just\n- a list\n")
     with pytest.raises(ValueError, match="mapping"):
         load_yaml_config(RecognizerConfig, path)
+
+
+def test_optional_fields_accept_null_or_the_type_and_reject_others() -> None:
+    """A ``X | None`` field takes null or an X; anything else names the key."""
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class WithOptional:
+        limit: int | None = None
+
+    assert load_dataclass(WithOptional, {"limit": None}).limit is None
+    assert load_dataclass(WithOptional, {"limit": 3}).limit == 3
+    with pytest.raises(ValueError, match=r"opt\.limit: 'x' matches none"):
+        load_dataclass(WithOptional, {"limit": "x"}, where="opt")
