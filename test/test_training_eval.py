@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from training.config import load_train_config
-from training.evaluate import metrics, results_table, write_report
+from training.evaluate import metrics, predict, results_table, write_report
 
 
 def test_yaml_and_overrides(tmp_path):
@@ -45,3 +47,25 @@ def test_metrics_and_report(tmp_path):
     assert cv2.imread(str(tmp_path / "confusion.png")) is not None
     table = results_table(r, "ntu", "cs", "glimpse_clouds")
     assert "86.6" in table and "84.5" in table
+
+
+class _MeanModel(torch.nn.Module):
+    """Logits = per-class mean of the clip, to check clip averaging and de-duplication."""
+
+    def forward(self, video: torch.Tensor, global_only: bool = False) -> SimpleNamespace:
+        """(B, 3, T, H, W) -> logits (B, 3): the mean of each colour channel."""
+        return SimpleNamespace(logits=video.mean((2, 3, 4)))                      # (B, 3)
+
+
+def test_predict_averages_clips_and_drops_sampler_padding():
+    """Clips of a video are averaged; indices repeated by sampler padding are counted once."""
+    video = torch.zeros(3, 2, 3, 1, 1, 1)                     # (B, clips, 3, T, H, W)
+    video[0, 0, 0] = 4.0
+    video[0, 1, 1] = 2.0                                      # sample 0: (2, 1, 0)
+    video[1, :, 2] = 1.0                                      # sample 1: (0, 0, 1)
+    video[2] = video[0]                                       # padding repeats sample 0
+    batches = [dict(video=video[:2], label=torch.tensor([0, 2]), index=torch.tensor([0, 1])),
+               dict(video=video[2:], label=torch.tensor([0]), index=torch.tensor([0]))]
+    logits, labels, index = predict(_MeanModel(), batches, torch.device("cpu"), False)
+    assert index.tolist() == [0, 1] and labels.tolist() == [0, 2]
+    np.testing.assert_allclose(logits, [[2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
