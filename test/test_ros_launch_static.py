@@ -39,6 +39,19 @@ def keywords(call: ast.Call) -> dict[str, ast.AST]:
     return {k.arg: k.value for k in call.keywords}
 
 
+def test_launch_overrides_default_to_the_params_file() -> None:
+    """Launch arguments that override parameters are empty by default (params file wins)."""
+    tree = launch_tree()
+    table = next(n for n in tree.body if isinstance(n, ast.Assign)
+                 and getattr(n.targets[0], "id", "") == "ARGUMENTS")
+    defaults = {elt.elts[0].value: elt.elts[1].value for elt in table.value.elts}
+    assert defaults["model"] == defaults["backend"] == defaults["image_topic"] == ""
+    table = next(n for n in tree.body if isinstance(n, ast.Assign)
+                 and getattr(n.targets[0], "id", "") == "OVERRIDES")
+    overrides = {elt.elts[0].value for elt in table.value.elts}
+    assert overrides and overrides <= set(defaults), overrides - set(defaults)
+
+
 def test_launch_file_parses_and_declares_the_arguments() -> None:
     """The launch file declares model, backend, image topic, namespace, use_sim_time, rviz."""
     tree = launch_tree()
@@ -49,7 +62,8 @@ def test_launch_file_parses_and_declares_the_arguments() -> None:
     declared = {elt.elts[0].value for elt in table.value.elts}
     assert {"model", "backend", "image_topic", "namespace", "use_sim_time", "rviz",
             "params_file"} <= declared
-    used = {c.args[0].value for c in calls(tree, "LaunchConfiguration")}
+    used = {c.args[0].value for c in calls(tree, "LaunchConfiguration")
+            if isinstance(c.args[0], ast.Constant)}  # the others: the OVERRIDES table below
     assert used <= declared, f"undeclared launch arguments used: {used - declared}"
     assert calls(tree, "DeclareLaunchArgument")
 
@@ -69,6 +83,12 @@ def test_launch_node_executable_files_and_parameters_exist() -> None:
     dicts = [d for d in ast.walk(recognizer["parameters"]) if isinstance(d, ast.Dict)]
     names = {k.value for d in dicts for k in d.keys}
     assert names and names <= PARAMETERS | {"use_sim_time"}, names - PARAMETERS
+    # launch arguments that override parameters: declared, and naming real parameters
+    table = next(n for n in tree.body if isinstance(n, ast.Assign)
+                 and getattr(n.targets[0], "id", "") == "OVERRIDES")
+    overrides = {elt.elts[0].value: elt.elts[1].value for elt in table.value.elts}
+    assert {"model", "backend", "image_topic"} <= set(overrides)
+    assert set(overrides.values()) <= PARAMETERS, set(overrides.values()) - PARAMETERS
     assert (REPO / "glimpse_ros" / "recognizer.py").is_file()
 
 
