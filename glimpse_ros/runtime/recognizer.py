@@ -127,7 +127,6 @@ class Recognizer:
         self._preprocess_ms = 0.0
         self._last_stamp: float | None = None
         self._last_hw: tuple[int, int] | None = None
-        self.window_index = 0
         self.timings: dict[str, float] = {}
         self.counters: Counter[str] = Counter()
         self.reset_reasons: Counter[str] = Counter()
@@ -228,7 +227,6 @@ class Recognizer:
                         "head": (t2 - t1) * 1e3, "frames": float(len(steps))}
         self.counters["windows"] += 1
         self.counters["stepped_frames"] += len(steps)
-        self.window_index += 1
         self._pending = 0
         self._preprocess_ms = 0.0
         return results
@@ -267,7 +265,7 @@ class Recognizer:
             results.append(FrameResult(stamp=float(stamps[i]), glimpses=glimpses,
                                        boxes=boxes.astype(np.float32), probs=probs,
                                        top_k=ranked, label=ranked[0][0],
-                                       window_index=self.window_index,
+                                       window_index=self.counters["windows"],
                                        window_probs=window_probs))
         return results
 
