@@ -10,6 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from glimpse_ros.config import ModelConfig
+from glimpse_ros.model.glimpse_clouds import GlimpseClouds
+from training.checkpoints import load_exact, load_matching, save_training_checkpoint
 from training.config import load_train_config
 from training.evaluate import metrics, predict, results_table, write_report
 
@@ -69,3 +72,17 @@ def test_predict_averages_clips_and_drops_sampler_padding():
     logits, labels, index = predict(_MeanModel(), batches, torch.device("cpu"), False)
     assert index.tolist() == [0, 1] and labels.tolist() == [0, 2]
     np.testing.assert_allclose(logits, [[2.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+
+
+def test_test_only_loading_is_strict(tmp_path):
+    """Evaluation refuses a checkpoint that would leave tensors at their initial values."""
+    small = GlimpseClouds(ModelConfig.small(num_classes=4))
+    save_training_checkpoint(tmp_path / "a.pt", model=small.state_dict())
+    other = GlimpseClouds(ModelConfig.small(num_classes=6))
+    with pytest.raises(ValueError, match="a.pt"):
+        load_exact(other, tmp_path / "a.pt")
+    assert "global_fc.weight" in load_matching(other, tmp_path / "a.pt")   # fine-tuning skips
+    same = GlimpseClouds(ModelConfig.small(num_classes=4))
+    load_exact(same, tmp_path / "a.pt")
+    for k, v in small.state_dict().items():
+        assert torch.equal(v, same.state_dict()[k]), k

@@ -61,6 +61,18 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return load_training_checkpoint(path)["model"]
 
 
+def load_exact(model: torch.nn.Module, path: str | Path) -> None:
+    """Load every tensor of ``model`` from ``path`` (evaluation: nothing may be left untrained).
+
+    Raises:
+        ValueError: naming the file when keys or shapes differ from the model's.
+    """
+    try:
+        model.load_state_dict(read_state_dict(path))
+    except RuntimeError as err:     # missing/unexpected keys or shape mismatches
+        raise ValueError(f"{path}: does not match this model: {err}") from err
+
+
 def load_matching(model: torch.nn.Module, path: str | Path) -> list[str]:
     """Initialise ``model`` from ``path``, skipping tensors whose shape differs.
 

@@ -37,8 +37,8 @@ from glimpse_ros.model.checkpoint import save_checkpoint  # noqa: E402
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds  # noqa: E402
 from glimpse_ros.model.losses import LossWeights, total_loss  # noqa: E402
 from training import distributed as dist_utils  # noqa: E402
-from training.checkpoints import (git_revision, load_matching, load_training_checkpoint,  # noqa
-                                  save_training_checkpoint)
+from training.checkpoints import (git_revision, load_exact, load_matching,  # noqa: E402
+                                  load_training_checkpoint, save_training_checkpoint)
 from training.config import TrainConfig, load_train_config, read_labels  # noqa: E402
 from training.dataset import ClipDataset  # noqa: E402
 from training.evaluate import metrics, predict, results_table, write_report  # noqa: E402
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.test_only:
         path = args.checkpoint or out_dir / "best.pt"
-        load_matching(model, path)
+        load_exact(model, path)
         loader = make_loader(data["test"], cfg, train=False)
         logits, y, _ = predict(model, loader, device, global_only, cfg.progress)
         if dist_utils.is_main():
