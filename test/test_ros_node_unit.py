@@ -147,6 +147,25 @@ def test_unexpected_conversion_error_is_counted_not_raised(context, monkeypatch)
         node.destroy_node()
 
 
+def test_frames_discarded_by_reset_are_counted_as_dropped(context) -> None:
+    """Frames still queued when the reset service runs are reported, not silently lost."""
+    node, rec = make_node(context, Parameter("queue_size", value=2))
+    try:
+        msg = rgb_to_image(np.zeros((8, 8, 3), np.uint8))
+        for i in range(3):
+            msg.header.stamp.sec = i + 1
+            node._on_image(msg)
+        time.sleep(0.2)  # one frame is inside the blocked push, the others wait in the queue
+        before = node.stats.snapshot()["dropped_frames"]
+        response = node._on_reset(None, SimpleNamespace(success=False, message=""))
+        discarded = int(response.message.split(";")[1].split()[0])
+        assert discarded >= 1
+        assert node.stats.snapshot()["dropped_frames"] == before + discarded
+    finally:
+        rec.gate.set()
+        node.destroy_node()
+
+
 def test_resets_include_the_recognizers_own_by_kind(context) -> None:
     """Diagnostics count the recognizer's resets (gap, time jump, size change) and service ones."""
     node, rec = make_node(context)

@@ -82,7 +82,7 @@ class NodeStats:
             self.last_error = message
 
     def record_dropped(self, count: int = 1) -> None:
-        """Frames dropped from the queue because inference was behind."""
+        """Frames dropped from the queue (inference behind, or discarded by a reset)."""
         with self._lock:
             self.dropped += count
 

@@ -158,6 +158,8 @@ class RecognizerNode(Node):
         with self._lock:
             self._reset_reason = "reset service"
         dropped = self._queue.clear()
+        if dropped:  # discarded frames are counted like queue drops: nothing vanishes unreported
+            self.stats.record_dropped(dropped)
         response.success = True
         response.message = f"recognizer state reset; {dropped} queued frames discarded"
         return response
