@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 import cv2
 
+from training.config import read_labels
 from training.prepared import PreparedIndex, SampleInfo, write_rescaled_frames
 
 ACTION_IDS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12)
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--labels", type=Path, default=Path("config/labels/nucla10.txt"))
     args = ap.parse_args(argv)
-    labels = [ln.strip() for ln in args.labels.read_text().splitlines() if ln.strip()]
+    labels = read_labels(args.labels)
     prepare(args.root, args.out, args.size, labels)
     return 0
 

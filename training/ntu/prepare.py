@@ -17,6 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from training.config import read_labels
 from training.ntu.names import parse_name
 from training.ntu.skeleton import SkeletonFormatError, read_skeleton
 from training.prepared import PreparedIndex, SampleInfo, write_joints, write_rescaled
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dataset", default="ntu", help="name stored in the index")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    labels = [ln.strip() for ln in args.labels.read_text().splitlines() if ln.strip()]
+    labels = read_labels(args.labels)
     prepare(args.videos, args.skeletons or args.videos, args.out, args.size, labels,
             args.workers, args.dataset)
     return 0
