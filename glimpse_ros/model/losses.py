@@ -68,6 +68,8 @@ def pose_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> t
     orderings = [(target, mask)]
     if pred.shape[2] == 2:
         orderings.append((target.flip(2), mask.flip(2)))  # bodies swapped
+    # The better ordering is chosen once per clip, not per frame: a skeleton tracker keeps body
+    # identities within a clip (NTU does), and a per-frame choice could swap bodies mid-clip.
     errors = []
     for tgt, msk in orderings:
         sq = (pred - tgt).pow(2) * msk.unsqueeze(-1).to(pred.dtype)  # (B, T, bodies, J, 2)
@@ -108,6 +110,7 @@ def glimpse_loss(glimpses: torch.Tensor, joints: Optional[torch.Tensor],
     centres = glimpses[..., :2]  # (B, T, G, 2)
     pairwise = _distance(centres.unsqueeze(3), centres.unsqueeze(2))  # (B, T, G, G)
     off_diagonal = ~torch.eye(num_glimpses, dtype=torch.bool, device=glimpses.device)
+    # Σ over ordered pairs (g1, g2), g1 ≠ g2, as eq. 15 is written: each pair counts twice.
     spread = (pairwise * off_diagonal.to(pairwise.dtype)).sum(dim=(2, 3))  # (B, T)
     diversity = 1.0 / (1.0 + spread)  # (B, T)
     if joints is None:
