@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import cv2
@@ -108,27 +109,59 @@ def read_frames(path: str | Path, wanted: list[int] | None = None) -> tuple[list
     return [keep.get(i, last_frame) for i in order], n
 
 
-def write_rescaled_frames(frames: list[np.ndarray], dst: Path, size: int) -> tuple[int, int, int]:
+def write_rescaled_frames(frames: Iterable[np.ndarray], dst: Path, size: int
+                          ) -> tuple[int, int, int]:
     """Rescale RGB ``frames`` to size×size and write them as MJPG ``dst``.
+
+    ``frames`` may be a generator: frames are rescaled one at a time, so a full-resolution video
+    is never held in memory.
 
     Returns:
         (frame count, source width, source height).
+
+    Raises:
+        ValueError: when there is no frame or the writer cannot be opened.
     """
-    h, w = frames[0].shape[:2]
     dst.parent.mkdir(parents=True, exist_ok=True)
     writer = cv2.VideoWriter(str(dst), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (size, size))
     if not writer.isOpened():
         raise ValueError(f"{dst}: cannot open an MJPG writer")
-    for f in frames:
-        writer.write(cv2.cvtColor(resize_square(f, size), cv2.COLOR_RGB2BGR))
-    writer.release()
-    return len(frames), w, h
+    n, w, h = 0, 0, 0
+    try:
+        for f in frames:
+            if n == 0:
+                h, w = f.shape[:2]
+            writer.write(cv2.cvtColor(resize_square(f, size), cv2.COLOR_RGB2BGR))
+            n += 1
+    finally:
+        writer.release()
+    if n == 0:
+        raise ValueError(f"{dst}: no frame to write")
+    return n, w, h
+
+
+def _decode(src: Path) -> Iterator[np.ndarray]:
+    """Yield the RGB frames of ``src``; ``ValueError`` when it cannot be opened or is empty."""
+    cap = cv2.VideoCapture(str(src))
+    if not cap.isOpened():
+        raise ValueError(f"{src}: cannot open video")
+    n = 0
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            n += 1
+            yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    finally:
+        cap.release()
+    if n == 0:
+        raise ValueError(f"{src}: no decodable frame")
 
 
 def write_rescaled(src: Path, dst: Path, size: int) -> tuple[int, int, int]:
-    """Decode ``src`` and write it rescaled (see :func:`write_rescaled_frames`)."""
-    frames, _ = read_frames(src)
-    return write_rescaled_frames(frames, dst, size)
+    """Decode ``src`` frame by frame and write it rescaled (see :func:`write_rescaled_frames`)."""
+    return write_rescaled_frames(_decode(src), dst, size)
 
 
 def write_joints(dst: Path, joints: np.ndarray, present: np.ndarray) -> None:
