@@ -11,9 +11,11 @@ import pytest
 import torch
 
 from glimpse_ros.config import ModelConfig
+from glimpse_ros.model.checkpoint import save_checkpoint
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds
 from training.checkpoints import load_exact, load_matching, save_training_checkpoint
 from training.config import load_train_config
+from training.evaluate import main as evaluate_main
 from training.evaluate import metrics, predict, results_table, write_report
 
 
@@ -86,3 +88,12 @@ def test_test_only_loading_is_strict(tmp_path):
     load_exact(same, tmp_path / "a.pt")
     for k, v in small.state_dict().items():
         assert torch.equal(v, same.state_dict()[k]), k
+
+
+def test_evaluate_refuses_other_label_set(tmp_path):
+    """Scoring a model against a data set with other label names is an error, not a number."""
+    path = tmp_path / "m.safetensors"
+    labels = [f"c{i}" for i in range(4)]
+    save_checkpoint(path, GlimpseClouds(ModelConfig.small(num_classes=4)), labels, {})
+    with pytest.raises(ValueError, match="label names differ"):
+        evaluate_main(["--checkpoint", str(path), "--config", "config/train/synthetic.yaml"])

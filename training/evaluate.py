@@ -151,10 +151,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--global-only", action="store_true", help="score the global classifier")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = ap.parse_args(argv)
-    from training.config import load_train_config
+    from training.config import load_train_config, read_labels
     setup_logging()
     cfg = load_train_config(args.config, args.overrides)
     loaded = load_checkpoint(args.checkpoint)
+    expected = read_labels(cfg.data.labels)
+    if list(loaded.labels) != expected:
+        raise ValueError(f"{args.checkpoint}: label names differ from {cfg.data.labels} "
+                         f"({len(loaded.labels)} vs {len(expected)} classes or another order)")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model = loaded.model.to(device)
     data = build_datasets(cfg, loaded.config)
