@@ -190,3 +190,13 @@ def test_training_loader_workers_see_every_epoch():
         ds.set_epoch(epoch)
         seen = torch.cat(list(loader)).tolist()
         assert seen == [epoch] * 4
+
+
+def test_evaluation_batches_hold_about_batch_size_clips():
+    """Validation (1 clip per video) and test (5 clips) loaders batch by clips, not videos."""
+    cfg = load_train_config("config/train/synthetic.yaml",
+                            ["data.num_workers=0", "optim.batch_size=10"])
+    ds = _EpochEcho()
+    for clips, batch in ((1, 10), (5, 2), (20, 1)):
+        ds.clips = clips
+        assert make_loader(ds, cfg, train=False).batch_size == batch

@@ -82,7 +82,8 @@ def make_loader(ds: ClipDataset, cfg: TrainConfig, train: bool) -> DataLoader:
     if torch.distributed.is_initialized():
         sampler = DistributedSampler(ds, shuffle=train, seed=cfg.seed, drop_last=train)
     gen = torch.Generator().manual_seed(cfg.seed)
-    batch = cfg.optim.batch_size if train else max(1, cfg.optim.batch_size // cfg.data.test_clips)
+    # Evaluation items hold ds.clips clips each: keep about batch_size clips per forward.
+    batch = cfg.optim.batch_size if train else max(1, cfg.optim.batch_size // ds.clips)
     return DataLoader(ds, batch_size=batch, shuffle=train and sampler is None, sampler=sampler,
                       num_workers=cfg.data.num_workers, drop_last=train, generator=gen,
                       pin_memory=torch.cuda.is_available(),
