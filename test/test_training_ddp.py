@@ -60,4 +60,8 @@ def test_torchrun_two_ranks_in_sync_and_resume(tmp_path):
     assert f"resumed from {out / 'last.pt'} at step {steps}" in second.stderr
     sync2 = json.loads((out / "rank_params.json").read_text())
     assert sync2["step"] == 2 * steps and sync2["in_sync"]
-    assert torch.load(out / "last.pt", weights_only=True)["epoch"] == 1
+    resumed = torch.load(out / "last.pt", weights_only=True)
+    assert resumed["epoch"] == 1
+    # Adam's per-parameter step counts continue from the restored optimizer state.
+    adam_steps = {int(v["step"]) for v in resumed["optimizer"]["state"].values()}
+    assert adam_steps == {2 * steps}
