@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from types import SimpleNamespace
 
 import numpy as np
@@ -26,11 +27,13 @@ class SlowRecognizer:
     def __init__(self, config, delay: float = 0.0) -> None:
         """Remember the config."""
         self.config, self.delay, self.resets = config, delay, []
+        self.reset_reasons: Counter[str] = Counter()
         self.gate = threading.Event()
 
     def reset(self, reason: str) -> None:
-        """Record resets."""
+        """Record resets (by reason, like the runtime Recognizer)."""
         self.resets.append(reason)
+        self.reset_reasons[reason] += 1
 
     def push(self, frame: np.ndarray, stamp: float) -> list:
         """Return one result per frame after waiting for the gate (to make the queue fill)."""

@@ -82,7 +82,6 @@ class RecognizerNode(Node):
         self._keep_frames = 2 * int(getattr(self.recognizer, "frames", 8)) + 2
         self._camera_info: CameraInfo | None = None
         self._reset_reason: str | None = None
-        self._service_resets: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
 
         self.label_pub = self.create_publisher(String, "~/label", 10)
@@ -173,11 +172,9 @@ class RecognizerNode(Node):
             if reason is not None:
                 self.recognizer.reset(reason)
                 self._recent.clear()
-                self._service_resets[reason] += 1
-            # Service resets and the recognizer's own (time jump, gap, size change), by kind;
-            # a recognizer without reset_reasons reports only the service resets.
-            reasons = getattr(self.recognizer, "reset_reasons", None)
-            self.stats.set_resets(self._service_resets if reasons is None else reasons)
+            # The recognizer counts every reset by reason: service ones and its own (time jump,
+            # gap, size change).
+            self.stats.set_resets(self.recognizer.reset_reasons)
             if item is None:
                 continue
             frame, header = item
