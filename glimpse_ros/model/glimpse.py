@@ -125,7 +125,8 @@ def glimpse_features(feature: torch.Tensor, glimpse: torch.Tensor,
     a_x = _mean_tent_weights(glimpse[:, 0], glimpse[:, 2], out_w, width)  # (B, W)
     a_y = _mean_tent_weights(glimpse[:, 1], glimpse[:, 3], out_h, height)  # (B, H)
     weights = (a_y.unsqueeze(2) * a_x.unsqueeze(1)).flatten(1)  # (B, H * W)
-    return (feature.flatten(2) * weights.unsqueeze(1)).sum(dim=2)  # (B, D)
+    pooled = torch.bmm(feature.flatten(2), weights.unsqueeze(2))  # (B, D, H*W) @ (B, H*W, 1)
+    return pooled.squeeze(2)  # (B, D)
 
 
 class GlimpseLocator(nn.Module):
