@@ -21,6 +21,8 @@ T = TypeVar("T")
 
 # ResNet-50: bottleneck blocks per stage (He et al. 2016).
 RESNET50_LAYERS: tuple[int, ...] = (3, 4, 6, 3)
+# ModelConfig.temporal_padding choices.
+TEMPORAL_PADDINGS: tuple[str, ...] = ("symmetric", "causal")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class ModelConfig:
     num_bodies: int = 2
     crop_size: int = 224
     resize_size: int = 256
+    # Time alignment of every 3x3x3 conv (DESIGN §3): "symmetric" sees t-1, t, t+1 (the paper);
+    # "causal" sees t-2, t-1, t, so the backbone can step one frame at a time (streaming).
+    # Model files written before this field existed load as symmetric (the default).
+    temporal_padding: str = "symmetric"
 
     def __post_init__(self) -> None:
         """Validate ranges that the type check cannot express."""
@@ -66,9 +72,17 @@ class ModelConfig:
         if self.assign_temperature <= 0:
             raise ValueError(f"model.assign_temperature: must be > 0, "
                              f"got {self.assign_temperature}")
+        if self.temporal_padding not in TEMPORAL_PADDINGS:
+            raise ValueError(f"model.temporal_padding: {self.temporal_padding!r} is not one of "
+                             f"{', '.join(TEMPORAL_PADDINGS)}")
         if self.crop_size > self.resize_size:
             raise ValueError(f"model.crop_size: {self.crop_size} exceeds resize_size "
                              f"{self.resize_size}")
+
+    @property
+    def causal(self) -> bool:
+        """True when the backbone is causal in time (it can then step frame by frame)."""
+        return self.temporal_padding == "causal"
 
     @property
     def feature_dim(self) -> int:
@@ -241,8 +255,8 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-__all__ = ["ModelConfig", "NodeConfig", "RecognizerConfig", "RESNET50_LAYERS", "load_dataclass",
-           "load_yaml_config", "to_dict"]
+__all__ = ["ModelConfig", "NodeConfig", "RecognizerConfig", "RESNET50_LAYERS", "TEMPORAL_PADDINGS",
+           "load_dataclass", "load_yaml_config", "to_dict"]
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,36 @@ def test_round_trip_restores_config_labels_and_outputs(tmp_path: Path,
         torch.testing.assert_close(loaded.model(x).logits, small_model(x).logits)
 
 
+def test_round_trip_keeps_causal_temporal_padding(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = GlimpseClouds(ModelConfig.small(num_classes=3, temporal_padding="causal")).eval()
+    loaded = load_checkpoint(save_checkpoint(tmp_path / "m.safetensors", model, LABELS))
+    assert loaded.config.temporal_padding == "causal" and loaded.model.backbone.causal
+    x = torch.randn(1, 3, 5, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x).step_logits, model(x).step_logits)
+        _, out = loaded.model.step(x[:, :, 0])  # a causal model file can step
+    torch.testing.assert_close(out.logits, model(x[:, :, :1]).step_logits[:, 0])
+
+
+def test_model_file_without_temporal_padding_loads_symmetric(tmp_path: Path,
+                                                             small_model: GlimpseClouds) -> None:
+    """Model files written before the field existed are the paper's symmetric model."""
+    path = save_checkpoint(tmp_path / "m.safetensors", small_model, LABELS)
+    config = read_metadata(path)["model_config"]
+    del config["temporal_padding"]
+    state = {k: v.contiguous() for k, v in small_model.state_dict().items()}
+    old = tmp_path / "old.safetensors"
+    save_file(state, str(old), metadata={"format": "glimpse_ros/1",
+                                         "model_config": json.dumps(config),
+                                         "labels": json.dumps(LABELS), "extra": "{}"})
+    loaded = load_checkpoint(old)
+    assert loaded.config.temporal_padding == "symmetric" and not loaded.model.backbone.causal
+    x = torch.randn(1, 3, 4, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(x).logits, small_model(x).logits)
+
+
 def test_label_count_mismatch_is_refused(tmp_path: Path, small_model: GlimpseClouds) -> None:
     with pytest.raises(ValueError, match="2 labels for a model with 3 classes"):
         save_checkpoint(tmp_path / "m.safetensors", small_model, LABELS[:2])

@@ -47,6 +47,10 @@ def test_model_config_tuple_and_range_checks() -> None:
         ModelConfig(backbone_layers=(1, 1, 1))
     with pytest.raises(ValueError, match="crop_size"):
         ModelConfig(crop_size=300)
+    with pytest.raises(ValueError, match=r"model\.temporal_padding: 'future'"):
+        load_dataclass(ModelConfig, {"temporal_padding": "future"}, where="model")
+    assert ModelConfig().temporal_padding == "symmetric" and not ModelConfig().causal
+    assert ModelConfig(temporal_padding="causal").causal
 
 
 def test_float_accepts_int_and_yaml_sections(tmp_path: Path) -> None:

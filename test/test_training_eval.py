@@ -26,6 +26,10 @@ def test_yaml_and_overrides(tmp_path):
     assert cfg.optim.lr == 3e-4 and cfg.data.protocol == "cv"
     m = cfg.model_config(9)
     assert m.num_classes == 9 and m.frames == 4 and m.crop_size == 112
+    # The demo recipe trains a causal (streaming) model; the paper's variant stays selectable.
+    assert load_train_config("config/train/synthetic.yaml").model_config(9).causal
+    sym = load_train_config("config/train/synthetic.yaml", ["model.temporal_padding=symmetric"])
+    assert sym.model_config(9).temporal_padding == "symmetric"
     with pytest.raises(ValueError, match="optim.lrr"):
         load_train_config("config/train/synthetic.yaml", ["optim.lrr=1"])
     with pytest.raises(ValueError, match="optim.epochs"):

@@ -3,11 +3,18 @@
 Parameter names are those of :mod:`glimpse_ros.model.resnet2d` (torchvision's), so a 2D
 checkpoint maps key to key onto this network (:mod:`glimpse_ros.model.inflate`). There is no
 temporal stride or pooling anywhere: a clip of T frames gives T feature maps.
+
+Time alignment (``ModelConfig.temporal_padding``, DESIGN §3): ``symmetric`` convs see
+``t-1, t, t+1`` (the paper); ``causal`` convs see ``t-2, t-1, t``. A causal network can step one
+frame at a time (:meth:`InflatedResNet.step`, continual inference as in CoX3D / MoViNet stream
+buffers): each temporal conv keeps its last ``kt - 1`` input frames as explicit state, and
+stepping frames from a fresh state equals the clip forward on the same frames.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import nn
@@ -22,7 +29,9 @@ class StageSpec:
 
     stride: int                           # spatial stride of the stage's first block (time: 1)
     conv2_kernel: tuple[int, int, int]    # (kt, kh, kw) of every bottleneck conv2 in the stage
-    temporal_padding: str = "replicate"   # how conv2 pads time: "replicate" or "zeros"
+    # How conv2 fills the frames before the sequence start (and, when symmetric, after its end):
+    # "replicate" or "zeros". Alignment (symmetric/causal) is ModelConfig.temporal_padding.
+    temporal_padding: str = "replicate"
 
 
 # Stem: a 2D conv applied per frame, then a per-frame max-pool (no temporal reduction).
@@ -50,42 +59,86 @@ class TimePaddedConv3d(nn.Conv3d):
     clip at every frame (with zeros the border frames see a darker neighbour, and after 16 blocks
     all 8 frames of a window are affected), and the first/last frames of a short streaming window
     are not attenuated. A ``center``-inflated network is unaffected (its side taps are zero).
+
+    ``causal=True`` (departure from the paper, for streaming): output frame t sees input frames
+    ``t-kt+1 .. t``; the clip is left-padded with ``kt - 1`` fill frames and nothing is padded on
+    the right. :meth:`step` computes one output frame from the previous ``kt - 1`` input frames
+    (the state) and the new one; a fresh state is filled exactly as the clip's left padding.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int, int],
-                 stride: tuple[int, int, int], temporal_padding: str) -> None:
+                 stride: tuple[int, int, int], temporal_padding: str,
+                 causal: bool = False) -> None:
         """Build the conv; spatial padding is kh//2, kw//2, temporal padding kt//2 frames."""
         if temporal_padding not in ("replicate", "zeros"):
             raise ValueError(f"temporal_padding: {temporal_padding!r} is not replicate or zeros")
         kt, kh, kw = kernel
         replicate = temporal_padding == "replicate"
+        # Time is padded in forward() except for symmetric zero padding, which Conv3d does.
+        native = not replicate and not causal
         super().__init__(in_channels, out_channels, kernel, stride=stride,
-                         padding=(0 if replicate else kt // 2, kh // 2, kw // 2), bias=False)
+                         padding=(kt // 2 if native else 0, kh // 2, kw // 2), bias=False)
         self.time_pad = kt // 2
         self.replicate = replicate
+        self.causal = causal
+        self.state_frames = kt - 1  # input frames a causal step keeps
+
+    def _fill(self, edge: torch.Tensor, n: int) -> torch.Tensor:
+        """``n`` padding frames next to ``edge`` (B, Cin, 1, H, W): (B, Cin, n, H, W)."""
+        if self.replicate and n > 0:
+            # Slice + concat rather than F.pad(mode="replicate"): exports to plain ONNX ops that
+            # every engine supports.
+            return torch.cat([edge] * n, dim=2)
+        return torch.zeros_like(edge).expand(-1, -1, n, -1, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Convolve (B, Cin, T, H, W) into (B, Cout, T, H/s, W/s)."""
-        if self.replicate and self.time_pad > 0:
+        if self.causal and self.state_frames > 0:
+            x = torch.cat([self._fill(x[:, :, :1], self.state_frames), x],
+                          dim=2)  # (B, Cin, T+kt-1, H, W)
+        elif self.replicate and self.time_pad > 0:
             p = self.time_pad
-            # Slice + concat rather than F.pad(mode="replicate"): exports to plain ONNX ops that
-            # every engine supports.
-            x = torch.cat([x[:, :, :1]] * p + [x] + [x[:, :, -1:]] * p,
+            x = torch.cat([self._fill(x[:, :, :1], p), x, self._fill(x[:, :, -1:], p)],
                           dim=2)  # (B, Cin, T+2p, H, W)
         return super().forward(x)
+
+    def step(self, x: torch.Tensor, state: Optional[torch.Tensor],
+             fresh: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Convolve one frame of a causal conv.
+
+        Args:
+            x: ``(B, Cin, 1, H, W)`` the new input frame.
+            state: ``(B, Cin, kt-1, H, W)`` the previous ``kt - 1`` input frames, oldest first;
+                None at the start of a sequence.
+            fresh: optional ``(B,)`` bool: rows where a sequence starts (their ``state`` is
+                ignored); lets a traced graph take a state tensor at every call.
+
+        Returns:
+            ``(y (B, Cout, 1, H/s, W/s), new_state (B, Cin, kt-1, H, W))``.
+        """
+        if not self.causal:
+            raise ValueError("only a causal conv can step (temporal_padding: causal)")
+        if state is None:
+            state = self._fill(x, self.state_frames)
+        elif fresh is not None:
+            state = torch.where(fresh.view(-1, 1, 1, 1, 1), self._fill(x, self.state_frames),
+                                state)
+        window = torch.cat([state, x], dim=2)  # (B, Cin, kt, H, W)
+        return super().forward(window), window[:, :, 1:]
 
 
 class Bottleneck3d(nn.Module):
     """Inflated bottleneck: 1x1x1 -> conv2 (kt x 3 x 3, stride (1,s,s)) -> 1x1x1, plus shortcut."""
 
-    def __init__(self, inplanes: int, planes: int, stride: int, spec: StageSpec) -> None:
+    def __init__(self, inplanes: int, planes: int, stride: int, spec: StageSpec,
+                 causal: bool = False) -> None:
         """Build one block (``planes`` inner width, ``4 * planes`` outputs)."""
         super().__init__()
         outplanes = planes * EXPANSION
         self.conv1 = nn.Conv3d(inplanes, planes, 1, bias=False)
         self.bn1 = nn.BatchNorm3d(planes)
         self.conv2 = TimePaddedConv3d(planes, planes, spec.conv2_kernel, (1, stride, stride),
-                                      spec.temporal_padding)
+                                      spec.temporal_padding, causal)
         self.bn2 = nn.BatchNorm3d(planes)
         self.conv3 = nn.Conv3d(planes, outplanes, 1, bias=False)
         self.bn3 = nn.BatchNorm3d(outplanes)
@@ -104,16 +157,43 @@ class Bottleneck3d(nn.Module):
         out = self.bn3(self.conv3(out))
         return self.relu(out + identity)
 
+    def step(self, x: torch.Tensor, state: Optional[torch.Tensor],
+             fresh: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """One frame (B, inplanes, 1, H, W) -> (B, 4*planes, 1, H/s, W/s) and conv2's new state."""
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out, state = self.conv2.step(out, state, fresh)
+        out = self.relu(self.bn2(out))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity), state
+
+
+@dataclass
+class BackboneState:
+    """What a causal backbone carries from one frame to the next (one stream per batch row).
+
+    Attributes:
+        buffers: per temporal conv (``conv2`` of every block, in network order), its last
+            ``kt - 1`` input frames ``(B, Cin, kt-1, H_in, W_in)``, oldest first.
+    """
+
+    buffers: tuple[torch.Tensor, ...]
+
+    def detach(self) -> "BackboneState":
+        """Return a copy cut from the autograd graph."""
+        return BackboneState(tuple(b.detach() for b in self.buffers))
+
 
 class InflatedResNet(nn.Module):
     """Inflated ResNet (ResNet-50 default): Z = layer4, c = spatial mean of layer3."""
 
     def __init__(self, cfg: ModelConfig) -> None:
-        """Build from ``cfg.backbone_layers`` (blocks per stage) and ``cfg.backbone_width``."""
+        """Build from ``cfg.backbone_layers``, ``cfg.backbone_width``, ``cfg.temporal_padding``."""
         super().__init__()
         width = cfg.backbone_width
         self.feature_dim = cfg.feature_dim
         self.context_dim = cfg.context_dim
+        self.causal = cfg.causal
         self.conv1 = nn.Conv3d(3, width, STEM_KERNEL, stride=STEM_STRIDE, padding=STEM_PADDING,
                                bias=False)
         self.bn1 = nn.BatchNorm3d(width)
@@ -124,7 +204,8 @@ class InflatedResNet(nn.Module):
             planes = width * 2 ** i
             stage = []
             for b in range(blocks):
-                stage.append(Bottleneck3d(inplanes, planes, spec.stride if b == 0 else 1, spec))
+                stage.append(Bottleneck3d(inplanes, planes, spec.stride if b == 0 else 1, spec,
+                                          self.causal))
                 inplanes = planes * EXPANSION
             self.add_module(name, nn.Sequential(*stage))
         for m in self.modules():
@@ -150,5 +231,81 @@ class InflatedResNet(nn.Module):
         c = f3.mean(dim=(3, 4)).transpose(1, 2)                 # (B, T, 16w)
         return z, c
 
+    def blocks(self) -> list[Bottleneck3d]:
+        """Every bottleneck block in network order (the order of ``BackboneState.buffers``)."""
+        return [m for m in self.modules() if isinstance(m, Bottleneck3d)]
 
-__all__ = ["InflatedResNet", "Bottleneck3d", "TimePaddedConv3d", "StageSpec", "STAGES"]
+    def state_shapes(self, batch: int, height: int, width: int) -> list[tuple[int, ...]]:
+        """Shapes of ``BackboneState.buffers`` for frames of ``height x width`` pixels."""
+        def down(n: int, kernel: int, stride: int, pad: int) -> int:
+            return (n + 2 * pad - kernel) // stride + 1
+
+        # Stem conv (k7 s2 p3) then max-pool (k3 s2 p1), as STEM_* and POOL_*.
+        h = down(down(height, 7, 2, 3), 3, 2, 1)
+        w = down(down(width, 7, 2, 3), 3, 2, 1)
+        shapes = []
+        for block in self.blocks():
+            conv = block.conv2
+            shapes.append((batch, conv.in_channels, conv.state_frames, h, w))
+            h, w = down(h, 3, conv.stride[1], 1), down(w, 3, conv.stride[2], 1)
+        return shapes
+
+    def step(self, frame: torch.Tensor, state: Optional[BackboneState] = None
+             ) -> tuple[torch.Tensor, torch.Tensor, BackboneState]:
+        """Run one frame of a causal backbone.
+
+        Args:
+            frame: ``(B, 3, H, W)`` normalised frame.
+            state: the state after the previous frame; None at the start of a sequence.
+
+        Returns:
+            ``(z_t (B, feature_dim, H/32, W/32), c_t (B, context_dim), new_state)``; stepping
+            frames from a fresh state gives the clip forward's ``Z[:, :, t]`` and ``c[:, t]``.
+
+        Raises:
+            ValueError: on a symmetric model (frame t would need frame t+1), a frame of the wrong
+                shape, or a state of another network or batch.
+        """
+        if not self.causal:
+            raise ValueError("a backbone with temporal_padding 'symmetric' cannot step frame by "
+                             "frame (each output needs the next frame); use a model built with "
+                             "temporal_padding: causal, or the clip forward")
+        if frame.dim() != 4 or frame.shape[1] != 3:
+            raise ValueError(f"frame: expected (B, 3, H, W), got {tuple(frame.shape)}")
+        n = len(self.blocks())
+        buffers = [None] * n if state is None else list(state.buffers)
+        if state is not None and (len(buffers) != n or buffers[0].shape[0] != frame.shape[0]):
+            raise ValueError(f"state: {len(buffers)} buffers of batch {buffers[0].shape[0]}, "
+                             f"expected {n} of the frame's batch {frame.shape[0]}")
+        z, c, new = self.step_buffers(frame, buffers)
+        return z, c, BackboneState(tuple(new))
+
+    def step_buffers(self, frame: torch.Tensor, buffers: list[Optional[torch.Tensor]],
+                     fresh: Optional[torch.Tensor] = None
+                     ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Tensor-only core of :meth:`step` (no checks; traced for the ONNX export).
+
+        Args:
+            frame: ``(B, 3, H, W)``.
+            buffers: one ``(B, Cin, kt-1, h, w)`` tensor (or None = fresh) per block.
+            fresh: optional ``(B,)`` bool; rows where a sequence starts ignore their buffers.
+
+        Returns:
+            ``(z_t (B, D, H/32, W/32), c_t (B, Dc), new buffers)``.
+        """
+        x = frame.unsqueeze(2)                                  # (B, 3, 1, H, W)
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, w, 1, H/4, W/4)
+        new: list[torch.Tensor] = []
+        f3 = x
+        for name in STAGES:
+            for block in getattr(self, name):
+                x, buf = block.step(x, buffers[len(new)], fresh)
+                new.append(buf)
+            if name == "layer3":
+                f3 = x                                          # (B, 16w, 1, H/16, W/16)
+        c = f3.mean(dim=(2, 3, 4))                              # (B, 16w)
+        return x[:, :, 0], c, new                               # (B, 32w, H/32, W/32)
+
+
+__all__ = ["BackboneState", "InflatedResNet", "Bottleneck3d", "TimePaddedConv3d", "StageSpec",
+           "STAGES"]

@@ -12,9 +12,10 @@ import torch
 from torch import nn
 
 from glimpse_ros.config import ModelConfig
-from glimpse_ros.model.backbone import InflatedResNet
+from glimpse_ros.model.backbone import BackboneState, InflatedResNet
 from glimpse_ros.model.head import GlimpseCloudsHead
 from glimpse_ros.model.pose import PoseHead
+from glimpse_ros.model.state import HeadState, StepOutput
 
 
 @dataclass
@@ -42,6 +43,14 @@ class ClipOutput:
     assignment: Optional[torch.Tensor]
     pose: torch.Tensor
     global_logits: torch.Tensor
+
+
+@dataclass
+class StreamState:
+    """State of a causal model between frames: backbone buffers and the head's recurrent state."""
+
+    backbone: BackboneState
+    head: HeadState
 
 
 class GlimpseClouds(nn.Module):
@@ -105,3 +114,26 @@ class GlimpseClouds(nn.Module):
         return ClipOutput(logits=out.logits, step_logits=out.step_logits,
                           worker_logits=out.worker_logits, glimpses=out.glimpses,
                           assignment=out.assignment, pose=pose, global_logits=global_logits)
+
+    def step(self, frame: torch.Tensor, state: Optional[StreamState] = None
+             ) -> tuple[StreamState, StepOutput]:
+        """Run one frame through a causal model (backbone step, then head step).
+
+        Args:
+            frame: ``(B, 3, H, W)`` ImageNet-normalised frame.
+            state: the state after the previous frame; None at the start of a sequence.
+
+        Returns:
+            ``(new_state, outputs)``; stepping the frames of a clip from a fresh state gives the
+            clip forward's per-frame outputs (``step_logits[:, t]``, ``glimpses[:, t]``, ...).
+
+        Raises:
+            ValueError: on a model with ``temporal_padding: symmetric`` (see
+                ``InflatedResNet.step``) or a frame of the wrong shape.
+        """
+        z_t, c_t, backbone_state = self.backbone.step(
+            frame, None if state is None else state.backbone)  # (B, D, h, w), (B, Dc)
+        head_state = (self.head.initial_state(frame.shape[0], device=z_t.device, dtype=z_t.dtype)
+                      if state is None else state.head)
+        head_state, out = self.head.step(head_state, z_t, c_t)
+        return StreamState(backbone=backbone_state, head=head_state), out

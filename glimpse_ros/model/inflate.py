@@ -2,8 +2,9 @@
 
 Two modes for a 2D kernel (Cout, Cin, kh, kw) going into a 3D slot (Cout, Cin, kt, kh, kw):
 
-- ``center``: the 2D kernel in the middle temporal slice, zeros elsewhere. The 3D network then
-  equals the 2D network applied frame by frame, for any video.
+- ``center``: the 2D kernel in the temporal slice of the current frame, zeros elsewhere: the
+  middle slice for symmetric convs, the last one for causal convs (which see ``t-2, t-1, t``).
+  The 3D network then equals the 2D network applied frame by frame, for any video.
 - ``mean``: the kernel repeated over kt and divided by kt (I3D). The 3D network then equals the
   2D network on a static video (exactly so at every frame, thanks to the replicated temporal
   padding of :class:`glimpse_ros.model.backbone.TimePaddedConv3d`).
@@ -37,23 +38,24 @@ class LoadReport:
     kept: list[str] = field(default_factory=list)     # backbone keys absent from the file
 
 
-def _inflate_kernel(w2d: torch.Tensor, kt: int, mode: str) -> torch.Tensor:
+def _inflate_kernel(w2d: torch.Tensor, kt: int, mode: str, causal: bool) -> torch.Tensor:
     """Turn a (Cout, Cin, kh, kw) kernel into (Cout, Cin, kt, kh, kw)."""
     if mode == "center":
         w3d = w2d.new_zeros(w2d.shape[:2] + (kt,) + w2d.shape[2:])  # (Cout, Cin, kt, kh, kw)
-        w3d[:, :, kt // 2] = w2d
+        w3d[:, :, kt - 1 if causal else kt // 2] = w2d  # the current frame's tap
         return w3d
     return w2d.unsqueeze(2).repeat(1, 1, kt, 1, 1) / kt  # (Cout, Cin, kt, kh, kw)
 
 
 def inflate_state_dict(sd2d: Mapping[str, torch.Tensor], target_state: Mapping[str, torch.Tensor],
-                       mode: str = "center") -> dict[str, torch.Tensor]:
+                       mode: str = "center", causal: bool = False) -> dict[str, torch.Tensor]:
     """Map a 2D ResNet state dict onto a 3D backbone's, key to key.
 
     Args:
         sd2d: torchvision-format 2D ResNet state dict (``fc.*`` is ignored).
         target_state: State dict of the 3D backbone (gives the keys, shapes and dtypes).
         mode: ``"center"`` or ``"mean"`` (see the module docstring).
+        causal: the backbone's temporal convs are causal (``center`` then fills the last tap).
 
     Returns:
         A state dict with exactly ``target_state``'s keys, shapes and dtypes.
@@ -79,7 +81,7 @@ def inflate_state_dict(sd2d: Mapping[str, torch.Tensor], target_state: Mapping[s
             if src.shape != target.shape[:2] + target.shape[3:]:
                 raise ValueError(f"{key}: 2D shape {tuple(src.shape)} does not inflate to 3D "
                                  f"shape {tuple(target.shape)}")
-            out[key] = _inflate_kernel(src, target.shape[2], mode)
+            out[key] = _inflate_kernel(src, target.shape[2], mode, causal)
         elif src.shape == target.shape:
             out[key] = src.clone()
         else:
@@ -143,7 +145,8 @@ def load_inflated(backbone: nn.Module, path: str | Path, mode: str = "center") -
     sd2d = read_state_dict(path)
     target = backbone.state_dict()
     try:
-        inflated = inflate_state_dict(sd2d, target, mode)
+        inflated = inflate_state_dict(sd2d, target, mode,
+                                      causal=bool(getattr(backbone, "causal", False)))
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from err
     backbone.load_state_dict(inflated, strict=True)

@@ -83,9 +83,19 @@ def module_digest(module: torch.nn.Module) -> str:
 
 
 def _cached_export(backbone: torch.nn.Module, key: str, cache_dir: str | Path | None,
-                   input_shape: tuple[int, ...]) -> Path:
-    """Export into ``<cache>/onnx/<key>.onnx`` unless that file already exists."""
-    path = cache_root(cache_dir) / "onnx" / f"backbone-{key[:24]}-v{EXPORT_VERSION}.onnx"
+                   input_shape: tuple[int, ...], step: bool = False) -> Path:
+    """Export into ``<cache>/onnx/<key>.onnx`` unless that file already exists.
+
+    ``step``: export the causal backbone's frame step (``export_step``, ``input_shape`` is then
+    the frame's ``(B, 3, H, W)``) instead of the clip graph.
+    """
+    if step:
+        from glimpse_ros.runtime.export_step import STEP_EXPORT_VERSION, export_step
+
+        name, version, exporter = "step", STEP_EXPORT_VERSION, export_step
+    else:
+        name, version, exporter = "backbone", EXPORT_VERSION, export_backbone
+    path = cache_root(cache_dir) / "onnx" / f"{name}-{key[:24]}-v{version}.onnx"
     if path.is_file():
         try:  # a damaged cache file (disk error, manual edit) is re-exported, not fatal
             import onnx
@@ -97,19 +107,20 @@ def _cached_export(backbone: torch.nn.Module, key: str, cache_dir: str | Path | 
         else:
             LOG.info("using cached ONNX export %s", path)
             return path
-    return export_backbone(backbone, path, input_shape)
+    return exporter(backbone, path, input_shape)
 
 
 def export_module_cached(backbone: torch.nn.Module, cache_dir: str | Path | None,
-                         input_shape: tuple[int, ...]) -> Path:
+                         input_shape: tuple[int, ...], step: bool = False) -> Path:
     """Export ``backbone`` once per distinct set of weights (keyed by :func:`module_digest`)."""
-    return _cached_export(backbone, "m" + module_digest(backbone), cache_dir, input_shape)
+    return _cached_export(backbone, "m" + module_digest(backbone), cache_dir, input_shape, step)
 
 
 def onnx_for_checkpoint(checkpoint: str | Path, backbone: torch.nn.Module,
-                        cache_dir: str | Path | None, input_shape: tuple[int, ...]) -> Path:
+                        cache_dir: str | Path | None, input_shape: tuple[int, ...],
+                        step: bool = False) -> Path:
     """Export the backbone of ``checkpoint`` once per checkpoint file (keyed by its sha256)."""
-    return _cached_export(backbone, "c" + file_sha256(checkpoint), cache_dir, input_shape)
+    return _cached_export(backbone, "c" + file_sha256(checkpoint), cache_dir, input_shape, step)
 
 
 def compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:

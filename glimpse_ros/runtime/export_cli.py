@@ -5,6 +5,10 @@ Examples::
     python -m glimpse_ros.export --backend tensorrt     # GPU machine: export, build, compare
     python -m glimpse_ros.export --backend openvino --random small
     python -m glimpse_ros.export --checkpoint model.safetensors --onnx backbone.onnx --backend none
+    python -m glimpse_ros.export --step --backend openvino     # causal model: the frame step
+
+``--step`` exports the frame step of a causal model (state as explicit inputs/outputs) and
+compares ``--steps`` consecutive steps of the engine with torch's.
 
 Exit status 0 when the engine matches torch within the tolerance, 1 otherwise.
 """
@@ -36,7 +40,9 @@ def _load(args: argparse.Namespace) -> tuple[torch.nn.Module, ModelConfig, Path 
     """Return (backbone, config, checkpoint path or None) as the arguments ask."""
     if args.random:
         torch.manual_seed(0)
-        cfg = ModelConfig.small() if args.random == "small" else ModelConfig()
+        padding = "causal" if args.step else "symmetric"
+        cfg = (ModelConfig.small(temporal_padding=padding) if args.random == "small"
+               else ModelConfig(temporal_padding=padding))
         from glimpse_ros.model.backbone import InflatedResNet
 
         return InflatedResNet(cfg).eval(), cfg, None
@@ -73,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", default="~/.cache/glimpse_ros/engines")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all)")
     parser.add_argument("--runs", type=int, default=5, help="timed runs per engine")
+    parser.add_argument("--step", action="store_true",
+                        help="export and check the frame step of a causal model")
+    parser.add_argument("--steps", type=int, default=10, help="consecutive steps compared")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -84,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {err}", file=sys.stderr)
             return 2
     backbone, cfg, ckpt = _load(args)
+    if args.step:
+        return _main_step(args, name, why, backbone, cfg, ckpt)
     shape = (1, 3, cfg.frames, cfg.crop_size, cfg.crop_size)
     if ckpt is not None:
         onnx_path = onnx_for_checkpoint(ckpt, backbone, args.cache_dir, shape)
@@ -111,6 +122,54 @@ def main(argv: list[str] | None = None) -> int:
         report["engine_ms_median"] = _median_ms(engine.run, x, args.runs)
     ok = report["Z"]["relative"] <= tol and report["c"]["relative"] <= tol
     report["match"] = ok
+    print(json.dumps(report, indent=2))
+    return 0 if ok else 1
+
+
+def _main_step(args: argparse.Namespace, name: str, why: str, backbone: torch.nn.Module,
+               cfg: ModelConfig, ckpt: Path | None) -> int:
+    """``--step``: export the frame step, run ``args.steps`` steps, compare with torch."""
+    from glimpse_ros.runtime.export_step import export_step
+    from glimpse_ros.runtime.step_engine import create_step_engine
+
+    if not cfg.causal:
+        print("error: --step needs a causal model (temporal_padding: causal); this one is "
+              f"{cfg.temporal_padding}", file=sys.stderr)
+        return 2
+    shape = (1, 3, cfg.crop_size, cfg.crop_size)
+    if ckpt is not None:
+        onnx_path = onnx_for_checkpoint(ckpt, backbone, args.cache_dir, shape, step=True)
+    else:
+        onnx_path = export_step(backbone, Path(args.cache_dir).expanduser() / "onnx"
+                                / f"step-random-{args.random}.onnx", shape)
+    if args.onnx:
+        Path(args.onnx).write_bytes(onnx_path.read_bytes())
+        print(f"wrote {args.onnx}")
+    report: dict = {"onnx": str(onnx_path), "frame_shape": list(shape), "graph": "step"}
+    if args.backend == "none":
+        print(json.dumps(report, indent=2))
+        return 0
+    engine = create_step_engine(name, backbone if name == "torch" else onnx_path,
+                                args.precision, args.threads, cache_dir=args.cache_dir,
+                                frame_shape=shape)
+    reference = create_step_engine("torch", backbone, "fp32", args.threads)
+    frames = np.random.default_rng(0).standard_normal((max(args.steps, 1),) + shape
+                                                      ).astype(np.float32)
+    worst = {"Z": 0.0, "c": 0.0}
+    ref_state = state = None
+    times = []
+    for frame in frames:  # each engine carries its own state: errors would accumulate
+        z_ref, c_ref, ref_state = reference.step(frame, ref_state)
+        start = time.perf_counter()
+        z, c, state = engine.step(frame, state)
+        times.append((time.perf_counter() - start) * 1e3)
+        worst["Z"] = max(worst["Z"], compare(z_ref, z)["relative"])
+        worst["c"] = max(worst["c"], compare(c_ref, c)["relative"])
+    tol = TOLERANCE[engine.precision]
+    report.update(backend=engine.name, reason=why, precision=engine.precision, tolerance=tol,
+                  build=getattr(engine, "decision", ""), steps=len(frames),
+                  max_relative=worst, step_ms_median=statistics.median(times[1:] or times))
+    report["match"] = ok = max(worst.values()) <= tol
     print(json.dumps(report, indent=2))
     return 0 if ok else 1
 

@@ -46,3 +46,51 @@ class OnnxRuntimeEngine:
         """Run the backbone: ``x (B, 3, T, H, W) float32 -> (Z, c)`` float32 numpy arrays."""
         z, c = self.session.run(["Z", "c"], {self.input_name: check_clip(x)})
         return z, c
+
+
+class OnnxRuntimeStepEngine:
+    """Run the causal backbone's step export (``export_step``) with ONNX Runtime on the CPU.
+
+    The state travels as explicit graph inputs/outputs (numpy arrays), see
+    :mod:`glimpse_ros.runtime.step_engine`.
+    """
+
+    name = "onnxruntime"
+
+    def __init__(self, onnx_path: str | Path, threads: int = 1) -> None:
+        """Load ``onnx_path`` (a step export) into an inference session."""
+        from glimpse_ros.runtime.export_step import (FRAME, FRESH, state_input_names,
+                                                     state_output_names)
+        try:
+            import onnxruntime as ort
+        except ImportError as err:
+            raise EngineUnavailable("onnxruntime is not installed "
+                                    "(pip install onnxruntime)") from err
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.precision = "fp32"
+        self.session = ort.InferenceSession(str(onnx_path), sess_options=opts,
+                                            providers=["CPUExecutionProvider"])
+        inputs = self.session.get_inputs()
+        n = len(inputs) - 2
+        if [i.name for i in inputs] != [FRAME, FRESH] + state_input_names(n):
+            raise ValueError(f"{onnx_path}: not a step export (inputs "
+                             f"{[i.name for i in inputs][:3]}...)")
+        self._state_dims = [i.shape for i in inputs[2:]]
+        self._outputs = ["Z", "c"] + state_output_names(n)
+        LOG.info("onnxruntime %s step: %s, %d state tensors, %d threads", ort.__version__,
+                 onnx_path, n, threads)
+
+    def step(self, frame: np.ndarray, state: tuple[np.ndarray, ...] | None
+             ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+        """Run one frame: ``(B, 3, H, W)`` float32 and the state -> ``(z, c, new_state)``."""
+        from glimpse_ros.runtime.export_step import graph_state_shapes, step_inputs
+        from glimpse_ros.runtime.step_engine import check_frame_input
+
+        frame = check_frame_input(frame)
+        shapes = graph_state_shapes(self._state_dims, frame.shape[0])
+        z, c, *new = self.session.run(self._outputs, step_inputs(frame, state, shapes))
+        return z, c, tuple(new)

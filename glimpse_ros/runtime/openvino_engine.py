@@ -74,3 +74,75 @@ class OpenVinoEngine:
         result = self._request.infer({0: x})
         # The request owns its output buffers and reuses them on the next call: copy out.
         return np.array(result[self._z_port]), np.array(result[self._c_port])
+
+
+class OpenVinoStepEngine:
+    """Run the causal backbone's step export (``export_step``) with OpenVINO on the CPU.
+
+    Same compilation settings as :class:`OpenVinoEngine` (static shape, LATENCY, explicit f32);
+    the state travels as explicit graph inputs/outputs, see
+    :mod:`glimpse_ros.runtime.step_engine`.
+    """
+
+    name = "openvino"
+
+    def __init__(self, onnx_path: str | Path, threads: int = 1,
+                 frame_shape: tuple[int, ...] | None = None) -> None:
+        """Read ``onnx_path``; compile now when ``frame_shape`` is known, else on first use."""
+        from glimpse_ros.runtime.export_step import FRAME, FRESH, state_input_names
+
+        try:
+            import openvino as ov
+        except ImportError as err:
+            raise EngineUnavailable("openvino is not installed (pip install openvino)") from err
+        self._ov = ov
+        self.core = ov.Core()
+        self.model = self.core.read_model(str(onnx_path))
+        names = [i.get_any_name() for i in self.model.inputs]
+        n = len(names) - 2
+        if names != [FRAME, FRESH] + state_input_names(n):
+            raise ValueError(f"{onnx_path}: not a step export (inputs {names[:3]}...)")
+        self._state_dims = [[d.get_length() if d.is_static else None
+                             for d in i.get_partial_shape()] for i in self.model.inputs[2:]]
+        self.onnx_path = Path(onnx_path)
+        self.threads = threads
+        self.precision = "fp32"
+        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
+                       "INFERENCE_PRECISION_HINT": "f32"}
+        self.shape: tuple[int, ...] | None = None
+        self._request = None
+        if frame_shape is not None:
+            self._compile(tuple(frame_shape))
+
+    def _compile(self, shape: tuple[int, ...]) -> None:
+        """Reshape every input to the static shapes of a ``shape`` frame and compile."""
+        from glimpse_ros.runtime.export_step import graph_state_shapes
+
+        if self.shape is not None:
+            LOG.info("openvino step: frame shape changed %s -> %s, recompiling", self.shape,
+                     shape)
+        self._shapes = graph_state_shapes(self._state_dims, shape[0])
+        shapes = [list(shape), [shape[0]]] + [list(s) for s in self._shapes]
+        self.model.reshape({port: self._ov.PartialShape(s)
+                            for port, s in zip(self.model.inputs, shapes)})
+        compiled = self.core.compile_model(self.model, "CPU", self.config)
+        self._request = compiled.create_infer_request()
+        self._ports = list(compiled.outputs)  # Z, c, state_out_0, ...
+        self.shape = shape
+        LOG.info("openvino %s step: compiled %s for %s, %d state tensors, %d threads, LATENCY "
+                 "hint, f32", self._ov.__version__, self.onnx_path.name, shape,
+                 len(self._shapes), self.threads)
+
+    def step(self, frame: np.ndarray, state: tuple[np.ndarray, ...] | None
+             ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
+        """Run one frame: ``(B, 3, H, W)`` float32 and the state -> ``(z, c, new_state)``."""
+        from glimpse_ros.runtime.export_step import step_inputs
+        from glimpse_ros.runtime.step_engine import check_frame_input
+
+        frame = check_frame_input(frame)
+        if frame.shape != self.shape:
+            self._compile(frame.shape)
+        result = self._request.infer(step_inputs(frame, state, self._shapes))
+        # The request owns its output buffers and reuses them on the next call: copy out.
+        z, c, *new = (np.array(result[p]) for p in self._ports)
+        return z, c, tuple(new)

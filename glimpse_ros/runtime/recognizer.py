@@ -21,6 +21,10 @@ No ROS import. Semantics:
   semantics above are the same for both.
 - ``probs`` of a frame is the softmax of the head's logits at that frame; ``top_k`` and ``label``
   come from their exponential moving average (``smoothing``).
+- A causal model (``temporal_padding: causal`` in the model file) is streamed instead: every
+  pushed frame runs one backbone step (explicit backbone state, a step engine) and one head step
+  and yields that frame's result at once; there is no window, ``stride`` and ``head_mode`` do not
+  apply. A reset clears the backbone state too. ``counters["windows"]`` then counts steps.
 
 Not thread-safe: call ``push``/``reset`` from one thread.
 """
@@ -46,6 +50,7 @@ from glimpse_ros.runtime.frame_buffer import FrameBuffer
 from glimpse_ros.runtime.labels import load_labels
 from glimpse_ros.runtime.model_files import resolve_model_path
 from glimpse_ros.runtime.smoothing import EmaSmoother, softmax, top_k
+from glimpse_ros.runtime.step_engine import BackboneStepEngine, create_step_engine
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 # The head is a chain of batch-1 matrix-vector products and small ops: extra torch threads only
@@ -65,7 +70,8 @@ class FrameResult:
         probs: ``(N,)`` class probabilities at this frame (unsmoothed).
         top_k: ``[(label, prob)]`` of the smoothed probabilities, most probable first.
         label: smoothed top-1 label.
-        window_index: index of the backbone window that produced this frame (0, 1, ...).
+        window_index: index of the backbone window (or, causal models, step) that produced
+            this frame (0, 1, ...).
         window_probs: clip mode only: ``(N,)`` prediction of the whole window; None in stream mode.
     """
 
@@ -105,7 +111,8 @@ class Recognizer:
         self.model_config = cfg = loaded.config
         self.labels = (load_labels(config.labels_path, cfg.num_classes) if config.labels_path
                        else list(loaded.labels))
-        if config.stride > cfg.frames:
+        self.streaming = cfg.causal  # the model file decides: causal models step frame by frame
+        if config.stride > cfg.frames and not self.streaming:
             raise ValueError(f"recognizer.stride: {config.stride} exceeds the model's window of "
                              f"{cfg.frames} frames (frames would be skipped)")
         if config.num_threads > 0:
@@ -114,15 +121,20 @@ class Recognizer:
         self.head = prepare_head(loaded.model.head.eval(), config.head_precision)
         self.frames = cfg.frames
         input_shape = (1, 3, cfg.frames, cfg.crop_size, cfg.crop_size)
+        if self.streaming:
+            input_shape = (1, 3, cfg.crop_size, cfg.crop_size)  # one frame per step
         name, why = select_backend(config.backend)
         self.engine = self._build_engine(name, loaded.model.backbone, path, input_shape)
         self.backend_name = self.engine.name
-        LOG.info("recognizer: %s, %d classes, backend %s (%s), T=%d stride=%d head_mode=%s "
-                 "head_precision=%s", path.name, cfg.num_classes, self.backend_name, why,
-                 cfg.frames, config.stride, config.head_mode, config.head_precision)
+        mode = ("causal model: streamed frame by frame" if self.streaming else
+                f"T={cfg.frames} stride={config.stride} head_mode={config.head_mode}")
+        LOG.info("recognizer: %s, %d classes, backend %s (%s), %s, head_precision=%s",
+                 path.name, cfg.num_classes, self.backend_name, why, mode,
+                 config.head_precision)
         self._buffer = FrameBuffer(cfg.frames, (3, cfg.crop_size, cfg.crop_size))
         self._smoother = EmaSmoother(config.smoothing)
         self._state = None
+        self._backbone_state = None  # causal models: the step engine's state
         self._pending = 0
         self._preprocess_ms = 0.0
         self._last_stamp: float | None = None
@@ -133,29 +145,37 @@ class Recognizer:
         self.last_reset_reason = ""
 
     def _build_engine(self, name: str, backbone: torch.nn.Module, path: Path,
-                      input_shape: tuple[int, ...]) -> BackboneEngine:
-        """Create the engine; a cached ONNX export that fails to load is re-exported once."""
-        cfg = self.config
-        if name == "torch":
-            return create_engine(name, backbone, cfg.precision, cfg.num_threads)
-        onnx_path = onnx_for_checkpoint(path, backbone, cfg.engine_cache_dir, input_shape)
-        try:
-            return create_engine(name, onnx_path, cfg.precision, cfg.num_threads,
+                      input_shape: tuple[int, ...]) -> BackboneEngine | BackboneStepEngine:
+        """Create the clip (causal models: step) engine; re-export a bad cached ONNX once."""
+        cfg, step = self.config, self.streaming
+
+        def create(source: object) -> BackboneEngine | BackboneStepEngine:
+            if step:
+                return create_step_engine(name, source, cfg.precision, cfg.num_threads,
+                                          cache_dir=cfg.engine_cache_dir, frame_shape=input_shape)
+            return create_engine(name, source, cfg.precision, cfg.num_threads,
                                  cache_dir=cfg.engine_cache_dir, input_shape=input_shape)
+
+        if name == "torch":
+            return create(backbone)
+        onnx_path = onnx_for_checkpoint(path, backbone, cfg.engine_cache_dir, input_shape, step)
+        try:
+            return create(onnx_path)
         except (EngineUnavailable, ValueError):
             raise
         except Exception as err:  # noqa: BLE001 - engines raise their own types on a bad file
             LOG.warning("cached ONNX export %s does not load (%s: %s): exporting again",
                         onnx_path, type(err).__name__, str(err)[:200])
             onnx_path.unlink(missing_ok=True)
-            onnx_path = onnx_for_checkpoint(path, backbone, cfg.engine_cache_dir, input_shape)
-            return create_engine(name, onnx_path, cfg.precision, cfg.num_threads,
-                                 cache_dir=cfg.engine_cache_dir, input_shape=input_shape)
+            onnx_path = onnx_for_checkpoint(path, backbone, cfg.engine_cache_dir, input_shape,
+                                            step)
+            return create(onnx_path)
 
     def reset(self, reason: str = "requested") -> None:
-        """Start a new sequence: empty the buffer, the head state and the smoothing."""
+        """Start a new sequence: empty the buffer, the head and backbone states, the smoothing."""
         self._buffer.clear()
         self._state = None
+        self._backbone_state = None
         self._smoother.reset()
         self._pending = 0
         self._preprocess_ms = 0.0
@@ -204,6 +224,8 @@ class Recognizer:
         self._pending += 1
         self.counters["frames"] += 1
         self._preprocess_ms += (time.perf_counter() - start) * 1e3
+        if self.streaming:
+            return self._run_step(x)
         if not self._buffer.full or self._pending < self.config.stride:
             return []
         return self._run_window()
@@ -227,6 +249,31 @@ class Recognizer:
                         "head": (t2 - t1) * 1e3, "frames": float(len(steps))}
         self.counters["windows"] += 1
         self.counters["stepped_frames"] += len(steps)
+        self._pending = 0
+        self._preprocess_ms = 0.0
+        return results
+
+    @torch.inference_mode()
+    def _run_step(self, x: np.ndarray) -> list[FrameResult]:
+        """Causal model: one backbone step and one head step for the frame just pushed."""
+        t0 = time.perf_counter()
+        z, c, self._backbone_state = self.engine.step(x[None], self._backbone_state)
+        t1 = time.perf_counter()  # z (1, Dz, h, w), c (1, Dc)
+        if self._state is None:
+            self._state = self.head.initial_state(1)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(HEAD_THREADS)
+        try:
+            self._state, out = self.head.step(self._state, torch.from_numpy(z),
+                                              torch.from_numpy(c))
+        finally:
+            torch.set_num_threads(threads)
+        t2 = time.perf_counter()
+        results = self._results([(-1, out)], None)  # -1: the newest frame of the buffer
+        self.timings = {"preprocess": self._preprocess_ms, "backbone": (t1 - t0) * 1e3,
+                        "head": (t2 - t1) * 1e3, "frames": 1.0}
+        self.counters["windows"] += 1
+        self.counters["stepped_frames"] += 1
         self._pending = 0
         self._preprocess_ms = 0.0
         return results

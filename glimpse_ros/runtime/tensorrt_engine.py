@@ -82,8 +82,13 @@ def _progress_monitor(trt: Any) -> Any:
 
 
 def build_serialized(trt: Any, onnx_path: Path, precision: str,
-                     input_shape: tuple[int, ...]) -> bytes:
-    """Parse ``onnx_path`` and build a serialized engine for one static input shape."""
+                     input_shape: tuple[int, ...],
+                     profile_shapes: dict[str, tuple[int, ...]] | None = None) -> bytes:
+    """Parse ``onnx_path`` and build a serialized engine for one static input shape.
+
+    ``profile_shapes``: the static shape of every input by name (graphs with several inputs,
+    e.g. the step export); default ``{"x": input_shape}``.
+    """
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     flags = 0
@@ -102,7 +107,8 @@ def build_serialized(trt: Any, onnx_path: Path, precision: str,
                                "use precision fp32")
         config.set_flag(trt.BuilderFlag.FP16)
     profile = builder.create_optimization_profile()
-    profile.set_shape("x", input_shape, input_shape, input_shape)
+    for name, shape in (profile_shapes or {"x": input_shape}).items():
+        profile.set_shape(name, shape, shape, shape)
     config.add_optimization_profile(profile)
     monitor = _progress_monitor(trt)
     if monitor is not None:
