@@ -39,7 +39,7 @@ reliability: setup
 
 # Re-train the shipped demo model on CPU (~25 min on 2 cores); see models/demo/manifest.json.
 demo-model: setup
-	$(PY) -m training.demo --videos 1800 --seed 0 --epochs-global 5 --epochs-full 16 \
+	$(PY) -m training.demo --videos 1800 --seed 0 --epochs-global 5 --epochs-full 16 --compare-padding \
 		--lr-continue 0.0002 --grad-clip 5.0
 
 stats: setup

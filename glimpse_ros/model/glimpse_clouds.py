@@ -135,5 +135,6 @@ class GlimpseClouds(nn.Module):
             frame, None if state is None else state.backbone)  # (B, D, h, w), (B, Dc)
         head_state = (self.head.initial_state(frame.shape[0], device=z_t.device, dtype=z_t.dtype)
                       if state is None else state.head)
-        head_state, out = self.head.step(head_state, z_t, c_t)
+        head_state, out = self.head.step(head_state, z_t, c_t,
+                                         input_size=(frame.shape[2], frame.shape[3]))
         return StreamState(backbone=backbone_state, head=head_state), out
