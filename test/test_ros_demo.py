@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_synthetic_clip_has_one_truth_label_per_frame(tmp_path) -> None:
     """The demo clip concatenates different actions; every frame has its ground truth."""
-    from glimpse_ros.ros.demo import synthetic_clip
+    from glimpse_ros.tools.demo import synthetic_clip
 
     path, truth = synthetic_clip(tmp_path, actions=2, frames_per_action=5, seed=3, size=(64, 48))
     cap = cv2.VideoCapture(str(path))

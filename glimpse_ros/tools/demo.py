@@ -32,7 +32,7 @@ from glimpse_ros.ros.image_conversion import image_to_rgb
 from glimpse_ros.ros.node import RecognizerNode, stamp_to_float
 from glimpse_ros.ros.transport import apply_default_transport
 from glimpse_ros.ros.replay import FrameSource, ReplayNode
-from glimpse_ros.ros.vtest import cached_vtest
+from glimpse_ros.tools.vtest import cached_vtest
 
 DEFAULT_CLIP_SIZE = (160, 120)  # the demo model's training videos (training/demo.py)
 MIN_OUTPUT_WIDTH = 480  # overlay.mp4 / annotated.png are enlarged to at least this width
