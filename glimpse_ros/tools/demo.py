@@ -35,7 +35,8 @@ from visualization_msgs.msg import MarkerArray
 from glimpse_ros.ros.image_conversion import image_to_rgb
 from glimpse_ros.ros.node import RecognizerNode, stamp_to_float
 from glimpse_ros.ros.transport import apply_default_transport
-from glimpse_ros.ros.replay import FrameSource, ReplayNode
+from glimpse_ros.ros.replay import ReplayNode
+from glimpse_ros.sources import BagSource, FrameSource, open_source
 from glimpse_ros.tools.vtest import cached_vtest
 
 DEFAULT_CLIP_SIZE = (160, 120)  # the demo model's training videos (training/demo.py)
@@ -163,7 +164,7 @@ class Viewer:
                 self.writer.release()
 
 
-def run_once(source: FrameSource, args: argparse.Namespace, out_dir: Path, tag: str,
+def run_once(source: FrameSource | BagSource, args: argparse.Namespace, out_dir: Path, tag: str,
              truth_frames: list[str] | None = None) -> dict:
     """Replay ``source`` through a recognizer node in this process; write the overlay outputs."""
     overrides = [Parameter("model_path", value=args.model),
@@ -243,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="demo", description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="", help="checkpoint ('' = shipped demo model)")
     ap.add_argument("--backend", default="auto")
-    ap.add_argument("--video", default=None, help="use this video instead of the synthetic clip")
+    ap.add_argument("--video", default=None,
+                    help="use this video, image folder or bag instead of the synthetic clip")
     ap.add_argument("--vtest", default=None, help="path of vtest.avi (default: the cached one)")
     ap.add_argument("--no-vtest", action="store_true", help="skip the vtest.avi pass")
     ap.add_argument("--fps", type=float, default=None, help="replay rate (default: the file's)")
@@ -261,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="glimpse_demo_") as tmp:
             if args.video:
-                run_once(FrameSource(args.video), args, args.out, "")
+                run_once(open_source(args.video), args, args.out, "")
             else:
                 path, truth = synthetic_clip(Path(tmp), args.actions, args.frames_per_action,
                                              args.seed, training_frame_size(args.model),
