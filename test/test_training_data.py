@@ -20,7 +20,7 @@ from training.splits import split_samples
 from training.synthetic.__main__ import main as synth_main
 from training.synthetic.actions import ACTION_NAMES
 from training.synthetic.generator import render, sample_spec
-from training.train import make_loader
+from training.loaders import make_loader
 
 
 def _digest(folder) -> dict[str, str]:
