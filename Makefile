@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.setup-stamp
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: setup test test-fast lint demo demo-model bench bench-node reliability stats clean
+.PHONY: setup test test-fast lint demo demo-model bench bench-node reliability stats clean \
+	gpu-check
 
 setup: $(STAMP)
 
@@ -18,6 +19,10 @@ $(STAMP): requirements-cpu.txt requirements-dev.txt setup.py
 
 test: setup
 	$(PY) -m pytest -q -ra --durations=15
+
+# On a CUDA machine (CUDA build of torch + tensorrt, README "GPU setup"); writes gpu_check.json.
+gpu-check: setup
+	GPU_CHECK_STRICT=1 $(PY) -m pytest -q -ra -m gpu test/test_gpu_check.py
 
 test-fast: setup
 	$(PY) -m pytest -q -ra -m "not slow"

@@ -13,6 +13,7 @@ from glimpse_ros.preprocess import glimpse_box_pixels
 from training import nucla
 from training.config import DataConfig, load_train_config
 from training.dataset import ClipDataset, joints_to_crop, segment_indices
+from training.loaders import make_loader
 from training.ntu.prepare import prepare
 from training.ntu.skeleton import read_skeleton
 from training.prepared import PreparedIndex
@@ -20,7 +21,7 @@ from training.splits import split_samples
 from training.synthetic.__main__ import main as synth_main
 from training.synthetic.actions import ACTION_NAMES
 from training.synthetic.generator import render, sample_spec
-from training.train import make_loader
+from training_fixtures import write_nucla_tree
 
 
 def _digest(folder) -> dict[str, str]:
@@ -135,16 +136,7 @@ def test_corrupt_and_missing_files_are_reported(synthetic, tmp_path):
 
 def test_nucla_layout_prepare_and_protocols(tmp_path):
     """Nucla layout prepare and protocols."""
-    root = tmp_path / "multiview_action"
-    rng = np.random.default_rng(0)
-    for view in (1, 2, 3):
-        for action, subject in ((1, 1), (12, 2)):
-            d = root / f"view_{view}" / f"a{action:02d}_s{subject:02d}_e00"
-            d.mkdir(parents=True)
-            for k in range(5):
-                img = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
-                cv2.imwrite(str(d / f"frame_{k}_tc_{1000 + 33 * k}_rgb.jpg"), img)
-                (d / f"frame_{k}_tc_{1000 + 33 * k}_skeletons.txt").write_text("")
+    root = write_nucla_tree(tmp_path / "multiview_action")
     (root / "view_3" / "a05_s03_e01").mkdir()          # an empty sample folder: reported
     index = nucla.prepare(root, tmp_path / "prep", 40, [f"c{i}" for i in range(10)])
     assert len(index.samples) == 6 and len(index.errors) == 1

@@ -152,3 +152,52 @@ def test_split_samples_exact_ntu_protocols():
     assert len(train) + len(val) == 80 and len(test) == 40
     with pytest.raises(ValueError, match="protocol"):
         split_samples(samples, replace(data, protocol="xs"), seed=0)
+
+
+def _tracked_fixture(frames: list[list[tuple[int, float]]]) -> str:
+    """NTU text by hand: per frame a list of (body id, x offset); joints move with the offset.
+
+    Camera-space x is the colour x / 1000 (metres), so both measures of motion agree.
+    """
+    lines = [str(len(frames))]
+    for bodies in frames:
+        lines.append(str(len(bodies)))
+        for body_id, dx in bodies:
+            lines.append(f"{body_id} 0 1 1 1 1 0 -0.05 0.3 2")
+            lines.append("25")
+            for j in range(25):
+                cx, cy = 300.0 + dx + j, 400.0 + 2 * j
+                lines.append(f"{cx / 1000:.4f} 0.2 3.0 100.0 90.0 {cx} {cy} 1 0 0 0 2")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def test_body_selection_by_id_and_motion_keeps_slots():
+    """The two most moving body ids keep their slots; a static third detection is dropped."""
+    a, b, ghost = 72057594037931101, 72057594037931102, 72057594037931199
+    frames = [[(a, 0.0), (b, 500.0)],
+              [(ghost, 900.0), (a, 30.0), (b, 520.0)],     # false detection listed first
+              [(a, 60.0), (b, 540.0)],
+              [(ghost, 900.0), (a, 90.0)],                   # b has left the scene
+              [(ghost, 900.0), (a, 120.0)]]
+    s = parse_skeleton_text(_tracked_fixture(frames))
+    assert s.present.tolist() == [[True, True], [True, True], [True, True], [True, False],
+                                  [True, False]]
+    # Slot 0 is body a in every frame (x offsets 0, 30, ..., 120); slot 1 is b while present.
+    np.testing.assert_allclose(s.joints[:, 0, 0, 0], [300.0, 330.0, 360.0, 390.0, 420.0])
+    np.testing.assert_allclose(s.joints[:3, 1, 0, 0], [800.0, 820.0, 840.0])
+    assert not np.any(s.joints[3:, 1])
+    assert not np.any(np.isclose(s.joints[..., 0], 1200.0))      # the ghost never appears
+
+
+def test_body_selection_prefers_motion_over_presence():
+    """A moving body seen in few frames beats a static one seen in all; slots follow appearance."""
+    still, mover = 11, 22
+    frames = [[(still, 0.0)], [(still, 0.0)], [(still, 0.0), (mover, 100.0)],
+              [(mover, 300.0), (still, 0.0)]]
+    s = parse_skeleton_text(_tracked_fixture(frames), max_bodies=1)
+    assert s.present[:, 0].tolist() == [False, False, True, True]
+    np.testing.assert_allclose(s.joints[2:, 0, 0, 0], [400.0, 600.0])
+    both = parse_skeleton_text(_tracked_fixture(frames))
+    # The body that appears first takes slot 0 and keeps it when the file lists it second.
+    np.testing.assert_allclose(both.joints[:, 0, 0, 0], [300.0] * 4)
+    np.testing.assert_allclose(both.joints[2:, 1, 0, 0], [400.0, 600.0])

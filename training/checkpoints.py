@@ -51,6 +51,35 @@ def load_training_checkpoint(path: str | Path, device: str | torch.device = "cpu
     return ckpt
 
 
+def load_model_weights(path: str | Path, device: str | torch.device) -> tuple[dict, dict]:
+    """The model tensors of a training checkpoint on ``device``, plus its small entries.
+
+    Every DDP rank calls this for itself at the end of training instead of receiving rank 0's
+    whole checkpoint: the file is memory-mapped on the CPU (``weights_only``), so the optimizer
+    state is never read into memory, and only the model tensors are copied, to this rank's own
+    device.
+
+    Returns:
+        (model state dict on ``device``, the entries other than ``model`` / ``optimizer`` /
+        ``scaler``: step, epoch, metrics, config, ...).
+
+    Raises:
+        ValueError: naming the file when it is missing or unreadable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as err:  # torch raises several unrelated types for bad files
+        raise ValueError(f"{path}: not a readable training checkpoint ({err})") from err
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise ValueError(f"{path}: training checkpoint without a 'model' entry")
+    state = {k: v.to(device) for k, v in ckpt["model"].items()}
+    info = {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "scaler")}
+    return state, info
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Model weights from a training checkpoint (.pt) or an exported model (.safetensors)."""
     path = Path(path)

@@ -74,7 +74,9 @@ class TrainConfig:
     ``init``: checkpoint to start from (stage-1 result for stage 2, the NTU model for N-UCLA);
     tensors whose shapes differ (e.g. a classifier with another class count) are skipped and
     listed.
-    ``pretrained_2d``: torchvision-format 2D ResNet file inflated into the backbone (stage 1).
+    ``pretrained_2d``: torchvision-format 2D ResNet file inflated into the backbone (stage 1);
+    ``none`` trains from scratch on purpose (see :func:`check_pretrained_2d`).
+    ``device``: ``auto`` (CUDA when available, else CPU with a warning), ``cuda`` or ``cpu``.
     ``model_preset``: ``paper`` (ResNet-50) or ``small``; ``model`` overrides its fields.
     """
 
@@ -94,6 +96,7 @@ class TrainConfig:
     log_every: int = 20
     eval_every: int = 1
     progress: bool = True
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         """Validate enumerations."""
@@ -103,6 +106,13 @@ class TrainConfig:
             raise ValueError(f"model_preset: {self.model_preset!r} is not one of paper, small")
         if self.inflate_mode not in ("center", "mean"):
             raise ValueError(f"inflate_mode: {self.inflate_mode!r} is not one of center, mean")
+        if self.device not in ("auto", "cuda", "cpu"):
+            raise ValueError(f"device: {self.device!r} is not one of auto, cuda, cpu")
+
+    @property
+    def inflate_from(self) -> str:
+        """The 2D ResNet file to inflate, ``""`` for none (``pretrained_2d`` empty or ``none``)."""
+        return "" if self.pretrained_2d.strip().lower() in ("", "none") else self.pretrained_2d
 
     def model_config(self, num_classes: int) -> ModelConfig:
         """The :class:`ModelConfig` of this run (``num_classes`` unless ``model`` sets it)."""

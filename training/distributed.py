@@ -9,27 +9,49 @@ import torch
 import torch.distributed as dist
 
 
-def init_distributed() -> tuple[int, int, torch.device]:
+def init_distributed(device: str = "auto") -> tuple[int, int, torch.device]:
     """Initialise the process group when launched by torchrun.
+
+    Args:
+        device: ``auto`` (CUDA when available, else CPU), ``cuda`` (an error without CUDA) or
+            ``cpu``. CUDA runs use nccl, CPU runs gloo.
 
     Returns:
         (rank, world size, device of this process).
+
+    Raises:
+        ValueError: ``device=cuda`` without a usable CUDA device.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available()
-    device = torch.device("cuda", local) if cuda else torch.device("cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: cuda, but torch {torch.__version__} sees no CUDA device "
+                         f"({cpu_fallback_reason()})")
+    cuda = device != "cpu" and torch.cuda.is_available()
+    if cuda and local >= torch.cuda.device_count():
+        raise ValueError(f"LOCAL_RANK {local} but only {torch.cuda.device_count()} CUDA "
+                         "device(s) are visible")
+    dev = torch.device("cuda", local) if cuda else torch.device("cpu")
     if cuda:
-        torch.cuda.set_device(device)
+        torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group(backend="nccl" if cuda else "gloo")
-    return rank, world, device
+    return rank, world, dev
+
+
+def cpu_fallback_reason() -> str:
+    """Why CUDA is not used: a CPU-only torch build, or no visible GPU."""
+    if torch.version.cuda is None:
+        return f"torch {torch.__version__} is a CPU-only build"
+    return f"torch {torch.__version__} is built for CUDA {torch.version.cuda} but sees no GPU"
 
 
 def is_main() -> bool:
-    """True on rank 0 (or without a process group)."""
-    return not dist.is_initialized() or dist.get_rank() == 0
+    """True on rank 0 (before the process group exists: torchrun's ``RANK``, 0 without)."""
+    if dist.is_initialized():
+        return dist.get_rank() == 0
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def barrier() -> None:
@@ -71,13 +93,23 @@ def cleanup() -> None:
         dist.destroy_process_group()
 
 
-def broadcast_object(obj: object, device: torch.device) -> object:
-    """Send rank 0's ``obj`` to every rank."""
-    if not dist.is_initialized():
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0, device=device if device.type == "cuda" else None)
-    return box[0]
+def ranks_with(flag: bool | torch.Tensor, device: torch.device) -> list[int]:
+    """The ranks where ``flag`` is true (an all-reduce every rank must join).
+
+    Args:
+        flag: this rank's flag (a Python bool or a 0-d tensor, e.g. ``~isfinite(loss)``).
+        device: this rank's device (nccl reduces CUDA tensors).
+
+    Returns:
+        Sorted ranks whose flag is set; without a process group ``[0]`` or ``[]``.
+    """
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    votes = torch.zeros(world, dtype=torch.int32, device=device)
+    votes[rank] = torch.as_tensor(flag, device=device).to(torch.int32)
+    if dist.is_initialized():
+        dist.all_reduce(votes)
+    return [r for r, v in enumerate(votes.tolist()) if v]
 
 
 def average_buffers(module: torch.nn.Module) -> None:

@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from glimpse_ros.model.checkpoint import load_checkpoint
-    from training.train import build_datasets, make_loader, setup_logging
+    from training.loaders import build_datasets, make_loader, setup_logging
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--checkpoint", required=True, type=Path)

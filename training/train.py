@@ -7,8 +7,13 @@ full model end to end (L_D + L_P + L_G), initialised from the stage-1 checkpoint
     python training/train.py --config config/train/synthetic.yaml [key=value ...]
     torchrun --nproc_per_node 4 training/train.py --config config/train/ntu_cs.yaml
     python training/train.py --config ... --resume            # continue from out_dir/last.pt
-    python training/train.py --config ... --resume-from runs/x/last.pt
+    python training/train.py --resume-from runs/x/last.pt
     python training/train.py --config ... --test-only         # evaluate out_dir/best.pt
+
+``--resume`` / ``--test-only`` use the configuration stored in the checkpoint (stage, init,
+out_dir, model, data...); ``key=value`` overrides given on the command line still win (logged).
+Without CUDA (or with ``device=cpu``) all ranks run on the CPU with the gloo backend; with
+``device=auto`` that fallback is announced by a warning.
 
 Outputs in ``out_dir``: ``last.pt`` / ``best.pt`` (self-describing training checkpoints),
 TensorBoard scalars, ``model.safetensors`` (best model, deployable), ``results.{json,md}``,
@@ -18,6 +23,7 @@ TensorBoard scalars, ``model.safetensors`` (best model, deployable), ``results.{
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import shlex
@@ -27,142 +33,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from glimpse_ros.config import ModelConfig, to_dict  # noqa: E402
+from glimpse_ros.config import to_dict  # noqa: E402
 from glimpse_ros.model.checkpoint import save_checkpoint  # noqa: E402
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds  # noqa: E402
-from glimpse_ros.model.losses import LossWeights, total_loss  # noqa: E402
 from training import distributed as dist_utils  # noqa: E402
 from training.checkpoints import (git_revision, load_exact, load_matching,  # noqa: E402
-                                  load_training_checkpoint, save_training_checkpoint)
+                                  load_model_weights, load_training_checkpoint,
+                                  save_training_checkpoint)
 from training.config import TrainConfig, load_train_config, read_labels  # noqa: E402
-from training.dataset import ClipDataset  # noqa: E402
 from training.evaluate import metrics, predict, results_table, write_report  # noqa: E402
-from training.splits import split_samples  # noqa: E402
+from training.engine import freeze_untrained, init_memory_metric, train_one_epoch  # noqa: E402
+from training.loaders import build_datasets, make_loader, setup_logging  # noqa: E402
+from training.run_config import check_pretrained_2d, resolve_config  # noqa: E402
 
 log = logging.getLogger("training")
-
-
-def setup_logging() -> None:
-    """INFO logging on rank 0, warnings only elsewhere."""
-    level = logging.INFO if dist_utils.is_main() else logging.WARNING
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-
-def build_datasets(cfg: TrainConfig, mcfg: ModelConfig) -> dict[str, ClipDataset]:
-    """Train / validation / test datasets of ``cfg.data`` (see :mod:`training.splits`)."""
-    from training.prepared import PreparedIndex
-
-    index = PreparedIndex.load(cfg.data.root)
-    if index.errors:
-        log.warning("%s: %d source files could not be prepared and are not used (listed under "
-                    "'errors' in index.json)", cfg.data.root, len(index.errors))
-    no_pose = sum(not s.has_joints for s in index.samples)
-    log.info("%s: %d samples, %d without skeleton (pose losses masked)", cfg.data.root,
-             len(index.samples), no_pose)
-    if index.size < mcfg.resize_size:
-        raise ValueError(f"{cfg.data.root}: prepared at {index.size} px, model needs "
-                         f"resize_size {mcfg.resize_size}")
-    train, val, test = split_samples(index.samples, cfg.data, cfg.seed)
-    common = dict(frames=mcfg.frames, resize=mcfg.resize_size, crop=mcfg.crop_size,
-                  num_joints=mcfg.num_joints, seed=cfg.seed)
-    return dict(
-        train=ClipDataset(cfg.data.root, train, train=True, **common),
-        val=ClipDataset(cfg.data.root, val, train=False, clips=cfg.data.val_clips, **common),
-        test=ClipDataset(cfg.data.root, test, train=False, clips=cfg.data.test_clips, **common))
-
-
-def make_loader(ds: ClipDataset, cfg: TrainConfig, train: bool) -> DataLoader:
-    """Build a DataLoader with a DistributedSampler under torchrun."""
-    sampler = None
-    if torch.distributed.is_initialized():
-        sampler = DistributedSampler(ds, shuffle=train, seed=cfg.seed, drop_last=train)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    # Evaluation items hold ds.clips clips each: keep about batch_size clips per forward.
-    batch = cfg.optim.batch_size if train else max(1, cfg.optim.batch_size // ds.clips)
-    return DataLoader(ds, batch_size=batch, shuffle=train and sampler is None, sampler=sampler,
-                      num_workers=cfg.data.num_workers, drop_last=train, generator=gen,
-                      pin_memory=torch.cuda.is_available(),
-                      # Training workers are restarted every epoch: persistent ones would keep
-                      # the dataset copy of the first epoch, so set_epoch would never reach them
-                      # and every epoch would draw the same sub-sequences and crops.
-                      persistent_workers=cfg.data.num_workers > 0 and not train)
-
-
-def init_memory_metric(model: GlimpseClouds, loader: DataLoader, device: torch.device,
-                       batches: int = 4) -> None:
-    """Initialise the memory distance from glimpse vectors of a few training batches (§4.2)."""
-    feats = []
-    model.eval()
-    with torch.no_grad():
-        for i, batch in enumerate(loader):
-            if i >= batches:
-                break
-            Z, c = model.backbone(batch["video"].to(device))  # noqa: N806 (B, D, T, h, w)
-            state = model.head.initial_state(Z.shape[0], device=device)
-            for t in range(Z.shape[2]):
-                state, _ = model.head.step(state, Z[:, :, t], c[:, t])
-            feats.append(state.memory_values.flatten(0, 1))                 # (B*K, D)
-    try:
-        model.head.memory.init_metric(torch.cat(feats).float())
-        log.info("memory metric initialised from %d glimpse vectors", sum(len(f) for f in feats))
-    except ValueError as err:
-        log.warning("memory metric left at identity: %s", err)
-
-
-def train_one_epoch(model, loader, optimizer, scaler, cfg: TrainConfig, device, epoch: int,
-                    step: int, writer) -> tuple[int, dict]:
-    """Run one pass over the training loader; returns the new global step and mean loss parts."""
-    model.train()
-    loader.dataset.set_epoch(epoch)
-    if loader.generator is not None:
-        # Shuffle order depends on (seed, epoch) only, so a resumed run sees the same batches.
-        loader.generator.manual_seed(cfg.seed + epoch)
-    if isinstance(loader.sampler, DistributedSampler):
-        loader.sampler.set_epoch(epoch)
-    weights = LossWeights(pose=cfg.loss.pose, glimpse=cfg.loss.glimpse)
-    global_only = cfg.stage == "global"
-    sums: dict[str, float] = {}
-    n = 0
-    from tqdm import tqdm
-    bar = tqdm(loader, desc=f"epoch {epoch}", disable=not (cfg.progress and dist_utils.is_main()))
-    for batch in bar:
-        if cfg.optim.max_steps and step >= cfg.optim.max_steps:
-            break
-        video = batch["video"].to(device, non_blocking=True)        # (B, 3, T, H, W)
-        labels = batch["label"].to(device)
-        joints, mask = batch["joints"].to(device), batch["mask"].to(device)
-        with torch.autocast(device.type, enabled=scaler.is_enabled()):
-            out = model(video, global_only=global_only)
-        loss, parts = total_loss(out.__class__(**{k: (v.float() if v is not None else v)
-                                                  for k, v in vars(out).items()}),
-                                 labels, joints, mask, weights, global_only=global_only)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss at step {step}: {parts}")
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        if cfg.optim.grad_clip > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        step += 1
-        n += 1
-        for k, v in parts.items():
-            sums[k] = sums.get(k, 0.0) + float(v)
-        acc = (out.logits.argmax(1) == labels).float().mean().item()
-        sums["accuracy"] = sums.get("accuracy", 0.0) + acc
-        if writer is not None and step % cfg.log_every == 0:
-            for k, v in parts.items():
-                writer.add_scalar(f"train/{k}", float(v), step)
-            writer.add_scalar("train/accuracy", acc, step)
-            writer.add_scalar("train/lr", optimizer.param_groups[0]["lr"], step)
-        bar.set_postfix(loss=f"{float(parts['total']):.3f}", acc=f"{acc:.2f}")
-    return step, {k: v / max(n, 1) for k, v in sums.items()}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -170,22 +58,70 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--config", type=Path, default=None, help="YAML under config/train/")
-    ap.add_argument("--resume", action="store_true", help="continue from out_dir/last.pt")
+    ap.add_argument("--resume", action="store_true",
+                    help="continue from out_dir/last.pt with its stored configuration")
     ap.add_argument("--resume-from", type=Path, default=None,
                     help="continue from this training checkpoint instead")
-    ap.add_argument("--test-only", action="store_true", help="evaluate and exit")
+    ap.add_argument("--test-only", action="store_true",
+                    help="evaluate the checkpoint's stage (stored configuration) and exit")
     ap.add_argument("--checkpoint", type=Path, default=None,
                     help="with --test-only: checkpoint to evaluate (default: out_dir/best.pt)")
     ap.add_argument("overrides", nargs="*", help="key=value config overrides, e.g. optim.lr=3e-4")
     return ap.parse_args(argv)
 
 
+def configure(args: argparse.Namespace) -> tuple[TrainConfig, Path | None]:
+    """The run's configuration and the checkpoint it resumes or evaluates (``None`` otherwise)."""
+    cfg = load_train_config(args.config, args.overrides)
+    if args.resume or args.resume_from:
+        path = args.resume_from or Path(cfg.out_dir) / "last.pt"
+        cfg = resolve_config(cfg, args.overrides, path, "resume")
+        if args.resume and Path(cfg.out_dir) != path.parent:
+            # --resume found last.pt in out_dir: the run continues there (e.g. a copied run).
+            log.info("resume: out_dir %s (stored: %s)", path.parent, cfg.out_dir)
+            cfg = dataclasses.replace(cfg, out_dir=str(path.parent))
+        return cfg, path
+    if args.test_only:
+        path = args.checkpoint or Path(cfg.out_dir) / "best.pt"
+        return resolve_config(cfg, args.overrides, path, "test-only"), path
+    check_pretrained_2d(cfg)
+    return cfg, None
+
+
+def warn_cpu_fallback(cfg: TrainConfig, device: torch.device, world: int) -> None:
+    """Say clearly when ``device=auto`` ends up on the CPU (rank 0 only)."""
+    if device.type != "cpu" or cfg.device != "auto" or not dist_utils.is_main():
+        return
+    log.warning("no CUDA: %s. Training runs on the CPU with the gloo backend (%d process(es)), "
+                "far too slow for the paper model. Install the CUDA build of torch (README, "
+                "'GPU setup'), or set device=cpu to train on the CPU on purpose.",
+                dist_utils.cpu_fallback_reason(), world)
+
+
+def test_only(model: GlimpseClouds, path: Path, cfg: TrainConfig, data: dict, labels: list[str],
+              device: torch.device) -> None:
+    """Score ``path`` on the test split; reports go to ``<checkpoint folder>/test``."""
+    global_only = cfg.stage == "global"
+    name = "global_model" if global_only else "glimpse_clouds"
+    load_exact(model, path)
+    loader = make_loader(data["test"], cfg, train=False)
+    logits, y, _ = predict(model, loader, device, global_only, cfg.progress)
+    if dist_utils.is_main():
+        result = metrics(logits, y, model.config.num_classes)
+        write_report(result, labels, path.parent / "test", cfg.data.dataset, cfg.data.protocol,
+                     name)
+        log.info("test-only %s (stage %s) top-1 %.2f%% on %d videos", path, cfg.stage,
+                 result["top1"], result["samples"])
+        print(results_table(result, cfg.data.dataset, cfg.data.protocol, name))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train (or evaluate) according to the command line; returns the exit status."""
     args = parse_args(argv)
-    rank, world, device = dist_utils.init_distributed()
     setup_logging()
-    cfg = load_train_config(args.config, args.overrides)
+    cfg, source = configure(args)
+    rank, world, device = dist_utils.init_distributed(cfg.device)
+    warn_cpu_fallback(cfg, device, world)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -197,47 +133,41 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = Path(cfg.out_dir)
     command = " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).as_posix()] + sys.argv[1:])
     data = build_datasets(cfg, mcfg)
-    log.info("world %d, device %s; train %d / val %d / test %d videos", world, device,
-             len(data["train"]), len(data["val"]), len(data["test"]))
+    log.info("world %d, device %s, stage %s; train %d / val %d / test %d videos", world, device,
+             cfg.stage, len(data["train"]), len(data["val"]), len(data["test"]))
     model = GlimpseClouds(mcfg).to(device)
     global_only = cfg.stage == "global"
     name = "global_model" if global_only else "glimpse_clouds"
 
     if args.test_only:
-        path = args.checkpoint or out_dir / "best.pt"
-        load_exact(model, path)
-        loader = make_loader(data["test"], cfg, train=False)
-        logits, y, _ = predict(model, loader, device, global_only, cfg.progress)
-        if dist_utils.is_main():
-            result = metrics(logits, y, mcfg.num_classes)
-            write_report(result, labels, out_dir / "test", cfg.data.dataset, cfg.data.protocol,
-                         name)
-            print(results_table(result, cfg.data.dataset, cfg.data.protocol, name))
+        test_only(model, source, cfg, data, labels, device)
         dist_utils.cleanup()
         return 0
 
     train_loader = make_loader(data["train"], cfg, train=True)
     val_loader = make_loader(data["val"], cfg, train=False)
     start_epoch, step, best, history = 0, 0, -1.0, []
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr,
+    optimizer = torch.optim.Adam(freeze_untrained(model, cfg.stage), lr=cfg.optim.lr,
                                  weight_decay=cfg.optim.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
-    resume = None
-    if args.resume or args.resume_from:
-        resume = args.resume_from or out_dir / "last.pt"
-        ckpt = load_training_checkpoint(resume, device)
+    if source is not None:
+        ckpt = load_training_checkpoint(source, device)
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
         start_epoch, step = int(ckpt["epoch"]) + 1, int(ckpt["step"])
         best, history = float(ckpt.get("best_val", -1.0)), list(ckpt.get("history", []))
-        log.info("resumed from %s at step %d (epoch %d)", resume, step, start_epoch)
+        del ckpt
+        log.info("resumed from %s at step %d (epoch %d)", source, step, start_epoch)
     else:
-        if cfg.pretrained_2d:
+        if cfg.inflate_from:
             from glimpse_ros.model.inflate import load_inflated
-            report = load_inflated(model.backbone, cfg.pretrained_2d, cfg.inflate_mode)
-            log.info("inflated %s into the backbone: %s", cfg.pretrained_2d, report)
+            report = load_inflated(model.backbone, cfg.inflate_from, cfg.inflate_mode)
+            log.info("inflated %s into the backbone: %s", cfg.inflate_from, report)
+        elif cfg.pretrained_2d:
+            log.info("pretrained_2d=%s: the backbone starts from random weights",
+                     cfg.pretrained_2d)
         if cfg.init:
             load_matching(model, cfg.init)
         factor = model.head.memory.metric.factor
@@ -248,11 +178,10 @@ def main(argv: list[str] | None = None) -> int:
             init_memory_metric(model, train_loader, device)
     ddp = model
     if world > 1:
-        # The stage not trained leaves parameters without gradient (head in stage 1,
-        # global_fc in stage 2), hence find_unused_parameters.
+        # freeze_untrained left only parameters that every step's loss reaches; rank 0's
+        # weights (incl. an initialised memory metric) are broadcast when DDP is built.
         ddp = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True)
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     writer = None
     if dist_utils.is_main():
         from torch.utils.tensorboard import SummaryWriter
@@ -273,8 +202,15 @@ def main(argv: list[str] | None = None) -> int:
         decay = sum(epoch >= e for e in cfg.optim.lr_decay_epochs)
         for g in optimizer.param_groups:
             g["lr"] = cfg.optim.lr * cfg.optim.lr_decay ** decay
-        step, train_stats = train_one_epoch(ddp, train_loader, optimizer, scaler, cfg, device,
-                                            epoch, step, writer)
+        try:
+            step, train_stats = train_one_epoch(ddp, train_loader, optimizer, scaler, cfg,
+                                                device, epoch, step, writer)
+        except FloatingPointError as err:
+            log.error("rank %d: %s", rank, err)
+            if writer is not None:
+                writer.close()
+            dist_utils.cleanup()
+            return 1
         train_stats = {k: dist_utils.all_reduce_mean(v, device) for k, v in train_stats.items()}
         dist_utils.average_buffers(model)
         val = {}
@@ -305,20 +241,18 @@ def main(argv: list[str] | None = None) -> int:
             dict(step=step, digests=digests, in_sync=len(set(digests)) == 1), indent=1))
         if len(set(digests)) != 1:
             log.error("ranks ended with different parameters: %s", digests)
-    # Final test of the best model (by validation), then export it.
-    best_ckpt = load_training_checkpoint(out_dir / "best.pt", device) if dist_utils.is_main() \
-        else None
-    dist_utils.barrier()
-    if world > 1:
-        best_ckpt = dist_utils.broadcast_object(best_ckpt, device)
-    model.load_state_dict(best_ckpt["model"])
+    # Final test of the best model (by validation), then export it. Every rank reads the model
+    # weights of best.pt (written by rank 0 before the last barrier) onto its own device.
+    state, best_info = load_model_weights(out_dir / "best.pt", device)
+    model.load_state_dict(state)
+    del state
     test_loader = make_loader(data["test"], cfg, train=False)
     logits, y, _ = predict(model, test_loader, device, global_only, cfg.progress)
     if dist_utils.is_main():
         result = metrics(logits, y, mcfg.num_classes)
         write_report(result, labels, out_dir, cfg.data.dataset, cfg.data.protocol, name)
-        extra = dict(command=command, stage=cfg.stage, step=int(best_ckpt["step"]),
-                     epoch=int(best_ckpt["epoch"]), val=best_ckpt["metrics"],
+        extra = dict(command=command, stage=cfg.stage, step=int(best_info["step"]),
+                     epoch=int(best_info["epoch"]), val=best_info["metrics"],
                      test=dict(top1=result["top1"], top5=result["top5"],
                                samples=result["samples"], clips=cfg.data.test_clips),
                      data=dict(dataset=cfg.data.dataset, root=cfg.data.root,
@@ -333,5 +267,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def cli() -> int:
+    """``main`` with caller errors (configuration, files) reported in one line, exit status 2."""
+    try:
+        return main()
+    except ValueError as err:
+        print(f"train.py: error: {err}", file=sys.stderr)
+        return 2
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(cli())

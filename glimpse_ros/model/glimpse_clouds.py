@@ -33,7 +33,7 @@ class ClipOutput:
             ``global_only``.
         pose: ``(B, T, bodies, J, 2)`` regressed joints in ``[-1, 1]``.
         global_logits: ``(B, N)`` the global model's classifier on pooled ``Z`` (paper §6,
-            stage 1).
+            stage 1); ``None`` for the full model (not computed: no stage-2 loss uses it).
     """
 
     logits: torch.Tensor
@@ -42,7 +42,7 @@ class ClipOutput:
     glimpses: Optional[torch.Tensor]
     assignment: Optional[torch.Tensor]
     pose: torch.Tensor
-    global_logits: torch.Tensor
+    global_logits: Optional[torch.Tensor]
 
 
 @dataclass
@@ -104,16 +104,19 @@ class GlimpseClouds(nn.Module):
         Returns:
             ``ClipOutput``.
         """
-        global_logits = self.global_fc(Z.mean(dim=(2, 3, 4)))  # (B, N)
         pose = self.pose_head(c)  # (B, T, bodies, J, 2)
         if global_only:
+            global_logits = self.global_fc(Z.mean(dim=(2, 3, 4)))  # (B, N)
             return ClipOutput(logits=global_logits, step_logits=None, worker_logits=None,
                               glimpses=None, assignment=None, pose=pose,
                               global_logits=global_logits)
+        # The paper removes the global classifier after stage 1 (§6) and finds no gain in keeping
+        # it (Table 3), so the full model does not compute it: an output no loss uses would also
+        # leave DDP waiting for gradients that never come.
         out = self.head(Z, c, input_size)
         return ClipOutput(logits=out.logits, step_logits=out.step_logits,
                           worker_logits=out.worker_logits, glimpses=out.glimpses,
-                          assignment=out.assignment, pose=pose, global_logits=global_logits)
+                          assignment=out.assignment, pose=pose, global_logits=None)
 
     def step(self, frame: torch.Tensor, state: Optional[StreamState] = None
              ) -> tuple[StreamState, StepOutput]:

@@ -106,6 +106,10 @@ def build_serialized(trt: Any, onnx_path: Path, precision: str,
             raise RuntimeError(f"TensorRT {trt.__version__} has no FP16 builder flag; "
                                "use precision fp32")
         config.set_flag(trt.BuilderFlag.FP16)
+    elif hasattr(trt.BuilderFlag, "TF32"):
+        # TensorRT enables TF32 (10-bit mantissa) for fp32 builds on Ampere and newer: fp32 is
+        # meant to match torch's fp32 (DESIGN §3), so it is switched off.
+        config.clear_flag(trt.BuilderFlag.TF32)
     profile = builder.create_optimization_profile()
     for name, shape in (profile_shapes or {"x": input_shape}).items():
         profile.set_shape(name, shape, shape, shape)

@@ -3,8 +3,8 @@
 Layout: line 1 = frame count; per frame a body count; per body one line of 10 values (body id,
 clipped edges, hand states/confidences, restricted, lean x/y, tracking state), the joint count
 (25), then one line of 12 values per joint: ``x y z depthX depthY colorX colorY orientW orientX
-orientY orientZ trackingState``. We keep colorX/colorY (pixels of the 1920×1080 RGB video) of up
-to 2 bodies.
+orientY orientZ trackingState``. We keep colorX/colorY (pixels of the 1920×1080 RGB video) of the
+2 bodies (by body id, over the whole sequence) with the most motion.
 """
 
 from __future__ import annotations
@@ -47,8 +47,10 @@ def parse_skeleton_text(text: str, source: str = "<text>", max_bodies: int = MAX
 
     An empty file yields zero frames (the NTU release contains such files); a truncated or
     malformed one raises :class:`SkeletonFormatError` naming ``source`` and the line.
-    Bodies beyond ``max_bodies`` are ignored (NTU has at most two actors; extra Kinect detections
-    are noise). Body order is kept as in the file.
+    Body selection follows the standard NTU practice: bodies are tracked by their body id over
+    the whole sequence and the ``max_bodies`` ids with the most motion are kept (see
+    :func:`select_bodies`), each in a fixed slot for the whole sequence, so that a third false
+    detection or a body that disappears never moves another body into its slot mid-sequence.
     """
     lines = text.split("\n")
     lines = [ln.strip() for ln in lines]
@@ -77,13 +79,14 @@ def parse_skeleton_text(text: str, source: str = "<text>", max_bodies: int = MAX
     num_frames = take_int("frame count")
     if num_frames < 0:
         raise SkeletonFormatError(f"{source}:1: negative frame count {num_frames}")
-    joints = np.zeros((num_frames, max_bodies, NUM_JOINTS, 2), np.float32)
-    present = np.zeros((num_frames, max_bodies), bool)
+    # Per body key (body id, rank among equal ids in its frame): {frame: (J, 5) x y z colX colY}.
+    tracks: dict[tuple[str, int], dict[int, np.ndarray]] = {}
     for t in range(num_frames):
         num_bodies = take_int(f"body count of frame {t}")
         if num_bodies < 0:
             raise SkeletonFormatError(f"{source}:{pos}: negative body count {num_bodies}")
-        for b in range(num_bodies):
+        seen: dict[str, int] = {}
+        for _ in range(num_bodies):
             info = take(f"body info of frame {t}").split()
             if len(info) != 10:
                 raise SkeletonFormatError(f"{source}:{pos}: body info line needs 10 values, "
@@ -91,21 +94,56 @@ def parse_skeleton_text(text: str, source: str = "<text>", max_bodies: int = MAX
             num_joints = take_int(f"joint count of frame {t}")
             if num_joints < 0:
                 raise SkeletonFormatError(f"{source}:{pos}: negative joint count {num_joints}")
+            values = np.zeros((min(num_joints, NUM_JOINTS), 5), np.float64)
             for j in range(num_joints):
                 ln = take(f"joint {j} of frame {t}")
                 vals = ln.split()
                 if len(vals) != 12:
                     raise SkeletonFormatError(f"{source}:{pos}: joint line needs 12 values, "
                                               f"got {len(vals)}")
-                if b < max_bodies and j < NUM_JOINTS:
+                if j < NUM_JOINTS:
                     try:
-                        joints[t, b, j] = (float(vals[5]), float(vals[6]))
+                        values[j] = [float(vals[k]) for k in (0, 1, 2, 5, 6)]
                     except ValueError as err:
                         raise SkeletonFormatError(f"{source}:{pos}: bad number in {ln!r}") \
                             from err
-            if b < max_bodies and num_joints > 0:
-                present[t, b] = True
+            key = (info[0], seen.get(info[0], 0))
+            seen[info[0]] = key[1] + 1
+            if num_joints > 0:
+                tracks.setdefault(key, {})[t] = values
+    joints = np.zeros((num_frames, max_bodies, NUM_JOINTS, 2), np.float32)
+    present = np.zeros((num_frames, max_bodies), bool)
+    for slot, key in enumerate(select_bodies(tracks, max_bodies)):
+        for t, values in tracks[key].items():
+            joints[t, slot, :len(values)] = values[:, 3:5]
+            present[t, slot] = True
     return Skeleton(joints, present)
+
+
+def body_motion(frames: dict[int, np.ndarray], use_xyz: bool) -> float:
+    """Motion of one tracked body: the variance of its joints over its frames, summed.
+
+    Args:
+        frames: frame index -> ``(J, 5)`` joints ``x y z colorX colorY``.
+        use_xyz: measure in camera space (metres, as the NTU reference code does) instead of
+            colour-image pixels (used when a file carries no camera-space coordinates).
+    """
+    coords = np.stack([v[:, :3] if use_xyz else v[:, 3:5] for v in frames.values()])  # (F, J, k)
+    return float(coords.var(axis=0).sum())
+
+
+def select_bodies(tracks: dict[tuple[str, int], dict[int, np.ndarray]], max_bodies: int
+                  ) -> list[tuple[str, int]]:
+    """Keys of the ``max_bodies`` tracked bodies with the most motion, in order of appearance.
+
+    Ties (e.g. bodies seen in a single frame) keep the file's order. The kept bodies take the
+    slots in order of their first frame, so slot assignment is fixed for the whole sequence.
+    """
+    use_xyz = any(np.any(v[:, :3] != 0) for f in tracks.values() for v in f.values())
+    order = list(tracks)                     # dict order = order of first appearance
+    ranked = sorted(order, key=lambda k: (-body_motion(tracks[k], use_xyz), order.index(k)))
+    kept = set(ranked[:max_bodies])
+    return [k for k in order if k in kept]
 
 
 def read_skeleton(path: str | Path, max_bodies: int = MAX_BODIES) -> Skeleton:
