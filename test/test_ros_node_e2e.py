@@ -71,11 +71,16 @@ class Probe:
         self.markers: list[MarkerArray] = []
         self.overlays: list[Image] = []
         self.diag: dict[str, str] = {}
-        self.image_pub = self.node.create_publisher(Image, "image", 10)
-        self.compressed_pub = self.node.create_publisher(CompressedImage, "image/compressed", 10)
-        self.info_pub = self.node.create_publisher(CameraInfo, "camera_info", 10)
+        # the node's defaults: a camera namespace with image_raw + camera_info
+        self.image_pub = self.node.create_publisher(Image, "/camera/image_raw", 10)
+        self.compressed_pub = self.node.create_publisher(CompressedImage,
+                                                         "/camera/image_raw/compressed", 10)
+        self.info_pub = self.node.create_publisher(CameraInfo, "/camera/camera_info", 10)
         self.node.create_subscription(String, f"/{name}/label", self._label, 50)
         self.node.create_subscription(MarkerArray, f"/{name}/glimpses", self.markers.append, 50)
+        self.camera_markers: list[MarkerArray] = []
+        self.node.create_subscription(MarkerArray, f"/{name}/glimpses_camera",
+                                      self.camera_markers.append, 50)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 50)
         self.overlay_sub = None
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -214,7 +219,8 @@ def test_labels_markers_stamps_and_overlay_only_when_subscribed(raw) -> None:
 
 
 def test_camera_info_markers_and_reset(raw) -> None:
-    """With CameraInfo the markers are in the image's frame at marker_depth_m; ~/reset works."""
+    """With CameraInfo, ~/glimpses_camera is in the image's frame at marker_depth_m (the
+    image-plane markers go on); ~/reset works."""
     probe, proc = raw
     info = CameraInfo(width=W, height=H)
     info.k = [50.0, 0.0, W / 2, 0.0, 50.0, H / 2, 0.0, 0.0, 1.0]
@@ -224,10 +230,17 @@ def test_camera_info_markers_and_reset(raw) -> None:
         time.sleep(0.05)
     probe.markers.clear()
     probe.stream(12, frame_id="cam_optical")
-    probe.wait_for(lambda: len(probe.markers) >= 4, 20, "markers")
-    last = probe.markers[-1].markers[0]
+    probe.wait_for(lambda: len(probe.camera_markers) >= 4, 20, "camera-frame markers")
+    last = probe.camera_markers[-1].markers[0]
     assert last.header.frame_id == "cam_optical"
     assert all(p.z == pytest.approx(2.0) for p in last.points)
+    # pinhole back-projection at 2 m of the first corner, from the markers in the image plane
+    stamp = last.header.stamp
+    plane = next(a.markers[0] for a in probe.markers if a.markers[0].header.stamp == stamp)
+    assert plane.header.frame_id == "glimpse_image_plane"
+    u, v = plane.points[0].x * W, plane.points[0].y * W  # image plane: 1 m = image width
+    assert last.points[0].x == pytest.approx((u - W / 2) * 2.0 / 50.0, abs=1e-6)
+    assert last.points[0].y == pytest.approx((v - H / 2) * 2.0 / 50.0, abs=1e-6)
 
     client = probe.node.create_client(Trigger, "/raw_node/reset")
     assert client.wait_for_service(timeout_sec=10)

@@ -1,6 +1,10 @@
-"""Replay a video file or an image folder as a camera: ``image`` + ``camera_info`` in real time.
+"""Replay a video file or an image folder as a camera: ``image_raw`` + ``camera_info`` in real time.
 
-    python -m glimpse_ros.replay clip.avi --fps 15 --loop --ros-args -r image:=/camera/image_raw
+    python -m glimpse_ros.replay clip.avi --fps 15 --loop    # /camera/image_raw, /camera/camera_info
+    python -m glimpse_ros.replay clip.avi --ros-args -r __ns:=/cam1   # /cam1/image_raw, ...
+
+Like a camera driver, the node publishes ``image_raw`` and ``camera_info`` in its namespace
+(``camera`` unless given), which is where the recognizer listens by default.
 
 Frames are published on a fixed real-time schedule (the file's frame rate or ``--fps``), stamped
 with the node clock at publication, like a camera driver would. A slow reader does not accumulate
@@ -97,7 +101,7 @@ def camera_info(width: int, height: int, hfov_deg: float, header) -> CameraInfo:
 
 
 class ReplayNode(Node):
-    """Publishes a FrameSource on ``image`` and ``camera_info`` from its own pacing thread."""
+    """Publishes a FrameSource on ``image_raw`` and ``camera_info`` from its own pacing thread."""
 
     def __init__(self, source: FrameSource, fps: float | None = None, loop: bool = False,
                  frame_id: str = "camera", encoding: str = "bgr8", hfov_deg: float = 60.0,
@@ -118,8 +122,10 @@ class ReplayNode(Node):
             on_frame: called with (rgb, header) for every published frame (demo, benchmark).
             wait_for_subscriber_s: wait up to this long for an ``image`` subscriber before the
                 first frame (a camera does not wait; the demo and tests do).
-            **kwargs: passed to rclpy's Node (e.g. context).
+            **kwargs: passed to rclpy's Node (e.g. context); ``namespace`` defaults to
+                ``camera`` (a ``__ns`` remapping overrides it).
         """
+        kwargs.setdefault("namespace", "camera")
         super().__init__(node_name, **kwargs)
         self.source = source
         self.fps = float(fps or source.fps)
@@ -128,7 +134,7 @@ class ReplayNode(Node):
         self.loop, self.frame_id, self.encoding = loop, frame_id, encoding
         self.hfov_deg, self.duration_s, self.on_frame = hfov_deg, duration_s, on_frame
         self.wait_for_subscriber_s = wait_for_subscriber_s
-        self.image_pub = self.create_publisher(Image, "image", 10)
+        self.image_pub = self.create_publisher(Image, "image_raw", 10)
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", 10)
         self.published = 0
         self.finished = threading.Event()
@@ -221,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     node = ReplayNode(source, args.fps, args.loop, args.frame_id, args.encoding, args.hfov,
                       args.duration, wait_for_subscriber_s=args.wait)
     node.get_logger().info(f"publishing {source.path} at {node.fps:.1f} fps on "
-                           f"{node.resolve_topic_name('image')}")
+                           f"{node.resolve_topic_name('image_raw')}")
     try:
         while rclpy.ok() and not node.finished.is_set():
             rclpy.spin_once(node, timeout_sec=0.1)
