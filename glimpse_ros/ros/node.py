@@ -17,6 +17,7 @@ publishes its results, every output stamped with the header of the frame it desc
 from __future__ import annotations
 
 import collections
+import copy
 import threading
 from typing import Any, Callable
 
@@ -162,7 +163,9 @@ class RecognizerNode(LifecycleNode):
         # Best effort (REP-2003) is compatible with every publisher. With Fast DDS's default
         # transports large frames between processes are mostly lost; main() applies
         # config/fastdds.xml (large shared-memory segment), the publisher needs it too.
-        input_qos = SENSOR_QOS if cfg.input_reliability == "best_effort" else RELIABLE_INPUT_QOS
+        # copies: QoS overrides are applied to the profile object in place
+        input_qos = copy.copy(SENSOR_QOS if cfg.input_reliability == "best_effort"
+                              else RELIABLE_INPUT_QOS)
         events = SubscriptionEventCallbacks(incompatible_qos=self._on_incompatible_qos,
                                             message_lost=self._on_message_lost)
         msg_type, callback = ((CompressedImage, self._on_compressed) if cfg.compressed
@@ -172,7 +175,7 @@ class RecognizerNode(LifecycleNode):
                                      event_callbacks=events,
                                      qos_overriding_options=_qos_options()),
             self.create_subscription(CameraInfo, self.topics.camera_info, self._on_camera_info,
-                                     SENSOR_QOS, qos_overriding_options=_qos_options())]
+                                     copy.copy(SENSOR_QOS), qos_overriding_options=_qos_options())]
         self._running = True
         self._thread = threading.Thread(target=self._inference_loop, name="inference",
                                         daemon=True)
