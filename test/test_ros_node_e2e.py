@@ -299,6 +299,7 @@ def test_compressed_node_rejects_corrupt_jpeg_and_keeps_going(nodes) -> None:
     probe = Probe("jpeg_node")
     try:
         probe.wait_for(lambda: probe.compressed_pub.get_subscription_count() > 0, 60, "match")
+        time.sleep(0.5)  # the node's reader may match a moment after our writer did
         jpeg = cv2.imencode(".jpg", np.zeros((H, W, 3), np.uint8))[1].tobytes()
         bad = {"corrupt": ("jpeg", b"\xff\xd8\xff\xe0 definitely not a jpeg" + bytes(100)),
                "truncated": ("jpeg", jpeg[: len(jpeg) // 2]), "format": ("tiff", jpeg),
@@ -324,12 +325,32 @@ def test_compressed_node_rejects_corrupt_jpeg_and_keeps_going(nodes) -> None:
         probe.close()
 
 
-@pytest.mark.parametrize("param,name", [("stride:=abc", "stride"), ("backend:=cuda", "backend"),
-                                        ("queue_size:=0", "queue_size"), ("strid:=3", "strid")])
+@pytest.mark.parametrize("param,name", [
+    ("stride:=abc", "stride"), ("backend:=cuda", "backend"), ("queue_size:=0", "queue_size"),
+    ("strid:=3", "strid"), ("diagnostics_period_s:=.inf", "diagnostics_period_s"),
+    ("marker_lifetime_s:=.inf", "marker_lifetime_s"), ("queue_size:=1000000000", "queue_size"),
+    ("max_gap_s:=1e-9", "max_gap_s"), ("num_threads:=4096", "num_threads"),
+    ("image_topic:=bad topic!", "image_topic")])
 def test_invalid_parameter_stops_start_up_naming_it(param: str, name: str, tmp_path) -> None:
-    """An invalid or unknown parameter ends the process with an error that names it."""
+    """An invalid or unknown parameter ends the process with exit 2, an error that names it and
+    no traceback, before the model is loaded."""
     proc = subprocess.run([sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args", "-p",
                            param], cwd=REPO, env=node_env(), capture_output=True, text=True,
                           timeout=60)
-    assert proc.returncode == 2
-    assert name in proc.stderr + proc.stdout
+    out = proc.stderr + proc.stdout
+    assert proc.returncode == 2, out
+    assert name in out and "Traceback" not in out
+    assert "configured" not in out  # the model was never loaded
+
+
+@pytest.mark.parametrize("content", [b"a: \xff\xfe: [\n", None])
+def test_bad_params_file_exits_2_without_traceback(content, tmp_path) -> None:
+    """A malformed (non-UTF-8, broken YAML) or missing params file: exit 2, no traceback."""
+    path = tmp_path / "params.yaml"
+    if content is not None:
+        path.write_bytes(content)
+    proc = subprocess.run([sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args",
+                           "--params-file", str(path)], cwd=REPO, env=node_env(),
+                          capture_output=True, text=True, timeout=60)
+    out = proc.stderr + proc.stdout
+    assert proc.returncode == 2 and "Traceback" not in out and "params file" in out, out
