@@ -46,7 +46,7 @@ def _flag(context, name: str) -> bool:
 
 
 def _actions(context) -> list:
-    """RViz check first (nothing is started without it), then the recognizer and RViz."""
+    """Check for RViz first (nothing is started without it), then start recognizer and RViz."""
     share = get_package_share_directory("glimpse_ros")
     rviz = _flag(context, "rviz")
     if rviz:
@@ -57,8 +57,8 @@ def _actions(context) -> list:
                                "(ros-$ROS_DISTRO-rviz2) or launch with rviz:=false") from None
     use_sim_time = _flag(context, "use_sim_time")
     managed = _flag(context, "managed")
-    params_file = _value(context, "params_file") or os.path.join(share, "config",
-                                                                  "recognizer.yaml")
+    default_params = os.path.join(share, "config", "recognizer.yaml")
+    params_file = _value(context, "params_file") or default_params
     values = {param: _value(context, arg) for arg, param in OVERRIDES}
     overrides = {param: ParameterValue(value, value_type=str)  # str: no YAML re-typing
                  for param, value in values.items() if value}

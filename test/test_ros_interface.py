@@ -1,5 +1,7 @@
-"""Graph-level interface of the node over DDS: QoS overrides, CameraInfo pairing with remapping,
-diagnostics naming, logging through the node's logger, and the shipped RViz view.
+"""Graph-level interface of the node over DDS.
+
+QoS overrides, CameraInfo pairing with remapping, diagnostics naming, logging through the node's
+logger, and the shipped RViz view.
 
 The node (stand-in recognizer) runs in one rclpy context, the checks in another on the same
 private domain: only what DDS shows is looked at.
@@ -136,8 +138,11 @@ def test_runtime_python_logging_goes_to_rosout_under_the_node_logger(pair) -> No
 
 
 def test_shipped_rviz_view_shows_the_markers_with_and_without_camera_info(pair) -> None:
-    """The .rviz topics exist on the node; every marker on its MarkerArray topic is in the fixed
-    frame, before and after CameraInfo arrives (no transform is published)."""
+    """Check the .rviz file against what the node publishes.
+
+    Its topics exist on the node; every marker on its MarkerArray topic is in the fixed frame,
+    before and after CameraInfo arrives (no transform is published).
+    """
     manager = yaml.safe_load(RVIZ.read_text())["Visualization Manager"]
     fixed = manager["Global Options"]["Fixed Frame"]
     topics = {d["Class"]: d["Topic"]["Value"] for d in manager["Displays"]}

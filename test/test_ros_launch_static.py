@@ -54,8 +54,8 @@ def launch_file(monkeypatch, tmp_path):
     """Import the launch file against stand-ins; returns (module, ament prefix)."""
     modules = {
         "launch": {"LaunchDescription": stub("LaunchDescription")},
-        "launch.actions": {n: stub(n) for n in ("DeclareLaunchArgument", "OpaqueFunction",
-                                                 "Shutdown")},
+        "launch.actions": {n: stub(n) for n in
+                           ("DeclareLaunchArgument", "OpaqueFunction", "Shutdown")},
         "launch.substitutions": {"LaunchConfiguration": LaunchConfiguration},
         "launch_ros.actions": {"Node": stub("Node"), "LifecycleNode": stub("LifecycleNode")},
         "launch_ros.parameter_descriptions": {"ParameterValue": stub("ParameterValue")},
@@ -84,8 +84,7 @@ def register(prefix: Path, package: str) -> None:
 
 
 def run_launch(module, **arguments) -> list:
-    """generate_launch_description() with the arguments' defaults overridden; returns what the
-    OpaqueFunction starts."""
+    """Run generate_launch_description() with some arguments set; return what it starts."""
     description = module.generate_launch_description()
     entities = description.args[0]
     defaults = {e.args[0]: e.kwargs["default_value"] for e in entities
@@ -139,8 +138,7 @@ def test_rviz_missing_fails_before_the_recognizer_starts(launch_file) -> None:
 
 
 def test_rviz_present_starts_it_with_the_shipped_config_and_ends_the_launch(launch_file) -> None:
-    """With rviz2 installed: recognizer + rviz2 -d <share>/config/recognizer.rviz; closing RViz
-    shuts the launch down."""
+    """With rviz2: recognizer + rviz2 -d <share>/config/recognizer.rviz; closing RViz ends all."""
     module, prefix = launch_file
     register(prefix, "rviz2")
     recognizer, rviz = run_launch(module, rviz="true")

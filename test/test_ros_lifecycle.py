@@ -1,5 +1,7 @@
-"""Managed (lifecycle) node over DDS: the node runs in its own process with ``managed:=true``;
-this process drives it through the lifecycle_msgs services and watches the graph and topics.
+"""Managed (lifecycle) node over DDS.
+
+The node runs in its own process with ``managed:=true``; this process drives it through the
+lifecycle_msgs services and watches the graph and the topics.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ def wait_for(predicate, timeout: float, what: str) -> None:
 
 
 def test_lifecycle_transitions_over_dds(managed_node) -> None:
-    """unconfigured -> configure -> activate -> deactivate -> cleanup; outputs only when active."""
+    """Walk configure, activate, deactivate, cleanup; outputs only while active."""
     m = Manager()
     try:
         assert m.get_state.wait_for_service(timeout_sec=90), managed_node.poll()

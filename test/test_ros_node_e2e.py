@@ -219,8 +219,10 @@ def test_labels_markers_stamps_and_overlay_only_when_subscribed(raw) -> None:
 
 
 def test_camera_info_markers_and_reset(raw) -> None:
-    """With CameraInfo, ~/glimpses_camera is in the image's frame at marker_depth_m (the
-    image-plane markers go on); ~/reset works."""
+    """Check camera-frame markers with CameraInfo, and the reset service.
+
+    ~/glimpses_camera is in the image's frame at marker_depth_m (the image-plane markers go on).
+    """
     probe, proc = raw
     info = CameraInfo(width=W, height=H)
     info.k = [50.0, 0.0, W / 2, 0.0, 50.0, H / 2, 0.0, 0.0, 1.0]
@@ -332,8 +334,7 @@ def test_compressed_node_rejects_corrupt_jpeg_and_keeps_going(nodes) -> None:
     ("max_gap_s:=1e-9", "max_gap_s"), ("num_threads:=4096", "num_threads"),
     ("image_topic:=bad topic!", "image_topic")])
 def test_invalid_parameter_stops_start_up_naming_it(param: str, name: str, tmp_path) -> None:
-    """An invalid or unknown parameter ends the process with exit 2, an error that names it and
-    no traceback, before the model is loaded."""
+    """Stop on an invalid or unknown parameter: exit 2, named, no traceback, no model loaded."""
     proc = subprocess.run([sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args", "-p",
                            param], cwd=REPO, env=node_env(), capture_output=True, text=True,
                           timeout=60)

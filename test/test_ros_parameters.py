@@ -54,14 +54,14 @@ def pair():
 
 
 def remote_set(pair: RosPair, **values) -> list:
-    """SetParameters over DDS; returns the SetParametersResult list."""
+    """Call SetParameters over DDS; return the SetParametersResult list."""
     request = SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg()
                                                 for k, v in values.items()])
     return list(pair.call(SetParameters, f"{NODE}/set_parameters", request).results)
 
 
 def remote_get(pair: RosPair, *names: str) -> dict:
-    """GetParameters over DDS -> {name: python value}."""
+    """Call GetParameters over DDS; return {name: python value}."""
     from rclpy.parameter import parameter_value_to_python
 
     response = pair.call(GetParameters, f"{NODE}/get_parameters",
@@ -143,7 +143,7 @@ def test_live_changes_are_applied_and_get_equals_what_is_used(pair) -> None:
     ("image_topic", "bad topic!"), ("camera_info_topic", "a//b"), ("stride", "abc"),
     ("smoothing", 1.0), ("backend", "cuda")])
 def test_startup_refuses_out_of_bounds_before_building_the_model(context, name, value) -> None:
-    """ParameterError naming the parameter; the recognizer factory is never called."""
+    """Raise ParameterError naming the parameter; the recognizer factory is never called."""
     built: list = []
     with pytest.raises(ParameterError, match=name):
         RecognizerNode(built.append, context=context,

@@ -19,7 +19,7 @@ TOLERANCE = 0.1  # diagnostic_updater's default FrequencyStatusParam tolerance
 
 
 def level_value(level: bytes | int) -> int:
-    """DiagnosticStatus levels are ``bytes`` of length 1 in rclpy: their integer value."""
+    """Integer value of a DiagnosticStatus level (``bytes`` of length 1 in rclpy)."""
     return level if isinstance(level, int) else level[0]
 
 

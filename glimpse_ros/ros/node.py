@@ -143,7 +143,8 @@ class RecognizerNode(LifecycleNode):
         self.label_pub = pub(String, "~/label", 10, qos_overriding_options=_qos_options())
         # ~/glimpses stay in the image-plane frame (the shipped RViz view needs no transform);
         # with a CameraInfo the same boxes also go to ~/glimpses_camera in the camera's frame.
-        self.markers_pub = pub(MarkerArray, "~/glimpses", 10, qos_overriding_options=_qos_options())
+        self.markers_pub = pub(MarkerArray, "~/glimpses", 10,
+                               qos_overriding_options=_qos_options())
         self.camera_markers_pub = pub(MarkerArray, "~/glimpses_camera", 10,
                                       qos_overriding_options=_qos_options())
         self.overlay_pub = pub(Image, "~/overlay", 2, qos_overriding_options=_qos_options())

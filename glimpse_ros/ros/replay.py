@@ -1,6 +1,6 @@
-"""Replay a video file or an image folder as a camera: ``image_raw`` + ``camera_info`` in real time.
+"""Replay a video file or an image folder as a camera: image_raw + camera_info in real time.
 
-    python -m glimpse_ros.replay clip.avi --fps 15 --loop    # /camera/image_raw, /camera/camera_info
+    python -m glimpse_ros.replay clip.avi --fps 15 --loop  # /camera/image_raw + camera_info
     python -m glimpse_ros.replay clip.avi --ros-args -r __ns:=/cam1   # /cam1/image_raw, ...
 
 Like a camera driver, the node publishes ``image_raw`` and ``camera_info`` in its namespace
