@@ -22,7 +22,6 @@ import threading
 from typing import Any, Callable
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.event_handler import SubscriptionEventCallbacks
@@ -45,7 +44,6 @@ from glimpse_ros.ros.overlay import draw_overlay
 from glimpse_ros.ros.parameters import (ParameterError, declare_config_parameters,
                                         updated_configs)
 from glimpse_ros.ros.ros_logging import forward_python_logging, stop_forwarding
-from glimpse_ros.ros.transport import apply_default_transport
 
 try:  # vision_msgs is optional (not on PyPI)
     from vision_msgs.msg import Classification, ObjectHypothesis
@@ -394,43 +392,4 @@ class RecognizerNode(LifecycleNode):
         super().destroy_node()
 
 
-def main(args: list[str] | None = None) -> int:
-    """Console script ``glimpse-recognizer`` / ``python -m glimpse_ros.recognizer --ros-args ...``.
-
-    Returns 2, after logging why, when a parameter, the params file or the model is invalid.
-    """
-    import sys
-
-    from rclpy.executors import ExternalShutdownException
-
-    profile = apply_default_transport()  # before rclpy.init: large frames over shared memory
-    try:
-        rclpy.init(args=args)
-    except Exception as err:  # noqa: BLE001 - e.g. an unreadable or malformed --params-file
-        print(f"[FATAL] [glimpse_ros]: start-up failed: {str(err).splitlines()[0]}",
-              file=sys.stderr)
-        return 2
-    try:
-        node = RecognizerNode()
-    except (ParameterError, StartupError):  # the node logged why, under its own name
-        rclpy.try_shutdown()
-        return 2
-    except Exception as err:  # noqa: BLE001 - e.g. rcl refusing the params file: no traceback
-        rclpy.logging.get_logger("glimpse_ros").fatal(f"start-up failed: {err}")
-        rclpy.try_shutdown()
-        return 2
-    if profile is not None:
-        node.get_logger().info(f"Fast DDS profile: {profile}")
-    if node.node_config.managed:
-        node.get_logger().info("managed: waiting for configure/activate (lifecycle_msgs)")
-    try:
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
-
-__all__ = ["RecognizerNode", "SENSOR_QOS", "StartupError", "main", "stamp_to_float"]
+__all__ = ["RecognizerNode", "SENSOR_QOS", "StartupError", "stamp_to_float"]
