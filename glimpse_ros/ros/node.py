@@ -278,7 +278,8 @@ class RecognizerNode(LifecycleNode):
     def _on_incompatible_qos(self, info) -> None:
         self.get_logger().warning(
             f"an image publisher has incompatible QoS (policy id {info.last_policy_kind}); with "
-            f"input_reliability={self.node_config.input_reliability} it is not received")
+            f"input_reliability={self.node_config.input_reliability} (and "
+            f"qos_overrides.{self.topics.image}.subscription.*) it is not received")
 
     def _on_message_lost(self, info) -> None:
         self.stats.record_lost(int(info.total_count_change))
