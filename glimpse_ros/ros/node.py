@@ -88,7 +88,7 @@ class RecognizerNode(LifecycleNode):
             StartupError: unmanaged, the recognizer could not be built.
         """
         super().__init__(node_name, **kwargs)
-        self._log_handler = forward_python_logging(self.get_logger())
+        self._log_handler = forward_python_logging(self.get_logger(), self.context.ok)
         try:
             self.config, self.node_config = declare_config_parameters(self)
         except ParameterError as err:
@@ -131,6 +131,10 @@ class RecognizerNode(LifecycleNode):
             self._configure_error = f"{type(err).__name__}: {err}" if not isinstance(
                 err, (ValueError, OSError)) else str(err)
             self.get_logger().fatal(f"configure failed: {self._configure_error}")
+            self.recognizer = None
+            return TransitionCallbackReturn.FAILURE
+        if not self.context.ok():  # shut down (e.g. SIGINT) while the model was loading
+            self._configure_error = "shutdown requested"
             self.recognizer = None
             return TransitionCallbackReturn.FAILURE
         self.stats.backend = str(getattr(self.recognizer, "backend_name", "unknown"))

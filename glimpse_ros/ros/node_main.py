@@ -27,6 +27,8 @@ def main(args: list[str] | None = None) -> int:
     try:
         node = RecognizerNode()
     except (ParameterError, StartupError):  # the node logged why, under its own name
+        if not rclpy.ok():  # SIGINT/SIGTERM during start-up: a clean exit
+            return 0
         rclpy.try_shutdown()
         return 2
     except Exception as err:  # noqa: BLE001 - e.g. rcl refusing the params file: no traceback

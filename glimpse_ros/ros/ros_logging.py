@@ -8,6 +8,7 @@ under the node's logger name (which follows its name and namespace).
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
 from rclpy.impl.rcutils_logger import RcutilsLogger
 from rclpy.logging import LoggingSeverity
@@ -32,27 +33,33 @@ def severity(levelno: int) -> LoggingSeverity:
 class RosLogHandler(logging.Handler):
     """A logging handler that re-emits each record through an rclpy logger."""
 
-    def __init__(self, logger: RcutilsLogger) -> None:
-        """Forward to ``logger`` (e.g. ``node.get_logger()``)."""
+    def __init__(self, logger: RcutilsLogger, active: Callable[[], bool] = lambda: True) -> None:
+        """Forward to ``logger`` (e.g. ``node.get_logger()``) while ``active()`` is true."""
         super().__init__()
         self.ros_logger = logger
+        self.active = active
         self.setFormatter(logging.Formatter("%(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         """Log the formatted record with the matching ROS severity."""
+        if not self.active():  # context shut down: /rosout is gone, drop like rclpy would
+            return
         try:
             self.ros_logger.log(self.format(record), severity(record.levelno))
         except Exception:  # noqa: BLE001 - logging must never raise into the caller
             self.handleError(record)
 
 
-def forward_python_logging(logger: RcutilsLogger, name: str = PACKAGE_LOGGER) -> RosLogHandler:
+def forward_python_logging(logger: RcutilsLogger, active: Callable[[], bool] = lambda: True,
+                           name: str = PACKAGE_LOGGER) -> RosLogHandler:
     """Attach a RosLogHandler to the Python logger ``name``; return it (for ``stop_forwarding``).
+
+    ``active`` (e.g. the node's ``context.ok``) tells whether forwarding is still possible.
 
     The Python logger's level follows the ROS logger's effective level when it has none of its
     own, so that INFO lines of the runtime appear like the node's own.
     """
-    handler = RosLogHandler(logger)
+    handler = RosLogHandler(logger, active)
     target = logging.getLogger(name)
     if target.level == logging.NOTSET:
         target.setLevel(_LEVELS.get(LoggingSeverity(logger.get_effective_level()), logging.INFO))
