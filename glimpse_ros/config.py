@@ -263,10 +263,12 @@ __all__ = ["ModelConfig", "NodeConfig", "RecognizerConfig", "RESNET50_LAYERS", "
 class NodeConfig:
     """ROS-side settings of the recognizer node (DESIGN §4); its fields are node parameters."""
 
-    image_topic: str = "image"
+    # Camera conventions: a driver publishes image_raw + camera_info in its namespace.
+    image_topic: str = "/camera/image_raw"
     compressed: bool = False
     input_reliability: str = "best_effort"
-    camera_info_topic: str = "camera_info"
+    # "" = the sibling of the image topic after remapping (image_transport's convention).
+    camera_info_topic: str = ""
     queue_size: int = 2
     max_frame_pixels: int = 4096 * 4096
     diagnostics_period_s: float = 1.0
@@ -274,6 +276,11 @@ class NodeConfig:
     marker_depth_m: float = 2.0
     marker_lifetime_s: float = 1.0
     image_plane_frame_id: str = "glimpse_image_plane"
+    # Output rate tolerated by the frequency status of /diagnostics (0 = no bound).
+    min_output_rate_hz: float = 0.0
+    max_output_rate_hz: float = 0.0
+    # Managed (lifecycle) node: wait for configure/activate instead of starting by itself.
+    managed: bool = False
 
     def __post_init__(self) -> None:
         """Validate ranges."""
@@ -286,9 +293,15 @@ class NodeConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"node.{name}: must be >= 1, got {getattr(self, name)}")
         for name in ("diagnostics_period_s", "stale_timeout_s", "marker_depth_m"):
-            if not getattr(self, name) > 0:  # also rejects NaN
-                raise ValueError(f"node.{name}: must be > 0, got {getattr(self, name)}")
-        if not self.marker_lifetime_s >= 0:
-            raise ValueError(f"node.marker_lifetime_s: must be >= 0, got {self.marker_lifetime_s}")
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):  # also rejects NaN
+                raise ValueError(f"node.{name}: must be finite and > 0, got {value}")
+        for name in ("marker_lifetime_s", "min_output_rate_hz", "max_output_rate_hz"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"node.{name}: must be finite and >= 0, got {value}")
+        if 0 < self.max_output_rate_hz < self.min_output_rate_hz:
+            raise ValueError(f"node.max_output_rate_hz: {self.max_output_rate_hz} is below "
+                             f"min_output_rate_hz {self.min_output_rate_hz}")
         if not self.image_plane_frame_id:
             raise ValueError("node.image_plane_frame_id: must not be empty")

@@ -2,7 +2,7 @@
 
 import sys
 
-from glimpse_ros.ros.node import main
+from glimpse_ros.ros.node_main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -34,10 +34,10 @@ def nodes(tmp_path_factory):
     params = dict(COMMON, model_path=ckpt)
     procs = {
         "fuzz_raw": NodeProcess("fuzz_raw", DOMAIN, tmp / "raw.log",
-                                dict(params, queue_size=4096, stale_timeout_s=1.0,
+                                dict(params, queue_size=64, stale_timeout_s=1.0,
                                      image_topic="fuzz/image", diagnostics_period_s=0.05)),
         "fuzz_jpeg": NodeProcess("fuzz_jpeg", DOMAIN, tmp / "jpeg.log",
-                                 dict(params, queue_size=4096, compressed=True,
+                                 dict(params, queue_size=64, compressed=True,
                                       image_topic="fuzz/image", diagnostics_period_s=0.05)),
         "overload": NodeProcess("overload", DOMAIN, tmp / "overload.log",
                                 dict(params, queue_size=2, image_topic="load/image",

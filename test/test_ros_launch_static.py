@@ -1,13 +1,17 @@
-"""Static checks of the launch file, params file and RViz config (launch is not installable here).
+"""Checks of the launch file, params file and RViz config without the launch libraries.
 
-The launch file is parsed with ``ast`` (not imported): its launch arguments, the files it refers
-to, the executable and the parameter names it sets are checked against the package.
+``launch``/``launch_ros`` are not installable here: the launch file is executed against small
+recording stand-ins of the classes it uses (a launch argument's value is looked up in a dict), with
+a throw-away ament index, so its own logic runs: which nodes it starts with which parameters, and
+that a missing rviz2 stops it before the recognizer is started.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
+import importlib.util
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -23,73 +27,126 @@ FIELDS = {cls: [f.name for f in dataclasses.fields(cls)] for cls in (RecognizerC
 PARAMETERS = set(FIELDS[RecognizerConfig]) | set(FIELDS[NodeConfig])
 
 
-def launch_tree() -> ast.Module:
-    """Parsed launch file."""
-    return ast.parse(LAUNCH.read_text(), filename=str(LAUNCH))
+class Recorded:
+    """Stand-in for a launch class: keeps its arguments; instances are logged in ``made``."""
+
+    made: list["Recorded"] = []
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.args, self.kwargs = args, kwargs
+        Recorded.made.append(self)
 
 
-def calls(tree: ast.AST, name: str) -> list[ast.Call]:
-    """All calls of a function/class called ``name``."""
-    return [n for n in ast.walk(tree) if isinstance(n, ast.Call)
-            and getattr(n.func, "id", getattr(n.func, "attr", None)) == name]
+def stub(name: str) -> type:
+    """A Recorded subclass called ``name``."""
+    return type(name, (Recorded,), {})
 
 
-def keywords(call: ast.Call) -> dict[str, ast.AST]:
-    """Keyword arguments of a call."""
-    return {k.arg: k.value for k in call.keywords}
+class LaunchConfiguration(Recorded):
+    """Resolves to ``context.values[name]``."""
+
+    def perform(self, context) -> str:
+        return context.values[self.args[0]]
 
 
-def test_launch_overrides_default_to_the_params_file() -> None:
-    """Launch arguments that override parameters are empty by default (params file wins)."""
-    tree = launch_tree()
-    table = next(n for n in tree.body if isinstance(n, ast.Assign)
-                 and getattr(n.targets[0], "id", "") == "ARGUMENTS")
-    defaults = {elt.elts[0].value: elt.elts[1].value for elt in table.value.elts}
-    assert defaults["model"] == defaults["backend"] == defaults["image_topic"] == ""
-    table = next(n for n in tree.body if isinstance(n, ast.Assign)
-                 and getattr(n.targets[0], "id", "") == "OVERRIDES")
-    overrides = {elt.elts[0].value for elt in table.value.elts}
-    assert overrides and overrides <= set(defaults), overrides - set(defaults)
+@pytest.fixture
+def launch_file(monkeypatch, tmp_path):
+    """Import the launch file against stand-ins; returns (module, ament prefix)."""
+    modules = {
+        "launch": {"LaunchDescription": stub("LaunchDescription")},
+        "launch.actions": {n: stub(n) for n in
+                           ("DeclareLaunchArgument", "OpaqueFunction", "Shutdown")},
+        "launch.substitutions": {"LaunchConfiguration": LaunchConfiguration},
+        "launch_ros.actions": {"Node": stub("Node"), "LifecycleNode": stub("LifecycleNode")},
+        "launch_ros.parameter_descriptions": {"ParameterValue": stub("ParameterValue")},
+    }
+    for name, attrs in modules.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attrs)
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setitem(sys.modules, "launch_ros", types.ModuleType("launch_ros"))
+    prefix = tmp_path / "install"
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(prefix))
+    register(prefix, "glimpse_ros")
+    Recorded.made = []
+    spec = importlib.util.spec_from_file_location("recognizer_launch", LAUNCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, prefix
 
 
-def test_launch_file_parses_and_declares_the_arguments() -> None:
-    """The launch file declares model, backend, image topic, namespace, use_sim_time, rviz."""
-    tree = launch_tree()
-    assert any(isinstance(n, ast.FunctionDef) and n.name == "generate_launch_description"
-               for n in tree.body)
-    table = next(n for n in tree.body if isinstance(n, ast.Assign)
-                 and getattr(n.targets[0], "id", "") == "ARGUMENTS")
-    declared = {elt.elts[0].value for elt in table.value.elts}
-    assert {"model", "backend", "image_topic", "namespace", "use_sim_time", "rviz",
-            "params_file"} <= declared
-    used = {c.args[0].value for c in calls(tree, "LaunchConfiguration")
-            if isinstance(c.args[0], ast.Constant)}  # the others: the OVERRIDES table below
-    assert used <= declared, f"undeclared launch arguments used: {used - declared}"
-    assert calls(tree, "DeclareLaunchArgument")
+def register(prefix: Path, package: str) -> None:
+    """Make ``package`` known to ament_index_python under ``prefix``."""
+    index = prefix / "share" / "ament_index" / "resource_index" / "packages"
+    index.mkdir(parents=True, exist_ok=True)
+    (index / package).write_text("")
+    (prefix / "share" / package).mkdir(parents=True, exist_ok=True)
 
 
-def test_launch_node_executable_files_and_parameters_exist() -> None:
-    """Node executable is a console script, referenced config files exist, parameters match."""
-    tree = launch_tree()
-    nodes = {keywords(c)["executable"].value: c for c in calls(tree, "Node")}
-    assert set(nodes) == {"recognizer", "rviz2"}
-    recognizer = keywords(nodes["recognizer"])
-    assert recognizer["package"].value == "glimpse_ros"
-    setup = (REPO / "setup.py").read_text()
-    assert "recognizer = glimpse_ros.recognizer:main" in setup
-    for join in calls(tree, "PathJoinSubstitution"):
-        parts = [e.value for e in join.args[0].elts if isinstance(e, ast.Constant)]
-        assert (REPO.joinpath(*parts)).is_file(), f"launch refers to missing {parts}"
-    dicts = [d for d in ast.walk(recognizer["parameters"]) if isinstance(d, ast.Dict)]
-    names = {k.value for d in dicts for k in d.keys}
-    assert names and names <= PARAMETERS | {"use_sim_time"}, names - PARAMETERS
-    # launch arguments that override parameters: declared, and naming real parameters
-    table = next(n for n in tree.body if isinstance(n, ast.Assign)
-                 and getattr(n.targets[0], "id", "") == "OVERRIDES")
-    overrides = {elt.elts[0].value: elt.elts[1].value for elt in table.value.elts}
-    assert {"model", "backend", "image_topic"} <= set(overrides)
-    assert set(overrides.values()) <= PARAMETERS, set(overrides.values()) - PARAMETERS
-    assert (REPO / "glimpse_ros" / "recognizer.py").is_file()
+def run_launch(module, **arguments) -> list:
+    """Run generate_launch_description() with some arguments set; return what it starts."""
+    description = module.generate_launch_description()
+    entities = description.args[0]
+    defaults = {e.args[0]: e.kwargs["default_value"] for e in entities
+                if type(e).__name__ == "DeclareLaunchArgument"}
+    unknown = set(arguments) - set(defaults)
+    assert not unknown, f"undeclared launch arguments {unknown}"
+    (opaque,) = [e for e in entities if type(e).__name__ == "OpaqueFunction"]
+    context = types.SimpleNamespace(values=dict(defaults, **arguments))
+    return opaque.kwargs["function"](context)
+
+
+def test_defaults_start_the_recognizer_with_the_packaged_params_file(launch_file) -> None:
+    """Empty params_file = config/recognizer.yaml of the package; no overrides; not managed."""
+    module, prefix = launch_file
+    (node,) = run_launch(module)
+    assert type(node).__name__ == "Node"
+    kw = node.kwargs
+    assert (kw["package"], kw["executable"], kw["name"], kw["namespace"]) == (
+        "glimpse_ros", "recognizer", "recognizer", "")
+    params_file, fixed, overrides = kw["parameters"]
+    assert params_file == str(prefix / "share" / "glimpse_ros" / "config" / "recognizer.yaml")
+    assert fixed == {"use_sim_time": False, "managed": False}
+    assert overrides == {}
+    assert set(fixed) <= PARAMETERS | {"use_sim_time"}
+    assert "recognizer = glimpse_ros.recognizer:main" in (REPO / "setup.py").read_text()
+
+
+def test_arguments_reach_the_node(launch_file) -> None:
+    """params_file, overrides (only when given), name, namespace, use_sim_time, managed."""
+    module, _ = launch_file
+    (node,) = run_launch(module, params_file="/tmp/mine.yaml", model="/m.safetensors",
+                         image_topic="/cam1/image_raw", node_name="left", namespace="arm",
+                         use_sim_time="true", managed="true")
+    assert type(node).__name__ == "LifecycleNode"
+    kw = node.kwargs
+    assert (kw["name"], kw["namespace"]) == ("left", "arm")
+    params_file, fixed, overrides = kw["parameters"]
+    assert params_file == "/tmp/mine.yaml"
+    assert fixed == {"use_sim_time": True, "managed": True}
+    assert {k: v.args[0] for k, v in overrides.items()} == {
+        "model_path": "/m.safetensors", "image_topic": "/cam1/image_raw"}
+    assert set(overrides) <= PARAMETERS
+
+
+def test_rviz_missing_fails_before_the_recognizer_starts(launch_file) -> None:
+    """rviz:=true without rviz2: an error naming rviz2 and no node constructed at all."""
+    module, _ = launch_file
+    with pytest.raises(RuntimeError, match="rviz2"):
+        run_launch(module, rviz="true")
+    assert not [r for r in Recorded.made if type(r).__name__ in ("Node", "LifecycleNode")]
+
+
+def test_rviz_present_starts_it_with_the_shipped_config_and_ends_the_launch(launch_file) -> None:
+    """With rviz2: recognizer + rviz2 -d <share>/config/recognizer.rviz; closing RViz ends all."""
+    module, prefix = launch_file
+    register(prefix, "rviz2")
+    recognizer, rviz = run_launch(module, rviz="true")
+    assert recognizer.kwargs["package"] == "glimpse_ros"
+    assert rviz.kwargs["arguments"] == [
+        "-d", str(prefix / "share" / "glimpse_ros" / "config" / "recognizer.rviz")]
+    assert type(rviz.kwargs["on_exit"]).__name__ == "Shutdown"
+    assert (REPO / "config" / "recognizer.rviz").is_file()
 
 
 def params_section() -> dict:

@@ -71,11 +71,16 @@ class Probe:
         self.markers: list[MarkerArray] = []
         self.overlays: list[Image] = []
         self.diag: dict[str, str] = {}
-        self.image_pub = self.node.create_publisher(Image, "image", 10)
-        self.compressed_pub = self.node.create_publisher(CompressedImage, "image/compressed", 10)
-        self.info_pub = self.node.create_publisher(CameraInfo, "camera_info", 10)
+        # the node's defaults: a camera namespace with image_raw + camera_info
+        self.image_pub = self.node.create_publisher(Image, "/camera/image_raw", 10)
+        self.compressed_pub = self.node.create_publisher(CompressedImage,
+                                                         "/camera/image_raw/compressed", 10)
+        self.info_pub = self.node.create_publisher(CameraInfo, "/camera/camera_info", 10)
         self.node.create_subscription(String, f"/{name}/label", self._label, 50)
         self.node.create_subscription(MarkerArray, f"/{name}/glimpses", self.markers.append, 50)
+        self.camera_markers: list[MarkerArray] = []
+        self.node.create_subscription(MarkerArray, f"/{name}/glimpses_camera",
+                                      self.camera_markers.append, 50)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 50)
         self.overlay_sub = None
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -214,7 +219,10 @@ def test_labels_markers_stamps_and_overlay_only_when_subscribed(raw) -> None:
 
 
 def test_camera_info_markers_and_reset(raw) -> None:
-    """With CameraInfo the markers are in the image's frame at marker_depth_m; ~/reset works."""
+    """Check camera-frame markers with CameraInfo, and the reset service.
+
+    ~/glimpses_camera is in the image's frame at marker_depth_m (the image-plane markers go on).
+    """
     probe, proc = raw
     info = CameraInfo(width=W, height=H)
     info.k = [50.0, 0.0, W / 2, 0.0, 50.0, H / 2, 0.0, 0.0, 1.0]
@@ -224,10 +232,17 @@ def test_camera_info_markers_and_reset(raw) -> None:
         time.sleep(0.05)
     probe.markers.clear()
     probe.stream(12, frame_id="cam_optical")
-    probe.wait_for(lambda: len(probe.markers) >= 4, 20, "markers")
-    last = probe.markers[-1].markers[0]
+    probe.wait_for(lambda: len(probe.camera_markers) >= 4, 20, "camera-frame markers")
+    last = probe.camera_markers[-1].markers[0]
     assert last.header.frame_id == "cam_optical"
     assert all(p.z == pytest.approx(2.0) for p in last.points)
+    # pinhole back-projection at 2 m of the first corner, from the markers in the image plane
+    stamp = last.header.stamp
+    plane = next(a.markers[0] for a in probe.markers if a.markers[0].header.stamp == stamp)
+    assert plane.header.frame_id == "glimpse_image_plane"
+    u, v = plane.points[0].x * W, plane.points[0].y * W  # image plane: 1 m = image width
+    assert last.points[0].x == pytest.approx((u - W / 2) * 2.0 / 50.0, abs=1e-6)
+    assert last.points[0].y == pytest.approx((v - H / 2) * 2.0 / 50.0, abs=1e-6)
 
     client = probe.node.create_client(Trigger, "/raw_node/reset")
     assert client.wait_for_service(timeout_sec=10)
@@ -286,6 +301,7 @@ def test_compressed_node_rejects_corrupt_jpeg_and_keeps_going(nodes) -> None:
     probe = Probe("jpeg_node")
     try:
         probe.wait_for(lambda: probe.compressed_pub.get_subscription_count() > 0, 60, "match")
+        time.sleep(0.5)  # the node's reader may match a moment after our writer did
         jpeg = cv2.imencode(".jpg", np.zeros((H, W, 3), np.uint8))[1].tobytes()
         bad = {"corrupt": ("jpeg", b"\xff\xd8\xff\xe0 definitely not a jpeg" + bytes(100)),
                "truncated": ("jpeg", jpeg[: len(jpeg) // 2]), "format": ("tiff", jpeg),
@@ -311,12 +327,31 @@ def test_compressed_node_rejects_corrupt_jpeg_and_keeps_going(nodes) -> None:
         probe.close()
 
 
-@pytest.mark.parametrize("param,name", [("stride:=abc", "stride"), ("backend:=cuda", "backend"),
-                                        ("queue_size:=0", "queue_size"), ("strid:=3", "strid")])
+@pytest.mark.parametrize("param,name", [
+    ("stride:=abc", "stride"), ("backend:=cuda", "backend"), ("queue_size:=0", "queue_size"),
+    ("strid:=3", "strid"), ("diagnostics_period_s:=.inf", "diagnostics_period_s"),
+    ("marker_lifetime_s:=.inf", "marker_lifetime_s"), ("queue_size:=1000000000", "queue_size"),
+    ("max_gap_s:=1e-9", "max_gap_s"), ("num_threads:=4096", "num_threads"),
+    ("image_topic:=bad topic!", "image_topic")])
 def test_invalid_parameter_stops_start_up_naming_it(param: str, name: str, tmp_path) -> None:
-    """An invalid or unknown parameter ends the process with an error that names it."""
+    """Stop on an invalid or unknown parameter: exit 2, named, no traceback, no model loaded."""
     proc = subprocess.run([sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args", "-p",
                            param], cwd=REPO, env=node_env(), capture_output=True, text=True,
                           timeout=60)
-    assert proc.returncode == 2
-    assert name in proc.stderr + proc.stdout
+    out = proc.stderr + proc.stdout
+    assert proc.returncode == 2, out
+    assert name in out and "Traceback" not in out
+    assert "configured" not in out  # the model was never loaded
+
+
+@pytest.mark.parametrize("content", [b"a: \xff\xfe: [\n", None])
+def test_bad_params_file_exits_2_without_traceback(content, tmp_path) -> None:
+    """A malformed (non-UTF-8, broken YAML) or missing params file: exit 2, no traceback."""
+    path = tmp_path / "params.yaml"
+    if content is not None:
+        path.write_bytes(content)
+    proc = subprocess.run([sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args",
+                           "--params-file", str(path)], cwd=REPO, env=node_env(),
+                          capture_output=True, text=True, timeout=60)
+    out = proc.stderr + proc.stdout
+    assert proc.returncode == 2 and "Traceback" not in out and "params file" in out, out

@@ -272,3 +272,26 @@ def test_corrupt_cached_onnx_is_exported_again(checkpoint, tmp_path, backend, ca
     rec = make(checkpoint, backend=backend, engine_cache_dir=str(tmp_path), stride=T)
     assert "exporting again" in caplog.text
     assert len(run(rec, frames(T), [i * 0.04 for i in range(T)])) == T
+
+
+def test_reconfigure_applies_live_fields_from_the_next_frame(checkpoint):
+    """stride, smoothing, top_k change on a running recognizer; other fields are refused."""
+    rec = make(checkpoint, stride=T, top_k=4)
+    imgs = frames(T + 2)
+    out = run(rec, imgs[:T], [0.1 * i for i in range(T)])
+    assert len(out) == T  # the first window
+    rec.reconfigure(RecognizerConfig(backend="torch", num_threads=1, stride=1, smoothing=0.5,
+                                     top_k=2))
+    first = rec.push(imgs[T], 0.1 * T)  # stride 1: every frame gives a result now
+    second = rec.push(imgs[T + 1], 0.1 * (T + 1))
+    assert len(first) == len(second) == 1
+    # EMA by hand (smoothing was 0, so the state before was the last frame's probabilities)
+    s1 = 0.5 * out[-1].probs + 0.5 * first[0].probs
+    s2 = 0.5 * s1 + 0.5 * second[0].probs
+    order = np.argsort(-s2, kind="stable")[:2]
+    assert [name for name, _ in second[0].top_k] == [LABELS[i] for i in order]
+    assert [p for _, p in second[0].top_k] == pytest.approx([s2[i] for i in order], abs=1e-6)
+    with pytest.raises(ValueError, match="backend"):
+        rec.reconfigure(RecognizerConfig(backend="onnxruntime", num_threads=1))
+    with pytest.raises(ValueError, match="stride"):
+        rec.reconfigure(RecognizerConfig(backend="torch", num_threads=1, stride=T + 1))

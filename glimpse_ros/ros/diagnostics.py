@@ -14,7 +14,8 @@ from typing import Callable, Mapping
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-STATUS_NAME = "glimpse_ros: recognizer"
+# diagnostic_updater's convention "<node name>: <task>"; the node passes its own name.
+STATUS_NAME = "recognizer: recognition"
 # Reset reasons carry values ("gap of 1.234s > max_gap_s"): diagnostics group them by kind.
 RESET_KINDS = (("reset service", "service"), ("time jumped", "time_jump"), ("gap of", "gap"),
                ("frame size changed", "size_change"))
@@ -146,7 +147,7 @@ class NodeStats:
             values["last_error"] = self.last_error
             return values
 
-    def status(self, hardware_id: str = "") -> DiagnosticStatus:
+    def status(self, hardware_id: str = "", name: str = STATUS_NAME) -> DiagnosticStatus:
         """Build the DiagnosticStatus: OK, or WARN when no input arrived for stale_timeout_s."""
         values = self.snapshot()
         level, message = DiagnosticStatus.OK, "running"
@@ -160,7 +161,7 @@ class NodeStats:
             message = f"stale: no input for {values['seconds_since_input']:.1f} s"
         elif values["rejected_frames"] and self.last_error:
             message = f"running; last rejected frame: {self.last_error}"
-        status = DiagnosticStatus(level=level, name=STATUS_NAME, message=message,
+        status = DiagnosticStatus(level=level, name=name, message=message,
                                   hardware_id=hardware_id)
         for key, value in values.items():
             text = f"{value:.3f}" if isinstance(value, float) else str(value)

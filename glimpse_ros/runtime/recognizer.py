@@ -31,6 +31,7 @@ Not thread-safe: call ``push``/``reset`` from one thread.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -57,6 +58,8 @@ LOG = logging.getLogger("glimpse_ros.runtime")
 # add synchronisation. Measured on the 2-core reference machine while other jobs ran: ResNet-50
 # head 46 ms/frame with 1 thread vs 264 ms with 2 (`make bench`). Engines keep num_threads.
 HEAD_THREADS = 1
+# Settings a running recognizer can take without rebuilding anything (``reconfigure``).
+LIVE_FIELDS = ("stride", "max_gap_s", "smoothing", "top_k")
 
 
 @dataclass
@@ -185,6 +188,24 @@ class Recognizer:
         self.reset_reasons[reason] += 1
         self.last_reset_reason = reason
         LOG.info("recognizer reset: %s", reason)
+
+    def reconfigure(self, config: RecognizerConfig) -> None:
+        """Apply a config that differs only in LIVE_FIELDS; it takes effect from the next frame.
+
+        Raises:
+            ValueError: another field changed (it needs a new Recognizer), or ``stride`` exceeds
+                the model's window.
+        """
+        fixed = [f.name for f in dataclasses.fields(config) if f.name not in LIVE_FIELDS
+                 and getattr(config, f.name) != getattr(self.config, f.name)]
+        if fixed:
+            raise ValueError(f"recognizer.{fixed[0]}: cannot change on a running recognizer "
+                             f"(live: {', '.join(LIVE_FIELDS)})")
+        if config.stride > self.frames:
+            raise ValueError(f"recognizer.stride: {config.stride} exceeds the model's window of "
+                             f"{self.frames} frames (frames would be skipped)")
+        self.config = config
+        self._smoother.smoothing = config.smoothing
 
     def _reset_reason(self, stamp: float, hw: tuple[int, int]) -> str:
         """Why this frame cannot continue the current sequence ("" when it can)."""

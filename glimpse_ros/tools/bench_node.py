@@ -156,6 +156,7 @@ def run_scenario(name: str, fps: float, size: tuple[int, int] | None, compressed
     cmd = [sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args", *model,
            "-p", f"backend:={args.backend}",
            "-p", "diagnostics_period_s:=0.5", "-p", f"stride:={args.stride}",
+           "-p", "image_topic:=image",
            "-p", f"input_reliability:={args.input_reliability}",
            "-p", f"compressed:={'true' if compressed else 'false'}"]
     log_dir = Path(tempfile.gettempdir()) / "glimpse_bench_node"

@@ -169,7 +169,6 @@ def run_once(source: FrameSource | BagSource, args: argparse.Namespace, out_dir:
     """Replay ``source`` through a recognizer node in this process; write the overlay outputs."""
     overrides = [Parameter("model_path", value=args.model),
                  Parameter("backend", value=args.backend),
-                 Parameter("camera_info_topic", value="camera_info"),
                  Parameter("queue_size", value=2)]
     recognizer = RecognizerNode(parameter_overrides=overrides)
     viewer = Viewer(fps=args.fps or source.fps, out_video=out_dir / f"{tag}overlay.mp4")

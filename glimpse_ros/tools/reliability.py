@@ -49,7 +49,7 @@ def dds_runs(tmp: Path, domain: int, malformed: int, overload_s: float) -> dict[
     """Fuzz (raw + compressed), stale camera and looping replay, then the overload run."""
     tiny = make_checkpoint(tmp / "tiny.safetensors", frames=FRAMES, crop_size=32, resize_size=40)
     common = {"model_path": tiny, "backend": "torch", "num_threads": 1, "stride": STRIDE,
-              "max_frame_pixels": 20000, "queue_size": 4096, "diagnostics_period_s": 0.02}
+              "max_frame_pixels": 20000, "queue_size": 64, "diagnostics_period_s": 0.02}
     raw = NodeProcess("fuzz_raw", domain, tmp / "raw.log",
                       dict(common, image_topic="fuzz/image", stale_timeout_s=1.0))
     jpeg = NodeProcess("fuzz_jpeg", domain, tmp / "jpeg.log",
