@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import re
 import sys
 import types
 from pathlib import Path
@@ -109,7 +110,9 @@ def test_defaults_start_the_recognizer_with_the_packaged_params_file(launch_file
     assert fixed == {"use_sim_time": False, "managed": False}
     assert overrides == {}
     assert set(fixed) <= PARAMETERS | {"use_sim_time"}
-    assert "recognizer = glimpse_ros.recognizer:main" in (REPO / "setup.py").read_text()
+    setup_py = (REPO / "setup.py").read_text()  # the executable a colcon build installs
+    assert '"recognizer": "glimpse_ros.recognizer:main"' in setup_py
+    assert re.search(r'AMENT_EXECUTABLES = \([^)]*"recognizer"', setup_py)
 
 
 def test_arguments_reach_the_node(launch_file) -> None:
