@@ -104,6 +104,9 @@ class RecognizerConfig:
     # small one (per-call overhead); opt-in, approximates the fp32 head.
     head_precision: str = "fp32"
     max_gap_s: float = 2.0
+    # A frame stamped at most this much before the previous one is dropped instead of resetting
+    # the sequence (drivers whose stamps jitter backwards by a millisecond now and then).
+    stamp_jitter_s: float = 0.005
     smoothing: float = 0.6
     top_k: int = 5
     labels_path: str = ""
@@ -123,6 +126,9 @@ class RecognizerConfig:
             raise ValueError(f"recognizer.num_threads: must be >= 0, got {self.num_threads}")
         if not self.max_gap_s > 0:  # also rejects NaN
             raise ValueError(f"recognizer.max_gap_s: must be > 0, got {self.max_gap_s}")
+        if not 0.0 <= self.stamp_jitter_s <= min(1.0, self.max_gap_s):  # also rejects NaN
+            raise ValueError(f"recognizer.stamp_jitter_s: must be in [0, min(1, max_gap_s)], "
+                             f"got {self.stamp_jitter_s}")
         if not 0.0 <= self.smoothing < 1.0:
             raise ValueError(f"recognizer.smoothing: must be in [0, 1), got {self.smoothing}")
         if self.top_k < 1:
@@ -255,6 +261,7 @@ class NodeConfig:
     max_frame_pixels: int = 4096 * 4096
     diagnostics_period_s: float = 1.0
     stale_timeout_s: float = 3.0
+    no_output_timeout_s: float = 10.0
     marker_depth_m: float = 2.0
     marker_lifetime_s: float = 1.0
     image_plane_frame_id: str = "glimpse_image_plane"
@@ -269,7 +276,8 @@ class NodeConfig:
         for name in ("queue_size", "max_frame_pixels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"node.{name}: must be >= 1, got {getattr(self, name)}")
-        for name in ("diagnostics_period_s", "stale_timeout_s", "marker_depth_m"):
+        for name in ("diagnostics_period_s", "stale_timeout_s", "marker_depth_m",
+                     "no_output_timeout_s"):
             if not getattr(self, name) > 0:  # also rejects NaN
                 raise ValueError(f"node.{name}: must be > 0, got {getattr(self, name)}")
         if not self.marker_lifetime_s >= 0:

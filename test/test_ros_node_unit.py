@@ -16,6 +16,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from glimpse_ros.ros.image_conversion import rgb_to_image  # noqa: E402
 from glimpse_ros.ros.node import RecognizerNode  # noqa: E402
 from glimpse_ros.ros.parameters import DESCRIPTIONS, ParameterError, parameter_names  # noqa: E402
+from glimpse_ros.runtime.stream_policy import ResetKind  # noqa: E402
 
 
 class SlowRecognizer:
@@ -30,10 +31,10 @@ class SlowRecognizer:
         self.reset_reasons: Counter[str] = Counter()
         self.gate = threading.Event()
 
-    def reset(self, reason: str) -> None:
-        """Record resets (by reason, like the runtime Recognizer)."""
-        self.resets.append(reason)
-        self.reset_reasons[reason] += 1
+    def reset(self, kind: ResetKind, message: str = "") -> None:
+        """Record resets (by kind, like the runtime Recognizer)."""
+        self.resets.append(kind)
+        self.reset_reasons[kind] += 1
 
     def push(self, frame: np.ndarray, stamp: float) -> list:
         """Return one result per frame after waiting for the gate (to make the queue fill)."""
@@ -97,7 +98,7 @@ def test_callback_drops_oldest_when_inference_is_behind(context) -> None:
         response = node._on_reset(None, SimpleNamespace(success=False, message=""))
         assert response.success
         time.sleep(0.3)
-        assert rec.resets == ["reset service"]
+        assert rec.resets == [ResetKind.REQUESTED]
     finally:
         rec.gate.set()
         node.destroy_node()
@@ -173,17 +174,18 @@ def test_resets_include_the_recognizers_own_by_kind(context) -> None:
     """Diagnostics count the recognizer's resets (gap, time jump, size change) and service ones."""
     node, rec = make_node(context)
     try:
-        rec.reset_reasons = {"gap of 2.500s > max_gap_s": 2, "gap of 9.000s > max_gap_s": 1,
-                             "time jumped backwards (5.000 -> 1.000)": 1,
-                             "frame size changed (4, 4) -> (8, 8)": 1, "reset service": 1}
+        rec.reset_reasons = Counter({ResetKind.GAP: 3, ResetKind.TIME_JUMP: 1,
+                                     ResetKind.REQUESTED: 1})
+        rec.last_reset_reason = "gap of 9.000s > max_gap_s"
         rec.gate.set()
         deadline = time.monotonic() + 5
-        while node.stats.snapshot()["resets"] != 6:
+        while node.stats.snapshot()["resets"] != 5:
             assert time.monotonic() < deadline
             time.sleep(0.02)
         stats = node.stats.snapshot()
-        assert (stats["resets_gap"], stats["resets_time_jump"], stats["resets_size_change"],
-                stats["resets_service"]) == (3, 1, 1, 1)
+        assert (stats["resets_gap"], stats["resets_time_jump"], stats["resets_requested"]) \
+            == (3, 1, 1)
+        assert stats["last_reset"] == "gap of 9.000s > max_gap_s"
     finally:
         rec.gate.set()
         node.destroy_node()

@@ -27,6 +27,8 @@ DESCRIPTIONS: dict[str, str] = {
     "head_precision": "Recurrent head: fp32, or int8 (int8 GRU weights: ~2.4x faster for "
                       "ResNet-50 on CPU, approximates fp32)",
     "max_gap_s": "Reset the streaming state after a gap between frames longer than this (s)",
+    "stamp_jitter_s": "A frame stamped at most this much (s) before the previous one is dropped "
+                      "and counted instead of resetting the sequence",
     "smoothing": "Exponential smoothing factor of the class probabilities, in [0, 1)",
     "top_k": "Number of classes kept in the smoothed top-k",
     "labels_path": "Optional label file overriding the labels stored in the checkpoint",
@@ -40,6 +42,8 @@ DESCRIPTIONS: dict[str, str] = {
     "max_frame_pixels": "Frames with more pixels than this are rejected",
     "diagnostics_period_s": "Period of /diagnostics messages (s)",
     "stale_timeout_s": "Diagnostics turn WARN after this long without input (s)",
+    "no_output_timeout_s": "Diagnostics turn WARN when frames arrive but nothing was published "
+                           "for this long (s)",
     "marker_depth_m": "Depth at which glimpse boxes are drawn in the camera frame (m)",
     "marker_lifetime_s": "Lifetime of glimpse markers (s, 0 = forever)",
     "image_plane_frame_id": "Frame of the markers when no CameraInfo was received",
