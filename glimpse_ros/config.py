@@ -21,6 +21,17 @@ T = TypeVar("T")
 
 # ResNet-50: bottleneck blocks per stage (He et al. 2016).
 RESNET50_LAYERS: tuple[int, ...] = (3, 4, 6, 3)
+# Sane upper bounds of ModelConfig fields: 4-64x the paper's model. Model files are untrusted, and
+# their config is checked against these before anything is built (a hidden size of 20000 would
+# allocate gigabytes; 100000 blocks per stage take minutes to construct).
+MODEL_LIMITS: dict[str, int] = {
+    "num_classes": 100_000, "backbone_width": 256, "frames": 64, "num_glimpses": 64,
+    "num_workers": 64, "memory_slots": 1024, "glimpse_hidden": 8192, "worker_hidden": 8192,
+    "where_hidden": 8192, "num_joints": 1024, "num_bodies": 16, "crop_size": 512,
+    "resize_size": 1024}
+MAX_BLOCKS_PER_STAGE = 64  # ResNet-152 has 36
+MAX_MEMORY_DECAY = 100.0
+ASSIGN_TEMPERATURE_RANGE = (1e-3, 1e3)
 
 
 @dataclass(frozen=True)
@@ -53,16 +64,22 @@ class ModelConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"model.{name}: must be > 0, got {getattr(self, name)}")
-        if len(self.backbone_layers) != 4 or any(n <= 0 for n in self.backbone_layers):
-            raise ValueError(f"model.backbone_layers: need 4 positive block counts, "
-                             f"got {self.backbone_layers}")
+            if getattr(self, name) > MODEL_LIMITS[name]:
+                raise ValueError(f"model.{name}: must be <= {MODEL_LIMITS[name]}, got "
+                                 f"{getattr(self, name)}")
+        if (len(self.backbone_layers) != 4
+                or any(not 0 < n <= MAX_BLOCKS_PER_STAGE for n in self.backbone_layers)):
+            raise ValueError(f"model.backbone_layers: need 4 block counts in [1, "
+                             f"{MAX_BLOCKS_PER_STAGE}], got {self.backbone_layers}")
         if not (math.isfinite(self.memory_decay) and math.isfinite(self.assign_temperature)):
             raise ValueError(f"model: memory_decay and assign_temperature must be finite, got "
                              f"{self.memory_decay}, {self.assign_temperature}")
-        if self.memory_decay < 0:
-            raise ValueError(f"model.memory_decay: must be >= 0, got {self.memory_decay}")
-        if self.assign_temperature <= 0:
-            raise ValueError(f"model.assign_temperature: must be > 0, "
+        if not 0 <= self.memory_decay <= MAX_MEMORY_DECAY:
+            raise ValueError(f"model.memory_decay: must be in [0, {MAX_MEMORY_DECAY:g}], got "
+                             f"{self.memory_decay}")
+        low, high = ASSIGN_TEMPERATURE_RANGE
+        if not low <= self.assign_temperature <= high:
+            raise ValueError(f"model.assign_temperature: must be in [{low:g}, {high:g}], "
                              f"got {self.assign_temperature}")
         if self.crop_size > self.resize_size:
             raise ValueError(f"model.crop_size: {self.crop_size} exceeds resize_size "

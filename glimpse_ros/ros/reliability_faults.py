@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import pickle
 import resource
@@ -202,6 +203,64 @@ def mismatched_checkpoint(tmp: Path) -> Path:
     path = tmp / "mismatched.safetensors"
     save_file(load_file(str(good)), str(path), metadata=meta)
     return path
+
+
+# name -> (model_config changes, or a whole replacement when not a dict; field named in the error)
+HOSTILE_CONFIGS: dict[str, tuple[Any, str]] = {
+    "glimpse_hidden_20000": ({"glimpse_hidden": 20000}, "glimpse_hidden"),
+    "worker_hidden_30000": ({"worker_hidden": 30000}, "worker_hidden"),
+    "backbone_width_1e5": ({"backbone_width": 1e5}, "backbone_width"),
+    "backbone_width_100000": ({"backbone_width": 100000}, "backbone_width"),
+    "memory_slots_1e8": ({"memory_slots": 100_000_000}, "memory_slots"),
+    "backbone_layers_100000": ({"backbone_layers": [100000, 1, 1, 1]}, "backbone_layers"),
+    "crop_size_huge": ({"crop_size": 1 << 20, "resize_size": 1 << 20}, "crop_size"),
+    "frames_huge": ({"frames": 1 << 30}, "frames"),
+    "memory_decay_nan": ({"memory_decay": math.nan}, "memory_decay"),
+    "config_is_list": ([1, 2, 3], "model_config"),
+    "config_is_int": (7, "model_config"),
+}
+# name -> value written into one weight tensor
+HOSTILE_WEIGHTS: dict[str, float] = {"nan_weight": math.nan, "inf_weight": math.inf,
+                                     "huge_weight": 1e38}
+
+
+def hostile_model_files(tmp: Path) -> dict[str, tuple[Path, str]]:
+    """Model files that must be refused before use: ``{case: (path, field named)}``.
+
+    Configs out of bounds or of the wrong JSON type (with the small model's tensors), NaN / Inf /
+    1e38 weights, a tensor of the wrong dtype, a truncated and a padded file.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    good = make_checkpoint(tmp / "good.safetensors", num_classes=4, crop_size=32, resize_size=40)
+    with safe_open(str(good), framework="pt") as f:
+        meta = dict(f.metadata())
+    tensors = load_file(str(good))
+    out: dict[str, tuple[Path, str]] = {}
+    for name, (change, field) in HOSTILE_CONFIGS.items():
+        cfg = json.loads(meta["model_config"])
+        cfg = dict(cfg, **change) if isinstance(change, dict) else change
+        path = tmp / f"{name}.safetensors"
+        save_file(tensors, str(path), metadata=dict(meta, model_config=json.dumps(cfg)))
+        out[name] = (path, field)
+    key = "head.workers.classifiers.0.weight"  # NaN here would reach every output
+    for name, value in HOSTILE_WEIGHTS.items():
+        bad = dict(tensors)
+        bad[key] = bad[key].clone()
+        bad[key].view(-1)[0] = value
+        path = tmp / f"{name}.safetensors"
+        save_file(bad, str(path), metadata=meta)
+        out[name] = (path, key)
+    wrong = dict(tensors, **{key: tensors[key].double()})
+    save_file(wrong, str(tmp / "float64_tensor.safetensors"), metadata=meta)
+    out["float64_tensor"] = (tmp / "float64_tensor.safetensors", key)
+    data = good.read_bytes()
+    (tmp / "truncated.safetensors").write_bytes(data[:-100])
+    (tmp / "padded.safetensors").write_bytes(data + bytes(100))
+    out["truncated"] = (tmp / "truncated.safetensors", "safetensors")
+    out["padded"] = (tmp / "padded.safetensors", "safetensors")
+    return out
 
 
 def recognizer_error(checkpoint: Path, **config: Any) -> str:
