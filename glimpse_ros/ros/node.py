@@ -13,6 +13,7 @@ the executor: the ~/reset service, CameraInfo and /diagnostics keep answering.
 from __future__ import annotations
 
 import collections
+import sys
 import threading
 from typing import Any, Callable
 
@@ -51,6 +52,7 @@ SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
 RELIABLE_INPUT_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1,
                                 reliability=ReliabilityPolicy.RELIABLE)
 WARN_THROTTLE_S = 5.0
+INTERRUPTED = "[INFO] [recognizer]: interrupted during start-up"
 # Recognizer counters shown in the diagnostics (stream policy: dropped jitter, size changes).
 RECOGNIZER_COUNTERS = ("jitter_dropped", "size_changes")
 
@@ -328,12 +330,12 @@ def main(args: list[str] | None = None) -> int:
     try:
         node = RecognizerNode()
     except KeyboardInterrupt:  # SIGINT while the model loads: leave quietly
-        log.info("interrupted during start-up")
+        print(INTERRUPTED, file=sys.stderr)  # rcl logging ends with the context
         rclpy.try_shutdown()
         return 0
     except (ValueError, OSError, RuntimeError) as err:  # bad parameter, model or backend
         if not rclpy.ok():  # SIGINT shut the context down while the node was being built
-            log.info("interrupted during start-up")
+            print(INTERRUPTED, file=sys.stderr)
             return 0
         log.fatal(f"start-up failed: {err}")
         rclpy.try_shutdown()

@@ -175,17 +175,70 @@ def malicious_pickles(tmp: Path) -> tuple[dict[str, Path], Path]:
     return files, marker
 
 
-def node_startup(model_path: Path | str, *params: str, timeout: float = 120) -> dict[str, Any]:
-    """Start the node with ``model_path`` (and ``-p`` params) and report how start-up ended."""
+# Logged by the Recognizer once the model is loaded and the engine built.
+MODEL_LOADED = "classes, backend"
+
+
+def _node_cmd(model_path: Path | str, params: tuple[str, ...], args: tuple[str, ...]) -> list:
     cmd = [sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args", "-p",
-           f"model_path:={model_path}", "-p", "backend:=torch"]
+           f"model_path:={model_path}", "-p", "backend:=torch", *args]
     for p in params:
         cmd += ["-p", p]
-    proc = subprocess.run(cmd, cwd=REPO, env=node_env(230), capture_output=True, text=True,
-                          timeout=timeout)
+    return cmd
+
+
+def node_startup(model_path: Path | str, *params: str, args: tuple[str, ...] = (),
+                 timeout: float = 120) -> dict[str, Any]:
+    """Start the node with ``model_path`` (``-p`` params, other ``--ros-args`` ``args``).
+
+    Returns the exit code, the fatal line (or the output's tail), whether a traceback was
+    printed and whether the model had been loaded.
+    """
+    proc = subprocess.run(_node_cmd(model_path, params, args), cwd=REPO, env=node_env(230),
+                          capture_output=True, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
     fatal = [ln for ln in out.splitlines() if "start-up failed" in ln]
-    return {"returncode": proc.returncode, "message": (fatal[0] if fatal else out[-300:])[:400]}
+    return {"returncode": proc.returncode, "message": (fatal[0] if fatal else out[-300:])[:400],
+            "traceback": "Traceback" in out, "model_loaded": MODEL_LOADED in out}
+
+
+def params_files(tmp: Path) -> dict[str, Path]:
+    """Parameter files the node must refuse at start-up: non-UTF-8, a directory, missing."""
+    latin1 = tmp / "latin1.yaml"
+    latin1.write_bytes(b"/**:\n  ros__parameters:\n    image_topic: \"cam\xe9ra\"\n")
+    folder = tmp / "params_dir.yaml"
+    folder.mkdir(exist_ok=True)
+    return {"non_utf8": latin1, "directory": folder, "missing": tmp / "missing_params.yaml"}
+
+
+def sigint_during_startup(model_path: Path | str, after: str | float,
+                          timeout: float = 120) -> dict[str, Any]:
+    """Send SIGINT to a starting node: ``after`` seconds, or once a line containing ``after``.
+
+    Returns the exit code, whether a traceback was printed, whether the model had been loaded
+    and the seconds from SIGINT to exit.
+    """
+    proc = subprocess.Popen(_node_cmd(model_path, (), ()), cwd=REPO, env=node_env(232),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    if isinstance(after, str):
+        for line in proc.stdout:
+            lines.append(line)
+            if after in line:
+                break
+    else:
+        time.sleep(after)
+    proc.send_signal(2)
+    sent = time.monotonic()
+    try:
+        rest, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rest, _ = proc.communicate()
+    out = "".join(lines) + rest
+    return {"returncode": proc.returncode, "traceback": "Traceback" in out,
+            "model_loaded": MODEL_LOADED in out, "exit_s": round(time.monotonic() - sent, 2),
+            "tail": out[-300:]}
 
 
 def mismatched_checkpoint(tmp: Path) -> Path:
@@ -298,6 +351,7 @@ def parameter_error(name: str, value: Any, domain: int = 231) -> str:
         rclpy.shutdown(context=context)
 
 
-__all__ = ["capture_log", "corrupt_onnx_cache", "corrupt_tensorrt_cache", "malicious_pickles",
-           "mismatched_checkpoint", "node_startup", "parameter_error", "recognizer_error",
-           "rss_mb", "soak"]
+__all__ = ["HOSTILE_CONFIGS", "capture_log", "corrupt_onnx_cache", "corrupt_tensorrt_cache",
+           "hostile_model_files", "malicious_pickles", "mismatched_checkpoint", "node_startup",
+           "parameter_error", "params_files", "recognizer_error", "rss_mb",
+           "sigint_during_startup", "soak"]
