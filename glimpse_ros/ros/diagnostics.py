@@ -93,9 +93,10 @@ class NodeStats:
         """A frame was received and converted."""
         with self._lock:
             now = self._clock()
+            stale = not self._inputs or now - self._inputs[-1] > self.stale_timeout_s
             self.received += 1
             self._inputs.append(now)
-            if self._waiting_since is None:
+            if self._waiting_since is None or stale:  # after a stale camera the wait restarts
                 self._waiting_since = now
             self._trim(now)
 
