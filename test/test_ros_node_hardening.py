@@ -1,5 +1,8 @@
-"""RecognizerNode in process: compressed frames decoded off the executor, CameraInfo and outputs
-checked for non-finite numbers, topic names validated before the model is built."""
+"""RecognizerNode in process: decoding off the executor, non-finite guards, topic names.
+
+Compressed frames are decoded on the inference thread, CameraInfo and outputs are checked for
+non-finite numbers, topic names are validated before the model is built.
+"""
 
 from __future__ import annotations
 
@@ -91,7 +94,7 @@ def camera_info(fx=500.0, fy=500.0, cx=32.0, cy=24.0) -> CameraInfo:
 @pytest.mark.parametrize("field,value", [("cx", math.nan), ("fx", math.inf), ("fx", 1e-320),
                                          ("fy", 0.0), ("fy", -500.0), ("cy", -math.inf)])
 def test_camera_info_with_bad_intrinsics_is_refused_and_counted(context, field, value) -> None:
-    """NaN cx, inf fx, denormal fx: refused by the check and counted by the node."""
+    """Bad K (NaN cx, inf fx, denormal fx): refused by the check and counted by the node."""
     info = camera_info(**{field: value})
     with pytest.raises(ValueError, match=field):
         check_camera_info(info)
@@ -140,7 +143,7 @@ def test_non_finite_result_is_skipped_and_counted(context) -> None:
                                         ("camera_info_topic", "a//b"),
                                         ("image_topic", "1camera")])
 def test_invalid_topic_names_fail_before_the_model_is_built(context, name, value) -> None:
-    """ParameterError naming the parameter; the recognizer factory is never called."""
+    """A ParameterError names the parameter; the recognizer factory is never called."""
     built = []
     from glimpse_ros.ros.node import RecognizerNode
 
