@@ -151,3 +151,54 @@ def test_invalid_topic_names_fail_before_the_model_is_built(context, name, value
         RecognizerNode(built.append, context=context,
                        parameter_overrides=[Parameter(name, value=value)])
     assert built == []
+
+
+def test_incompatible_publisher_and_sequence_gaps_are_counted(context) -> None:
+    """Incompatible QoS and messages overwritten before the callback are counted.
+
+    A best-effort publisher to a reliable subscription is an incompatible-QoS event; a burst into
+    the depth-1 reader loses all but the newest, counted from the publisher's sequence numbers.
+    """
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image
+
+    from glimpse_ros.ros.image_conversion import rgb_to_image
+
+    node, rec = make_node(context, Parameter("input_reliability", value="reliable"))
+    other = rclpy.create_node("cam", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    try:
+        rec.gate.set()
+        best_effort = other.create_publisher(
+            Image, "/image", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        executor.add_node(node)
+        wait_spin(executor, lambda: node.stats.snapshot()["incompatible_qos"] >= 1)
+        other.destroy_publisher(best_effort)
+        reliable = other.create_publisher(Image, "/image", 10)
+        wait_spin(executor, lambda: reliable.get_subscription_count() > 0)
+        msg = rgb_to_image(np.zeros((8, 8, 3), np.uint8))
+        reliable.publish(msg)  # the first message sets the publisher's baseline
+        wait_spin(executor, lambda: node.stats.snapshot()["messages_received"] == 1)
+        for i in range(30):  # sent faster than taken: the depth-1 reader keeps only the newest
+            msg.header.stamp.sec = i + 1
+            reliable.publish(msg)
+        wait_spin(executor, lambda: False, timeout=0.5)
+        snap = node.stats.snapshot()
+        assert snap["skipped_by_middleware"] > 0, snap
+        assert snap["messages_received"] - 1 + snap["skipped_by_middleware"] == 30, snap
+    finally:
+        executor.shutdown()
+        other.destroy_node()
+        rec.gate.set()
+        node.destroy_node()
+
+
+def wait_spin(executor, predicate, timeout: float = 10.0) -> None:
+    """Spin ``executor`` until ``predicate`` holds (or ``timeout`` when it never does)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            assert timeout < 1.0, "timed out"
+            return
+        executor.spin_once(timeout_sec=0.05)
