@@ -104,6 +104,38 @@ def soak(checkpoint: Path, num_frames: int, loops: int = 2, stride: int = 2, siz
             "rss_samples_mb": [round(x, 1) for x in rss_samples]}
 
 
+def reset_flood(checkpoint: Path, num_frames: int = 50_000) -> dict[str, Any]:
+    """Stamps alternating 0 / 100 s: every frame resets (gap, time jump). Reports what grew."""
+    import gc
+    import tracemalloc
+
+    from glimpse_ros.runtime.recognizer import Recognizer
+
+    rec = Recognizer(RecognizerConfig(backend="torch", num_threads=1, stride=1), checkpoint)
+    img = np.zeros((8, 8, 3), np.uint8)
+    logging.getLogger("glimpse_ros").setLevel(logging.ERROR)  # the log is throttled anyway
+    try:
+        for i in range(1000):
+            rec.push(img, 100.0 * (i % 2))
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        start = time.perf_counter()
+        for i in range(1000, num_frames):
+            rec.push(img, 100.0 * (i % 2))
+        elapsed = time.perf_counter() - start
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+    finally:
+        logging.getLogger("glimpse_ros").setLevel(logging.INFO)
+    return {"frames": num_frames, "resets": rec.counters["resets"],
+            "reset_keys": len(rec.reset_reasons),
+            "by_kind": {k.value: n for k, n in rec.reset_reasons.items()},
+            "python_heap_growth_kb": round(grown / 1024, 1),
+            "us_per_frame": round(elapsed / (num_frames - 1000) * 1e6, 1)}
+
+
 def corrupt_onnx_cache(checkpoint: Path, cache_dir: Path, backend: str = "onnxruntime"
                        ) -> dict[str, Any]:
     """Build the ONNX cache, overwrite it with garbage, build the Recognizer again."""
@@ -353,5 +385,5 @@ def parameter_error(name: str, value: Any, domain: int = 231) -> str:
 
 __all__ = ["HOSTILE_CONFIGS", "capture_log", "corrupt_onnx_cache", "corrupt_tensorrt_cache",
            "hostile_model_files", "malicious_pickles", "mismatched_checkpoint", "node_startup",
-           "parameter_error", "params_files", "recognizer_error", "rss_mb",
+           "parameter_error", "params_files", "recognizer_error", "reset_flood", "rss_mb",
            "sigint_during_startup", "soak"]
