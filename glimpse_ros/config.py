@@ -23,6 +23,17 @@ T = TypeVar("T")
 RESNET50_LAYERS: tuple[int, ...] = (3, 4, 6, 3)
 # ModelConfig.temporal_padding choices.
 TEMPORAL_PADDINGS: tuple[str, ...] = ("symmetric", "causal")
+# Sane upper bounds of ModelConfig fields: 4-64x the paper's model. Model files are untrusted, and
+# their config is checked against these before anything is built (a hidden size of 20000 would
+# allocate gigabytes; 100000 blocks per stage take minutes to construct).
+MODEL_LIMITS: dict[str, int] = {
+    "num_classes": 100_000, "backbone_width": 256, "frames": 64, "num_glimpses": 64,
+    "num_workers": 64, "memory_slots": 1024, "glimpse_hidden": 8192, "worker_hidden": 8192,
+    "where_hidden": 8192, "num_joints": 1024, "num_bodies": 16, "crop_size": 512,
+    "resize_size": 1024}
+MAX_BLOCKS_PER_STAGE = 64  # ResNet-152 has 36
+MAX_MEMORY_DECAY = 100.0
+ASSIGN_TEMPERATURE_RANGE = (1e-3, 1e3)
 
 
 @dataclass(frozen=True)
@@ -61,16 +72,22 @@ class ModelConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"model.{name}: must be > 0, got {getattr(self, name)}")
-        if len(self.backbone_layers) != 4 or any(n <= 0 for n in self.backbone_layers):
-            raise ValueError(f"model.backbone_layers: need 4 positive block counts, "
-                             f"got {self.backbone_layers}")
+            if getattr(self, name) > MODEL_LIMITS[name]:
+                raise ValueError(f"model.{name}: must be <= {MODEL_LIMITS[name]}, got "
+                                 f"{getattr(self, name)}")
+        if (len(self.backbone_layers) != 4
+                or any(not 0 < n <= MAX_BLOCKS_PER_STAGE for n in self.backbone_layers)):
+            raise ValueError(f"model.backbone_layers: need 4 block counts in [1, "
+                             f"{MAX_BLOCKS_PER_STAGE}], got {self.backbone_layers}")
         if not (math.isfinite(self.memory_decay) and math.isfinite(self.assign_temperature)):
             raise ValueError(f"model: memory_decay and assign_temperature must be finite, got "
                              f"{self.memory_decay}, {self.assign_temperature}")
-        if self.memory_decay < 0:
-            raise ValueError(f"model.memory_decay: must be >= 0, got {self.memory_decay}")
-        if self.assign_temperature <= 0:
-            raise ValueError(f"model.assign_temperature: must be > 0, "
+        if not 0 <= self.memory_decay <= MAX_MEMORY_DECAY:
+            raise ValueError(f"model.memory_decay: must be in [0, {MAX_MEMORY_DECAY:g}], got "
+                             f"{self.memory_decay}")
+        low, high = ASSIGN_TEMPERATURE_RANGE
+        if not low <= self.assign_temperature <= high:
+            raise ValueError(f"model.assign_temperature: must be in [{low:g}, {high:g}], "
                              f"got {self.assign_temperature}")
         if self.temporal_padding not in TEMPORAL_PADDINGS:
             raise ValueError(f"model.temporal_padding: {self.temporal_padding!r} is not one of "
@@ -120,6 +137,9 @@ class RecognizerConfig:
     # small one (per-call overhead); opt-in, approximates the fp32 head.
     head_precision: str = "fp32"
     max_gap_s: float = 2.0
+    # A frame stamped at most this much before the previous one is dropped instead of resetting
+    # the sequence (drivers whose stamps jitter backwards by a millisecond now and then).
+    stamp_jitter_s: float = 0.005
     smoothing: float = 0.6
     top_k: int = 5
     labels_path: str = ""
@@ -139,6 +159,9 @@ class RecognizerConfig:
             raise ValueError(f"recognizer.num_threads: must be >= 0, got {self.num_threads}")
         if not self.max_gap_s > 0:  # also rejects NaN
             raise ValueError(f"recognizer.max_gap_s: must be > 0, got {self.max_gap_s}")
+        if not 0.0 <= self.stamp_jitter_s <= min(1.0, self.max_gap_s):  # also rejects NaN
+            raise ValueError(f"recognizer.stamp_jitter_s: must be in [0, min(1, max_gap_s)], "
+                             f"got {self.stamp_jitter_s}")
         if not 0.0 <= self.smoothing < 1.0:
             raise ValueError(f"recognizer.smoothing: must be in [0, 1), got {self.smoothing}")
         if self.top_k < 1:
@@ -273,6 +296,7 @@ class NodeConfig:
     max_frame_pixels: int = 4096 * 4096
     diagnostics_period_s: float = 1.0
     stale_timeout_s: float = 3.0
+    no_output_timeout_s: float = 10.0
     marker_depth_m: float = 2.0
     marker_lifetime_s: float = 1.0
     image_plane_frame_id: str = "glimpse_image_plane"
@@ -292,7 +316,8 @@ class NodeConfig:
         for name in ("queue_size", "max_frame_pixels"):
             if getattr(self, name) < 1:
                 raise ValueError(f"node.{name}: must be >= 1, got {getattr(self, name)}")
-        for name in ("diagnostics_period_s", "stale_timeout_s", "marker_depth_m"):
+        for name in ("diagnostics_period_s", "stale_timeout_s", "marker_depth_m",
+                     "no_output_timeout_s"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):  # also rejects NaN
                 raise ValueError(f"node.{name}: must be finite and > 0, got {value}")

@@ -14,8 +14,8 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("torch")
-from glimpse_ros.tools.reliability_dds import (  # noqa: E402
-    run_fuzz, run_loop_replay, run_overload, run_stale)
+from glimpse_ros.tools.reliability_dds import (run_churn, run_fuzz, run_loop_replay,  # noqa: E402
+                                               run_overload, run_scan_bombs, run_stale)
 from glimpse_ros.tools.reliability_fuzz import FuzzGenerator  # noqa: E402
 from glimpse_ros.tools.reliability_harness import NodeProcess, Probe, make_checkpoint  # noqa: E402
 
@@ -42,6 +42,10 @@ def nodes(tmp_path_factory):
         "overload": NodeProcess("overload", DOMAIN, tmp / "overload.log",
                                 dict(params, queue_size=2, image_topic="load/image",
                                      max_frame_pixels=320 * 240)),
+        # default max_frame_pixels (4096x4096): the scan bomb passes the size check
+        "bomb": NodeProcess("bomb", DOMAIN, tmp / "bomb.log",
+                            dict(params, compressed=True, image_topic="bomb/image",
+                                 max_frame_pixels=4096 * 4096, diagnostics_period_s=0.1)),
     }
     yield procs
     for proc in procs.values():
@@ -119,6 +123,35 @@ def test_looping_replay_resets_with_one_log_line(raw) -> None:
     assert report["node_alive"]
     assert report["reset_log_lines"] == report["restarts"], report
     assert all(n == 16 for n in report["labels_per_loop"]), report
+
+
+def test_scan_bombs_refused_service_and_diagnostics_keep_answering(nodes) -> None:
+    """4096x4096 progressive JPEGs with 2000 extra scans at 4 Hz: each refused from its header.
+
+    ~/reset answers and /diagnostics keep coming within 1 s throughout.
+    """
+    node = nodes["bomb"]
+    probe = probe_for(node, "bomb/image", compressed=True)
+    try:
+        report = run_scan_bombs(probe, node, seconds=4.0, rate_hz=4.0)
+        probe.wait_for(lambda: probe.value("rejected_too_many_scans") >= report["bombs_sent"],
+                       5, "bombs counted")
+    finally:
+        probe.close()
+    assert report["node_alive"] and report["reset_timeouts"] == 0, report
+    assert report["reset_response_max_s"] < 1.0, report
+    assert report["diagnostics_gap_max_s"] < 1.0, report
+    assert report["reset_calls"] >= 10
+
+
+def test_alternating_size_and_stamp_jitter_still_give_labels(raw) -> None:
+    """Size alternating every frame (no reset), stamps 1 ms back every third frame (dropped)."""
+    probe, node = raw
+    report = run_churn(probe, node, frames=40)
+    assert report["node_alive"]
+    assert report["alternating_size_labels"] == 40, report  # T + stride * 16 frames
+    assert report["stamp_jitter_labels"] == 26, report  # 27 frames kept: T + stride * 9
+    assert report["jitter_dropped"] == 13, report
 
 
 @pytest.mark.slow

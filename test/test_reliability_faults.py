@@ -98,6 +98,44 @@ def test_node_start_up_refuses_bad_model_files(ckpt, tmp_path) -> None:
     assert not marker.exists()
 
 
+def test_node_start_up_refuses_hostile_model_files_exit_2(tmp_path) -> None:
+    """Out-of-bounds config, config that is a JSON list, NaN weights: exit 2 naming file and field.
+
+    No traceback, nothing built (the refusals come before allocation; see
+    test_checkpoint_validation for every case in process).
+    """
+    files = faults.hostile_model_files(tmp_path)
+    cases = ("glimpse_hidden_20000", "config_is_list", "nan_weight")
+    with ThreadPoolExecutor(len(cases)) as pool:
+        reports = dict(zip(cases, pool.map(lambda c: faults.node_startup(files[c][0]), cases)))
+    for case, report in reports.items():
+        path, field = files[case]
+        assert report["returncode"] == 2, report
+        assert path.name in report["message"] and field in report["message"], report
+        assert not report["traceback"] and not report["model_loaded"], report
+
+
+def test_bad_params_file_and_topic_name_exit_2_before_the_model_loads(ckpt, tmp_path) -> None:
+    """A non-UTF-8 / unreadable / missing params file and an invalid topic name: exit 2, named."""
+    files = faults.params_files(tmp_path)
+    runs = {name: (ckpt, (), ("--params-file", str(path))) for name, path in files.items()}
+    runs["topic"] = (ckpt, ("image_topic:=bad topic!",), ())
+    with ThreadPoolExecutor(len(runs)) as pool:
+        reports = dict(zip(runs, pool.map(lambda r: faults.node_startup(r[0], *r[1], args=r[2]),
+                                          runs.values())))
+    for name, report in reports.items():
+        named = "image_topic" if name == "topic" else files[name].name
+        assert report["returncode"] == 2 and named in report["message"], report
+        assert not report["traceback"] and not report["model_loaded"], report
+
+
+@pytest.mark.parametrize("after", ["Fast DDS profile", 0.3])
+def test_sigint_during_start_up_exits_cleanly(ckpt, after) -> None:
+    """SIGINT while the node is being built (after rclpy.init) or while importing: exit 0."""
+    report = faults.sigint_during_startup(ckpt, after)
+    assert report["returncode"] == 0 and not report["traceback"], report
+
+
 @pytest.mark.parametrize("name,value", [
     ("max_gap_s", math.nan), ("smoothing", 1.5), ("head_mode", "video"),
     ("stale_timeout_s", math.nan), ("marker_lifetime_s", math.nan), ("max_frame_pixels", 0)])

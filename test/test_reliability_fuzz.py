@@ -17,7 +17,8 @@ RAW_REASONS = {"bad_encoding": {"encoding"}, "short_step": {"step"}, "truncated"
 COMPRESSED_REASONS = {"bomb_header": {"too_large"}, "bad_format": {"format"},
                       "empty": {"zero_size"}, "garbage": {"corrupt"},
                       "truncated_jpeg": {"truncated", "corrupt"}, "png_garbage": {"corrupt"},
-                      "truncated_png": {"corrupt"}, "jpeg_garbage": {"corrupt"}}
+                      "truncated_png": {"corrupt"}, "jpeg_garbage": {"corrupt"},
+                      "scan_bomb": {"too_many_scans"}}
 
 
 @pytest.mark.parametrize("compressed", [False, True])

@@ -91,7 +91,7 @@ def test_camera_info_topic_parameter_overrides_the_pairing(pair) -> None:
     info = CameraInfo(width=16, height=8)
     info.k = [10.0, 0.0, 8.0, 0.0, 10.0, 4.0, 0.0, 0.0, 1.0]
     pub = pair.client.create_publisher(CameraInfo, "/calib/info", 10)
-    wait_for(lambda: pub.publish(info) or node._camera_info is not None, 10,
+    wait_for(lambda: pub.publish(info) or node.input.camera_info is not None, 10,
              "CameraInfo received")  # best effort: publish until discovery completed both ways
 
 
@@ -163,12 +163,12 @@ def test_shipped_rviz_view_shows_the_markers_with_and_without_camera_info(pair) 
         if phase == "CameraInfo":
             info = CameraInfo(width=16, height=8)
             info.k = [10.0, 0.0, 8.0, 0.0, 10.0, 4.0, 0.0, 0.0, 1.0]
-            wait_for(lambda: camera_info.publish(info) or node._camera_info is not None, 10,
+            wait_for(lambda: camera_info.publish(info) or node.input.camera_info is not None, 10,
                      "CameraInfo")
         markers.clear()
         for sec in range(1, 4):
             frame.header.stamp.sec = sec + (10 if phase == "CameraInfo" else 0)
-            node._on_image(frame)
+            node.input.on_image(frame)
             time.sleep(0.1)  # queue_size 2: give inference time, no frame dropped
         wait_for(lambda: len(markers) >= 2, 10, f"markers ({phase})")
         frames = {m.header.frame_id for arr in markers for m in arr.markers}

@@ -16,6 +16,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from glimpse_ros.ros.image_conversion import rgb_to_image  # noqa: E402
 from glimpse_ros.ros.node import RecognizerNode  # noqa: E402
 from glimpse_ros.ros.parameters import DESCRIPTIONS, ParameterError, parameter_names  # noqa: E402
+from glimpse_ros.runtime.stream_policy import ResetKind  # noqa: E402
 
 
 class SlowRecognizer:
@@ -30,10 +31,10 @@ class SlowRecognizer:
         self.reset_reasons: Counter[str] = Counter()
         self.gate = threading.Event()
 
-    def reset(self, reason: str) -> None:
-        """Record resets (by reason, like the runtime Recognizer)."""
-        self.resets.append(reason)
-        self.reset_reasons[reason] += 1
+    def reset(self, kind: ResetKind, message: str = "") -> None:
+        """Record resets (by kind, like the runtime Recognizer)."""
+        self.resets.append(kind)
+        self.reset_reasons[kind] += 1
 
     def push(self, frame: np.ndarray, stamp: float) -> list:
         """Return one result per frame after waiting for the gate (to make the queue fill)."""
@@ -84,7 +85,7 @@ def test_callback_drops_oldest_when_inference_is_behind(context) -> None:
         msg = rgb_to_image(np.zeros((8, 8, 3), np.uint8))
         for i in range(8):
             msg.header.stamp.sec = i + 1
-            node._on_image(msg)  # the subscription callback, called directly
+            node.input.on_image(msg)  # the subscription callback, called directly
         stats = node.stats.snapshot()
         # one frame is inside the blocked push, two wait, the rest were dropped
         assert stats["frames_received"] == 8
@@ -97,7 +98,7 @@ def test_callback_drops_oldest_when_inference_is_behind(context) -> None:
         response = node._on_reset(None, SimpleNamespace(success=False, message=""))
         assert response.success
         time.sleep(0.3)
-        assert rec.resets == ["reset service"]
+        assert rec.resets == [ResetKind.REQUESTED]
     finally:
         rec.gate.set()
         node.destroy_node()
@@ -108,7 +109,7 @@ def test_vision_msgs_classification_published(context) -> None:
     pytest.importorskip("vision_msgs.msg")
     node, rec = make_node(context)
     try:
-        assert node.class_pub is not None
+        assert node.outputs.class_pub is not None
         got = []
         from vision_msgs.msg import Classification
 
@@ -119,7 +120,7 @@ def test_vision_msgs_classification_published(context) -> None:
         msg.header.stamp.sec = 42
         deadline = time.monotonic() + 5
         while not got and time.monotonic() < deadline:
-            node._on_image(msg)
+            node.input.on_image(msg)
             rclpy.spin_once(sub, timeout_sec=0.1)
         assert got and got[0].header.stamp.sec == 42
         assert got[0].results[0].class_id == "wave"
@@ -131,17 +132,17 @@ def test_vision_msgs_classification_published(context) -> None:
 
 def test_unexpected_conversion_error_is_counted_not_raised(context, monkeypatch) -> None:
     """Any exception from the converter is caught in the callback: rejection reason "internal"."""
-    import glimpse_ros.ros.node as node_module
+    import glimpse_ros.ros.frame_input as input_module
 
     def broken(msg, max_pixels):
         raise RuntimeError("converter bug")
 
-    monkeypatch.setattr(node_module, "image_to_rgb", broken)
+    monkeypatch.setattr(input_module, "image_to_rgb", broken)
     node, rec = make_node(context)
     try:
         msg = rgb_to_image(np.zeros((8, 8, 3), np.uint8))
-        node._on_image(msg)  # must not raise
-        node._on_image(msg)
+        node.input.on_image(msg)  # must not raise
+        node.input.on_image(msg)
         stats = node.stats.snapshot()
         assert stats["rejected_internal"] == 2 and stats["frames_received"] == 0
         assert "converter bug" in stats["last_error"]
@@ -157,7 +158,7 @@ def test_frames_discarded_by_reset_are_counted_as_dropped(context) -> None:
         msg = rgb_to_image(np.zeros((8, 8, 3), np.uint8))
         for i in range(3):
             msg.header.stamp.sec = i + 1
-            node._on_image(msg)
+            node.input.on_image(msg)
         time.sleep(0.2)  # one frame is inside the blocked push, the others wait in the queue
         before = node.stats.snapshot()["dropped_frames"]
         response = node._on_reset(None, SimpleNamespace(success=False, message=""))
@@ -173,17 +174,18 @@ def test_resets_include_the_recognizers_own_by_kind(context) -> None:
     """Diagnostics count the recognizer's resets (gap, time jump, size change) and service ones."""
     node, rec = make_node(context)
     try:
-        rec.reset_reasons = {"gap of 2.500s > max_gap_s": 2, "gap of 9.000s > max_gap_s": 1,
-                             "time jumped backwards (5.000 -> 1.000)": 1,
-                             "frame size changed (4, 4) -> (8, 8)": 1, "reset service": 1}
+        rec.reset_reasons = Counter({ResetKind.GAP: 3, ResetKind.TIME_JUMP: 1,
+                                     ResetKind.REQUESTED: 1})
+        rec.last_reset_reason = "gap of 9.000s > max_gap_s"
         rec.gate.set()
         deadline = time.monotonic() + 5
-        while node.stats.snapshot()["resets"] != 6:
+        while node.stats.snapshot()["resets"] != 5:
             assert time.monotonic() < deadline
             time.sleep(0.02)
         stats = node.stats.snapshot()
-        assert (stats["resets_gap"], stats["resets_time_jump"], stats["resets_size_change"],
-                stats["resets_service"]) == (3, 1, 1, 1)
+        assert (stats["resets_gap"], stats["resets_time_jump"], stats["resets_requested"]) \
+            == (3, 1, 1)
+        assert stats["last_reset"] == "gap of 9.000s > max_gap_s"
     finally:
         rec.gate.set()
         node.destroy_node()
@@ -192,9 +194,9 @@ def test_resets_include_the_recognizers_own_by_kind(context) -> None:
 def test_publish_error_is_counted_and_the_inference_thread_survives(context,
                                                                     monkeypatch) -> None:
     """An exception while publishing one result is counted; later frames are still processed."""
-    import glimpse_ros.ros.node as node_module
+    import glimpse_ros.ros.result_output as output_module
 
-    real, calls = node_module.glimpse_markers, []
+    real, calls = output_module.glimpse_markers, []
 
     def fail_once(*args, **kwargs):
         calls.append(1)
@@ -202,14 +204,14 @@ def test_publish_error_is_counted_and_the_inference_thread_survives(context,
             raise ValueError("cannot convert float NaN to integer")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(node_module, "glimpse_markers", fail_once)
+    monkeypatch.setattr(output_module, "glimpse_markers", fail_once)
     node, rec = make_node(context, Parameter("queue_size", value=4))
     rec.gate.set()
     try:
         for sec in (1, 2):
             msg = rgb_to_image(np.zeros((8, 8, 3), np.uint8))
             msg.header.stamp.sec = sec
-            node._on_image(msg)
+            node.input.on_image(msg)
         deadline = time.monotonic() + 5
         while node.stats.snapshot()["frames_processed"] < 1:
             assert time.monotonic() < deadline, node.stats.snapshot()

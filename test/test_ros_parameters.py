@@ -39,6 +39,8 @@ EXPECTED = {
     "smoothing": (ParameterType.PARAMETER_DOUBLE, False, (0.0, 0.99)),
     "top_k": (ParameterType.PARAMETER_INTEGER, False, (1, 1000)),
     "max_gap_s": (ParameterType.PARAMETER_DOUBLE, False, (0.1, 3600.0)),
+    "stamp_jitter_s": (ParameterType.PARAMETER_DOUBLE, False, (0.0, 1.0)),
+    "no_output_timeout_s": (ParameterType.PARAMETER_DOUBLE, False, (0.1, 3600.0)),
     "marker_lifetime_s": (ParameterType.PARAMETER_DOUBLE, False, (0.0, 3600.0)),
     "image_plane_frame_id": (ParameterType.PARAMETER_STRING, False, None),
     "managed": (ParameterType.PARAMETER_BOOL, True, None),
@@ -90,9 +92,10 @@ def test_refused_changes_return_a_reason_and_change_nothing(pair) -> None:
     """The issue's cases (and more) are refused with a reason; get still reports the old values."""
     node = pair.start(Parameter("stride", value=4))
     before = remote_get(pair, "stride", "smoothing", "backend", "image_topic", "max_gap_s",
-                        "marker_lifetime_s")
+                        "marker_lifetime_s", "stamp_jitter_s", "no_output_timeout_s")
     cases = {"stride": "abc", "smoothing": 5.0, "backend": "cuda", "image_topic": "/other",
-             "max_gap_s": 1e-9, "marker_lifetime_s": math.inf}
+             "max_gap_s": 1e-9, "marker_lifetime_s": math.inf, "stamp_jitter_s": 2.0,
+             "no_output_timeout_s": 0.0}
     for name, value in cases.items():
         (result,) = remote_set(pair, **{name: value})
         assert not result.successful, name
@@ -103,10 +106,15 @@ def test_refused_changes_return_a_reason_and_change_nothing(pair) -> None:
     assert remote_get(pair, *before) == before
     assert node.config.stride == 4 and node.config.backend == "auto"
     assert pair.made[0].configs == []  # nothing reached the recognizer
+    # stamp_jitter_s within its range but above max_gap_s: the config's cross-check refuses it
+    assert remote_set(pair, max_gap_s=0.2)[0].successful
+    (result,) = remote_set(pair, stamp_jitter_s=0.5)
+    assert not result.successful and "stamp_jitter_s" in result.reason
+    assert remote_get(pair, "stamp_jitter_s") == {"stamp_jitter_s": 0.005}
 
 
 def test_live_changes_are_applied_and_get_equals_what_is_used(pair) -> None:
-    """stride, smoothing, top_k, max_gap_s reach the recognizer; marker settings the markers."""
+    """Recognizer settings reach the recognizer; marker and diagnostics settings the node."""
     node = pair.start()
     markers: list[MarkerArray] = []
     sub = pair.client.create_subscription(MarkerArray, f"{NODE}/glimpses", markers.append, 50)
@@ -119,19 +127,22 @@ def test_live_changes_are_applied_and_get_equals_what_is_used(pair) -> None:
         "stride": 2, "smoothing": 0.0, "top_k": 1, "image_plane_frame_id": "plane2"}
     (result,) = remote_set(pair, max_gap_s=5.0)
     assert result.successful
+    assert all(r.successful for r in remote_set(pair, stamp_jitter_s=0.02,
+                                                no_output_timeout_s=4.0))
+    assert node.stats.thresholds.no_output_timeout_s == 4.0  # the diagnostics use it
     msg = rgb_to_image(np.zeros((8, 16, 3), np.uint8))
     msg.header.stamp.sec = 7
-    node._on_image(msg)
+    node.input.on_image(msg)
     rec = pair.made[0]
     wait_for(lambda: bool(rec.configs), 5, "reconfigure")
     applied = rec.configs[-1]
-    assert (applied.stride, applied.smoothing, applied.top_k, applied.max_gap_s) == (
-        2, 0.0, 1, 5.0)
+    assert (applied.stride, applied.smoothing, applied.top_k, applied.max_gap_s,
+            applied.stamp_jitter_s) == (2, 0.0, 1, 5.0, 0.02)
     stamps = iter(range(8, 1000))
 
     def more_frames() -> bool:  # the node's writer may match our reader a moment later
         msg.header.stamp.sec = next(stamps)
-        node._on_image(msg)
+        node.input.on_image(msg)
         return bool(markers)
 
     wait_for(lambda: bool(markers) or more_frames(), 10, "markers")
@@ -141,7 +152,7 @@ def test_live_changes_are_applied_and_get_equals_what_is_used(pair) -> None:
     # max_frame_pixels is live too: the next 8x16 frame is too large
     (result,) = remote_set(pair, max_frame_pixels=100)
     assert result.successful
-    node._on_image(msg)
+    node.input.on_image(msg)
     assert node.stats.snapshot().get("rejected_too_large") == 1
 
 
@@ -149,7 +160,8 @@ def test_live_changes_are_applied_and_get_equals_what_is_used(pair) -> None:
     ("diagnostics_period_s", math.inf), ("marker_lifetime_s", math.inf),
     ("queue_size", 1_000_000_000), ("max_gap_s", 1e-9), ("num_threads", 4096),
     ("image_topic", "bad topic!"), ("camera_info_topic", "a//b"), ("stride", "abc"),
-    ("smoothing", 1.0), ("backend", "cuda")])
+    ("smoothing", 1.0), ("backend", "cuda"), ("stamp_jitter_s", -0.001),
+    ("no_output_timeout_s", math.nan)])
 def test_startup_refuses_out_of_bounds_before_building_the_model(context, name, value) -> None:
     """Raise ParameterError naming the parameter; the recognizer factory is never called."""
     built: list = []

@@ -142,16 +142,19 @@ def test_backwards_stamp_resets_state(checkpoint):
         np.testing.assert_allclose(a.probs, b.probs, rtol=0, atol=1e-6)
 
 
-def test_gap_and_size_change_reset(checkpoint):
-    """Gap and size change reset."""
+def test_gap_resets_and_size_change_continues(checkpoint):
+    """A gap resets; a size change continues the sequence (counted); a manual reset is counted."""
+    from glimpse_ros.runtime.stream_policy import ResetKind
+
     rec = make(checkpoint, stride=1, max_gap_s=0.5)
     run(rec, frames(T), [i * 0.04 for i in range(T)])
     assert rec.push(frames(1)[0], 5.0) == []  # gap: the buffer starts again
-    assert "gap" in rec.last_reset_reason
+    assert "gap" in rec.last_reset_reason and rec.last_reset_kind is ResetKind.GAP
     rec.push(frames(1, hw=(30, 30))[0], 5.04)
-    assert "size" in rec.last_reset_reason and rec.counters["resets"] == 2
+    assert rec.counters["resets"] == 1 and rec.counters["size_changes"] == 1
     rec.reset("requested by test")
-    assert rec.reset_reasons["requested by test"] == 1
+    assert rec.reset_reasons == {ResetKind.GAP: 1, ResetKind.REQUESTED: 1}
+    assert rec.last_reset_reason == "requested by test"
 
 
 def test_buffer_memory_bounded_over_1000_frames(checkpoint):

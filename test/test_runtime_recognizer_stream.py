@@ -11,6 +11,7 @@ from glimpse_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds
 from glimpse_ros.preprocess import preprocess_frame
 from glimpse_ros.runtime.recognizer import Recognizer
+from glimpse_ros.runtime.stream_policy import ResetKind
 
 T = 4
 LABELS = ["a", "b", "c", "d"]
@@ -100,23 +101,48 @@ def test_stride_and_head_mode_do_not_apply(checkpoint):
         np.testing.assert_array_equal(x.probs, y.probs)
 
 
-@pytest.mark.parametrize("cause", ["request", "backwards", "size"])
+@pytest.mark.parametrize("cause", ["request", "time_jump", "gap"])
 def test_reset_restarts_from_a_fresh_backbone_state(checkpoint, cause):
     """After a reset the results equal the clip forward of the frames since the reset."""
     rec = make(checkpoint)
     before = frames(6, seed=3)
     push_all(rec, before, [10 + i * 0.04 for i in range(6)])
-    hw = (30, 30) if cause == "size" else (24, 32)
-    after = frames(5, seed=4, hw=hw)
-    start = 1.0 if cause == "backwards" else 10.24
+    after = frames(5, seed=4)
+    # time jump: 9 s backwards (beyond stamp_jitter_s); gap: 5 s forward (beyond max_gap_s)
+    start = {"request": 10.24, "time_jump": 1.0, "gap": 15.2}[cause]
     if cause == "request":
         rec.reset("requested by test")
     results = push_all(rec, after, [start + i * 0.04 for i in range(5)])
     assert rec.counters["resets"] == 1
-    assert {"request": "requested", "backwards": "backwards", "size": "size"}[cause] in \
-        rec.last_reset_reason
+    kinds = {"request": ResetKind.REQUESTED, "time_jump": ResetKind.TIME_JUMP,
+             "gap": ResetKind.GAP}
+    assert rec.last_reset_kind is kinds[cause]
     probs, glimpses = clip_forward(checkpoint, after)
     assert_matches(results, probs, glimpses, TOL["torch"])
     # Continuing without the reset would have given other outputs (the test can fail).
     cont, _ = clip_forward(checkpoint, before + after)
     assert not np.allclose(cont[6:], probs, atol=1e-4)
+
+
+def test_size_change_continues_the_stream(checkpoint):
+    """A new source frame size is counted, not a reset: results == the clip forward of all."""
+    rec = make(checkpoint)
+    before, after = frames(6, seed=3), frames(5, seed=4, hw=(30, 30))
+    results = push_all(rec, before + after, [10 + i * 0.04 for i in range(11)])
+    assert rec.counters["resets"] == 0 and rec.counters["size_changes"] == 1
+    assert_matches(results, *clip_forward(checkpoint, before + after), TOL["torch"])
+    # A fresh state at the size change would have given other outputs (the test can fail).
+    fresh, _ = clip_forward(checkpoint, after)
+    assert not np.allclose(np.stack([r.probs for r in results[6:]]), fresh, atol=1e-4)
+
+
+def test_backwards_jitter_drops_the_frame_and_keeps_the_state(checkpoint):
+    """A frame stamped within stamp_jitter_s before the last is dropped, not stepped."""
+    rec = make(checkpoint, stamp_jitter_s=0.005)
+    imgs, extra = frames(8, seed=5), frames(1, seed=6)[0]
+    stamps = [10 + i * 0.04 for i in range(8)]
+    results = push_all(rec, imgs[:4], stamps[:4])
+    assert rec.push(extra, stamps[3] - 0.002) == []  # 2 ms backwards: dropped
+    results += push_all(rec, imgs[4:], stamps[4:])
+    assert rec.counters["jitter_dropped"] == 1 and rec.counters["resets"] == 0
+    assert_matches(results, *clip_forward(checkpoint, imgs), TOL["torch"])

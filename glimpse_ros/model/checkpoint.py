@@ -22,6 +22,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from glimpse_ros.config import ModelConfig, load_dataclass, to_dict
+from glimpse_ros.model.checkpoint_checks import check_file_matches, check_weights_finite
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds
 
 FORMAT = "glimpse_ros/1"
@@ -79,40 +80,52 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"{path}: not a readable safetensors checkpoint ({err})") from err
     if raw.get("format") != FORMAT:
         raise ValueError(f"{path}: metadata format is {raw.get('format')!r}, expected {FORMAT!r}")
-    try:
-        return {"model_config": json.loads(raw["model_config"]),
-                "labels": json.loads(raw["labels"]),
-                "extra": json.loads(raw.get("extra", "{}"))}
-    except (KeyError, json.JSONDecodeError) as err:
-        raise ValueError(f"{path}: corrupt checkpoint metadata ({err})") from err
+    meta = {}
+    for key, kind, default in (("model_config", dict, None), ("labels", list, None),
+                               ("extra", dict, "{}")):
+        text = raw.get(key, default)
+        if text is None:
+            raise ValueError(f"{path}: corrupt checkpoint metadata: no {key}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: corrupt checkpoint metadata: {key}: {err}") from None
+        if not isinstance(value, kind):
+            raise ValueError(f"{path}: corrupt checkpoint metadata: {key} must be a JSON "
+                             f"{'object' if kind is dict else 'list'}, got "
+                             f"{type(value).__name__}")
+        meta[key] = value
+    if not all(isinstance(x, str) for x in meta["labels"]):
+        raise ValueError(f"{path}: corrupt checkpoint metadata: labels must be strings")
+    return meta
 
 
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild a :class:`GlimpseClouds` from a safetensors checkpoint (no unpickling).
 
+    Everything is checked before it is allocated (``checkpoint_checks``): the config's types and
+    bounds, the tensor shapes and sizes in the file header against the config, then the weights
+    for NaN/Inf/huge values.
+
     Raises:
         ValueError: naming the file and the problem: missing file, not safetensors (e.g. a pickle),
-            bad metadata, missing/unexpected tensors or shape mismatches.
+            bad metadata, a config field out of bounds, missing/unexpected tensors, shape, dtype
+            or size mismatches, non-finite weights.
     """
     path = Path(path)
     meta = read_metadata(path)
-    cfg = load_dataclass(ModelConfig, meta["model_config"], where=f"{path}: model_config")
+    try:
+        cfg = load_dataclass(ModelConfig, meta["model_config"], where="model_config")
+    except ValueError as err:  # the field is named in the message; add the file
+        raise ValueError(f"{path}: {err}") from None
     labels = meta["labels"]
-    if not isinstance(labels, list) or len(labels) != cfg.num_classes:
-        n = len(labels) if isinstance(labels, list) else labels
-        raise ValueError(f"{path}: {n} labels for a model with {cfg.num_classes} classes")
+    if len(labels) != cfg.num_classes:
+        raise ValueError(f"{path}: {len(labels)} labels for a model with {cfg.num_classes} "
+                         f"classes")
+    check_file_matches(path, cfg)
     state = load_file(str(path), device=str(device))
+    check_weights_finite(path, state)
     model = GlimpseClouds(cfg)
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    if missing or unexpected:
-        raise ValueError(f"{path}: checkpoint does not match its config: missing {missing[:5]}, "
-                         f"unexpected {unexpected[:5]}")
-    for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise ValueError(f"{path}: {key} has shape {tuple(state[key].shape)}, the config "
-                             f"needs {tuple(tensor.shape)}")
     model.load_state_dict(state)
     model.to(device).eval()
     return LoadedModel(model=model, config=cfg, labels=[str(x) for x in labels],

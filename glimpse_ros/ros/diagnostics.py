@@ -1,49 +1,56 @@
 """Counters and rates of the recognizer node, reported as a diagnostic_msgs/DiagnosticStatus.
 
 All methods are thread-safe: the subscription callback records input and rejections, the inference
-thread records processed frames and latencies, a timer builds the status.
+thread records processed frames and latencies, a timer builds the status. Everything held is
+bounded: counters, one last message per kind, and event deques trimmed to the sliding window.
+
+Output latency (publish time - source stamp) is only meaningful for stamps of the node's clock: a
+stamp of 0, one more than FUTURE_TOLERANCE_S in the future or more than MAX_LATENCY_S old (another
+clock, a replayed bag without use_sim_time) is counted in ``stamps_out_of_range`` instead of being
+mixed into the latency percentiles.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
+import math
 import threading
 import time
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
+from glimpse_ros.ros.health import Thresholds, assess
+
 # diagnostic_updater's convention "<node name>: <task>"; the node passes its own name.
 STATUS_NAME = "recognizer: recognition"
-# Reset reasons carry values ("gap of 1.234s > max_gap_s"): diagnostics group them by kind.
-RESET_KINDS = (("reset service", "service"), ("time jumped", "time_jump"), ("gap of", "gap"),
-               ("frame size changed", "size_change"))
-
-
-def reset_kind(reason: str) -> str:
-    """Diagnostics key suffix of a recognizer reset reason."""
-    for prefix, kind in RESET_KINDS:
-        if reason.startswith(prefix):
-            return kind
-    return "other"
+# Clocks of two hosts may disagree by this much without the stamp being called impossible.
+FUTURE_TOLERANCE_S = 1.0
+# Older frames than this cannot have waited in a bounded queue: the stamp is of another clock.
+MAX_LATENCY_S = 300.0
 
 
 class NodeStats:
     """Input/processed rates, dropped and rejected frames, latency percentiles, staleness."""
 
     def __init__(self, stale_timeout_s: float = 3.0, window_s: float = 5.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 no_output_timeout_s: float = 10.0) -> None:
         """Create empty statistics.
 
         Args:
             stale_timeout_s: no input for this long -> WARN "stale".
             window_s: rates and latency percentiles are computed over this sliding window.
             clock: monotonic time source (injectable for tests).
+            no_output_timeout_s: input arriving but no output for this long -> WARN.
         """
         self._lock = threading.Lock()
         self._clock = clock
         self.stale_timeout_s = stale_timeout_s
+        self.thresholds = Thresholds(stale_timeout_s=stale_timeout_s,
+                                     no_output_timeout_s=no_output_timeout_s)
         self.window_s = window_s
         self._start = clock()
         self._inputs: collections.deque[float] = collections.deque()
@@ -55,25 +62,52 @@ class NodeStats:
         self.last_error = ""
         self.backend = "unknown"
         self.resets = 0
-        self.reset_reasons: dict[str, int] = {}
+        self.reset_reasons: dict[str, int] = {}  # per ResetKind value: bounded
+        self.last_reset = ""
+        self.recognizer_counts: dict[str, int] = {}  # jitter_dropped, size_changes
         self.overlays = 0
         self.lost = 0
+        self.messages = 0
+        self.stamps_out_of_range = 0
+        self.camera_info_rejected = 0
+        self.incompatible_qos = 0
+        self.skipped_by_middleware = 0
         self._lost_events: collections.deque[tuple[float, int]] = collections.deque()
+        self._drop_events: collections.deque[tuple[float, int]] = collections.deque()
+        self._reset_events: collections.deque[tuple[float, int]] = collections.deque()
+        self._waiting_since: float | None = None  # first input since the last output
+
+    def set_timeouts(self, stale_timeout_s: float, no_output_timeout_s: float) -> None:
+        """Change the WARN timeouts at run time (live parameters)."""
+        with self._lock:
+            self.stale_timeout_s = stale_timeout_s
+            self.thresholds = dataclasses.replace(self.thresholds,
+                                                  stale_timeout_s=stale_timeout_s,
+                                                  no_output_timeout_s=no_output_timeout_s)
 
     def _trim(self, now: float) -> None:
         while self._inputs and self._inputs[0] < now - self.window_s:
             self._inputs.popleft()
         while self._processed and self._processed[0][0] < now - self.window_s:
             self._processed.popleft()
-        while self._lost_events and self._lost_events[0][0] < now - self.window_s:
-            self._lost_events.popleft()
+        for events in (self._lost_events, self._drop_events, self._reset_events):
+            while events and events[0][0] < now - self.window_s:
+                events.popleft()
+
+    def record_message(self) -> None:
+        """A subscription callback got a message (before any check)."""
+        with self._lock:
+            self.messages += 1
 
     def record_input(self) -> None:
         """A frame was received and converted."""
         with self._lock:
             now = self._clock()
+            stale = not self._inputs or now - self._inputs[-1] > self.stale_timeout_s
             self.received += 1
             self._inputs.append(now)
+            if self._waiting_since is None or stale:  # after a stale camera the wait restarts
+                self._waiting_since = now
             self._trim(now)
 
     def record_rejected(self, reason: str, message: str = "") -> None:
@@ -86,13 +120,25 @@ class NodeStats:
         """Frames dropped from the queue (inference behind, or discarded by a reset)."""
         with self._lock:
             self.dropped += count
+            self._drop_events.append((self._clock(), count))
 
-    def record_processed(self, latency_s: float) -> None:
-        """A frame produced an output; ``latency_s`` = output publish time - source stamp."""
+    def record_processed(self, latency_s: float, stamp_s: float | None = None) -> None:
+        """A frame produced an output; ``latency_s`` = output publish time - source stamp.
+
+        The latency goes into the percentiles only when the stamp is plausible (see the module
+        docstring); otherwise ``stamps_out_of_range`` counts it.
+        """
+        plausible = (math.isfinite(latency_s) and (stamp_s is None or stamp_s > 0)
+                     and -FUTURE_TOLERANCE_S <= latency_s <= MAX_LATENCY_S)
         with self._lock:
             now = self._clock()
             self.processed += 1
-            self._processed.append((now, latency_s))
+            self._waiting_since = None
+            if plausible:
+                self._processed.append((now, latency_s))
+            else:
+                self.stamps_out_of_range += 1
+                self._processed.append((now, math.nan))
             self._trim(now)
 
     def record_lost(self, count: int) -> None:
@@ -101,14 +147,41 @@ class NodeStats:
             self.lost += count
             self._lost_events.append((self._clock(), count))
 
-    def set_resets(self, reasons: Mapping[str, int]) -> None:
-        """Recognizer state resets so far, per reason (service, time jump, gap, size change)."""
-        kinds: collections.Counter[str] = collections.Counter()
-        for reason, count in reasons.items():
-            kinds[reset_kind(str(reason))] += int(count)
+    def set_resets(self, reasons: Mapping[Any, int], last: str = "",
+                   counts: Mapping[str, int] | None = None) -> None:
+        """Recognizer state resets so far per kind, its last reset message and its counters.
+
+        Args:
+            reasons: count per reset kind (a ``ResetKind`` or its string value).
+            last: message of the last reset.
+            counts: other recognizer counters shown as they are (``jitter_dropped``,
+                ``size_changes``).
+        """
+        kinds = {str(getattr(k, "value", k)): int(n) for k, n in reasons.items()}
+        total = sum(kinds.values())
         with self._lock:
-            self.reset_reasons = dict(kinds)
-            self.resets = sum(kinds.values())
+            if total > self.resets:
+                self._reset_events.append((self._clock(), total - self.resets))
+            self.reset_reasons = kinds
+            self.resets = total
+            self.last_reset = str(last)[:200]
+            self.recognizer_counts = {k: int(v) for k, v in (counts or {}).items()}
+
+    def record_camera_info_rejected(self, message: str) -> None:
+        """A CameraInfo was refused (non-finite or degenerate intrinsics)."""
+        with self._lock:
+            self.camera_info_rejected += 1
+            self.last_error = message
+
+    def record_incompatible_qos(self, count: int) -> None:
+        """Publishers the middleware found incompatible with the input subscription's QoS."""
+        with self._lock:
+            self.incompatible_qos += count
+
+    def record_skipped(self, count: int) -> None:
+        """Messages a publisher sent that never reached the callback (sequence-number gaps)."""
+        with self._lock:
+            self.skipped_by_middleware += count
 
     def record_overlay(self) -> None:
         """An overlay image was published (only happens while someone subscribes)."""
@@ -122,6 +195,9 @@ class NodeStats:
             self._trim(now)
             span = min(self.window_s, max(now - self._start, 1e-6))
             lat = np.array([x for _, x in self._processed], dtype=np.float64) * 1e3
+            lat = lat[np.isfinite(lat)]  # implausible stamps are kept out (stamps_out_of_range)
+            inputs_window = len(self._inputs)
+            drops_window = sum(n for _, n in self._drop_events)
             last_input = self._inputs[-1] if self._inputs else None
             values: dict[str, float | int | str] = {
                 "backend": self.backend,
@@ -137,30 +213,32 @@ class NodeStats:
                 "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
                 "seconds_since_input": (now - last_input) if last_input is not None
                 else now - self._start,
+                "seconds_without_output": (now - self._waiting_since)
+                if self._waiting_since is not None else 0.0,
+                "messages_received": self.messages,
+                "drop_ratio": drops_window / max(inputs_window, 1),
+                "inputs_in_window": inputs_window,
+                "stamps_out_of_range": self.stamps_out_of_range,
+                "camera_info_rejected": self.camera_info_rejected,
+                "incompatible_qos": self.incompatible_qos,
+                "skipped_by_middleware": self.skipped_by_middleware,
                 "resets": self.resets,
+                "resets_in_window": sum(n for _, n in self._reset_events),
                 "overlays_published": self.overlays,
             }
+            values.update(self.recognizer_counts)
             for reason, count in sorted(self.rejected.items()):
                 values[f"rejected_{reason}"] = count
             for reason, count in sorted(self.reset_reasons.items()):
                 values[f"resets_{reason}"] = count
+            values["last_reset"] = self.last_reset
             values["last_error"] = self.last_error
             return values
 
     def status(self, hardware_id: str = "", name: str = STATUS_NAME) -> DiagnosticStatus:
-        """Build the DiagnosticStatus: OK, or WARN when no input arrived for stale_timeout_s."""
+        """Build the DiagnosticStatus; level and message from :func:`health.assess`."""
         values = self.snapshot()
-        level, message = DiagnosticStatus.OK, "running"
-        if values["lost_rate_hz"] > max(1.0, values["input_rate_hz"]):
-            level = DiagnosticStatus.WARN
-            message = ("most frames are lost in transport (large frames, best-effort QoS): run "
-                       "the camera with config/fastdds.xml (FASTDDS_DEFAULT_PROFILES_FILE), set "
-                       "input_reliability to reliable or use compressed images")
-        elif values["seconds_since_input"] > self.stale_timeout_s:
-            level = DiagnosticStatus.WARN
-            message = f"stale: no input for {values['seconds_since_input']:.1f} s"
-        elif values["rejected_frames"] and self.last_error:
-            message = f"running; last rejected frame: {self.last_error}"
+        level, message = assess(values, self.thresholds, self.window_s)
         status = DiagnosticStatus(level=level, name=name, message=message,
                                   hardware_id=hardware_id)
         for key, value in values.items():

@@ -24,11 +24,13 @@ diagnostics.
 
 from __future__ import annotations
 
-import struct
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import cv2
 import numpy as np
+
+from glimpse_ros.ros.compressed_header import MAX_JPEG_SCANS, CompressedHeader, read_header
 
 
 class _Layout(NamedTuple):
@@ -67,9 +69,11 @@ _GENERIC_PREFIXES = ("8U", "8S", "16U", "16S", "32S", "32F", "64F")
 
 #: Keys used as ``ImageConversionError.reason``.
 REJECT_REASONS: tuple[str, ...] = ("encoding", "zero_size", "too_large", "step", "truncated",
-                                   "size_mismatch", "format", "corrupt")
+                                   "size_mismatch", "format", "corrupt", "too_many_scans")
 
 DEFAULT_MAX_PIXELS = 4096 * 4096
+# Compressed data may exceed a raw frame by its headers (EXIF, ICC profile) at most.
+MAX_HEADER_BYTES = 1 << 20
 
 
 class ImageConversionError(ValueError):
@@ -154,71 +158,83 @@ _BAYER_CODES = frozenset({cv2.COLOR_BayerBG2RGB, cv2.COLOR_BayerRG2RGB, cv2.COLO
                           cv2.COLOR_BayerGB2RGB})
 
 
-def _png_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from a PNG IHDR chunk, or None when the header is not PNG."""
-    if len(data) >= 24 and data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
-        return struct.unpack(">II", data[16:24])
-    return None
+@dataclass(frozen=True)
+class CompressedFrame:
+    """A CompressedImage whose header passed the checks, waiting to be decoded.
+
+    Produced by :func:`inspect_compressed` in the subscription callback (cheap); decoded by
+    :func:`decode_compressed` off the executor thread.
+    """
+
+    data: bytes
+    header: CompressedHeader
+    format: str
 
 
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    """(width, height) from the first JPEG start-of-frame marker, or None when none is found."""
-    if len(data) < 4 or data[:2] != b"\xff\xd8":
-        return None
-    i = 2
-    while i + 9 <= len(data):
-        if data[i] != 0xFF:
-            return None
-        marker = data[i + 1]
-        if marker == 0xFF:  # fill byte
-            i += 1
-            continue
-        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
-            height, width = struct.unpack(">HH", data[i + 5:i + 9])
-            return width, height
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
-            i += 2
-            continue
-        seg_len = struct.unpack(">H", data[i + 2:i + 4])[0]
-        i += 2 + seg_len
-    return None
+def inspect_compressed(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> CompressedFrame:
+    """Check a sensor_msgs/CompressedImage without decoding it (microseconds per message).
 
-
-def compressed_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode a sensor_msgs/CompressedImage (JPEG or PNG) to a (H, W, 3) uint8 RGB array.
-
-    The image size is read from the file header and checked against ``max_pixels`` before decoding,
-    so a small message announcing a huge image cannot make the node allocate it.
+    The declared image size is checked against ``max_pixels`` and a JPEG's scan count against
+    :data:`~glimpse_ros.ros.compressed_header.MAX_JPEG_SCANS`, so that a small message announcing
+    a huge image, or a progressive JPEG with thousands of scans, never reaches the decoder.
 
     Raises:
-        ImageConversionError: on an unsupported format, empty data, a frame over ``max_pixels``, a
-        header
-            that cannot be parsed, a truncated JPEG (no end-of-image marker) or data OpenCV cannot
-            decode.
+        ImageConversionError: on an unsupported format, empty data, more bytes than a raw frame of
+            ``max_pixels`` plus 1 MiB, a header that cannot be parsed, a frame over
+            ``max_pixels`` (``too_large``), too many JPEG scans (``too_many_scans``) or a JPEG
+            without end-of-image marker (``truncated``).
     """
     fmt = str(msg.format).lower()
-    data = bytes(msg.data)
     if fmt and "jpeg" not in fmt and "jpg" not in fmt and "png" not in fmt:
         raise ImageConversionError(
             "format", f"unsupported compressed format {msg.format!r} (supported: jpeg, png)")
+    data = bytes(msg.data)
     if not data:
         raise ImageConversionError("zero_size", "compressed image has no data")
-    size = _png_size(data)
-    kind = "png"
-    if size is None:
-        size, kind = _jpeg_size(data), "jpeg"
-    if size is None:
+    if len(data) > 3 * max_pixels + MAX_HEADER_BYTES:
+        raise ImageConversionError(
+            "too_large", f"compressed image of {len(data)} bytes is larger than a raw frame of "
+            f"max_frame_pixels={max_pixels}")
+    header = read_header(data)
+    if header is None:
         raise ImageConversionError("corrupt", f"data ({len(data)} bytes) is neither a readable "
                                    f"JPEG nor a PNG header (format {msg.format!r})")
-    _check_dims(size[1], size[0], max_pixels)
+    _check_dims(header.height, header.width, max_pixels)
+    if header.scans > MAX_JPEG_SCANS:
+        raise ImageConversionError(
+            "too_many_scans", f"JPEG has {header.scans} scans, over the limit of "
+            f"{MAX_JPEG_SCANS} (decoding cost grows with every scan)")
     # libjpeg fills a truncated stream with grey and only warns: require the end-of-image marker.
-    if kind == "jpeg" and b"\xff\xd9" not in data[-64:]:
+    if header.kind == "jpeg" and b"\xff\xd9" not in data[-64:]:
         raise ImageConversionError("truncated", "JPEG data ends without an end-of-image marker")
-    bgr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    return CompressedFrame(data, header, str(msg.format))
+
+
+def decode_compressed(frame: CompressedFrame) -> np.ndarray:
+    """Decode an inspected compressed frame to a (H, W, 3) uint8 RGB array.
+
+    Raises:
+        ImageConversionError: ``corrupt`` when OpenCV cannot decode the data, or when it decodes
+            to another size than the header declared.
+    """
+    bgr = cv2.imdecode(np.frombuffer(frame.data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    kind = frame.header.kind
     if bgr is None or bgr.size == 0:
         raise ImageConversionError("corrupt", f"OpenCV cannot decode the {kind} data "
-                                   f"({len(data)} bytes)")
+                                   f"({len(frame.data)} bytes)")
+    if bgr.shape[:2] != (frame.header.height, frame.header.width):
+        raise ImageConversionError(
+            "corrupt", f"{kind} decoded to {bgr.shape[1]}x{bgr.shape[0]}, its header declares "
+            f"{frame.header.width}x{frame.header.height}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def compressed_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Check and decode a sensor_msgs/CompressedImage (JPEG or PNG) to (H, W, 3) uint8 RGB.
+
+    :func:`inspect_compressed` then :func:`decode_compressed`; raises what they raise.
+    """
+    return decode_compressed(inspect_compressed(msg, max_pixels))
 
 
 def rgb_to_image(rgb: np.ndarray, header=None, encoding: str = "rgb8"):

@@ -9,10 +9,15 @@ Placement:
   (u, v) is back-projected through the intrinsics K to the plane at ``depth`` metres (x right,
   y down, z forward);
 - without one, in an image-plane frame (x right, y down, z = 0) scaled so the image is 1 m wide.
+
+A CameraInfo with non-finite, zero, negative or absurd intrinsics is refused
+(:func:`check_camera_info`), and :func:`glimpse_markers` raises rather than return a marker with a
+non-finite number.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +30,30 @@ from visualization_msgs.msg import Marker, MarkerArray
 GLIMPSE_COLOURS: tuple[tuple[int, int, int], ...] = (
     (230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240),
     (240, 50, 230), (210, 245, 60))
+# Plausible pinhole intrinsics in pixels: a focal length under 1 px would map one pixel to more
+# than 45 degrees; 1e7 px is far beyond any lens; principal points lie near the image.
+MIN_FOCAL_PX, MAX_FOCAL_PX, MAX_CENTRE_PX = 1.0, 1e7, 1e7
+
+
+def check_camera_info(info) -> None:
+    """Refuse a sensor_msgs/CameraInfo whose K cannot place markers.
+
+    Raises:
+        ValueError: naming the entry: fx, fy outside [MIN_FOCAL_PX, MAX_FOCAL_PX] (also NaN,
+            Inf, denormal-tiny or zero = uncalibrated), cx, cy non-finite or beyond
+            MAX_CENTRE_PX.
+    """
+    k = list(info.k)
+    if len(k) != 9:
+        raise ValueError(f"K has {len(k)} entries, expected 9")
+    for name, value in (("fx", k[0]), ("fy", k[4])):
+        if not MIN_FOCAL_PX <= value <= MAX_FOCAL_PX:  # also rejects NaN
+            raise ValueError(f"K {name}={value!r} is not a focal length in "
+                             f"[{MIN_FOCAL_PX:g}, {MAX_FOCAL_PX:g}] px (0 = uncalibrated)")
+    for name, value in (("cx", k[2]), ("cy", k[5])):
+        if not (math.isfinite(value) and abs(value) <= MAX_CENTRE_PX):
+            raise ValueError(f"K {name}={value!r} is not a finite principal point within "
+                             f"{MAX_CENTRE_PX:g} px")
 
 
 def glimpse_colour(index: int) -> tuple[int, int, int]:
@@ -60,8 +89,9 @@ class Projection:
         else:
             info_width = int(info.width)
         fx, fy = k[0, 0], k[1, 1]
-        if fx <= 0 or fy <= 0:
-            raise ValueError(f"CameraInfo K has non-positive focal lengths fx={fx}, fy={fy}")
+        if not (np.isfinite(k).all() and fx > 0 and fy > 0):  # also rejects NaN
+            raise ValueError(f"CameraInfo K (scaled to the frame) is not usable: fx={fx}, "
+                             f"fy={fy}, cx={k[0, 2]}, cy={k[1, 2]}")
         width_px = info_width or 2.0 * float(k[0, 2])
         return cls(frame_id or info.header.frame_id, float(k[0, 2]), float(k[1, 2]),
                    depth / fx, depth / fy, float(depth), width_px * depth / fx)
@@ -135,4 +165,14 @@ def glimpse_markers(boxes: np.ndarray, label: str, header, projection: Projectio
     text.color = _colour((255, 255, 255))
     text.text = label
     out.markers.append(text)
+    _check_finite(out)
     return out
+
+
+def _check_finite(markers: MarkerArray) -> None:
+    """Raise ValueError when any number of ``markers`` is NaN or infinite."""
+    for m in markers.markers:
+        p, s = m.pose.position, m.scale
+        values = [p.x, p.y, p.z, s.x, s.y, s.z] + [c for q in m.points for c in (q.x, q.y, q.z)]
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"marker {m.ns}/{m.id} has a non-finite coordinate or scale")

@@ -71,6 +71,9 @@ SPECS: dict[str, ParamSpec] = {
     "max_gap_s": ParamSpec("Reset the streaming state after a gap between frames longer than "
                            "this (s; must exceed the camera's frame period)", live=True,
                            low=0.1, high=3600.0),
+    "stamp_jitter_s": ParamSpec("A frame stamped at most this much (s) before the previous one "
+                                "is dropped and counted instead of resetting the sequence (at "
+                                "most max_gap_s)", live=True, low=0.0, high=1.0),
     "smoothing": ParamSpec("Exponential smoothing factor of the class probabilities (0 = none)",
                            live=True, low=0.0, high=0.99),
     "top_k": ParamSpec("Number of classes kept in the smoothed top-k", live=True, low=1,
@@ -96,6 +99,9 @@ SPECS: dict[str, ParamSpec] = {
                                       high=60.0),
     "stale_timeout_s": ParamSpec("Diagnostics turn WARN after this long without input (s)",
                                  live=True, low=0.1, high=3600.0),
+    "no_output_timeout_s": ParamSpec("Diagnostics turn WARN when frames arrive but nothing was "
+                                     "published for this long (s)", live=True, low=0.1,
+                                     high=3600.0),
     "marker_depth_m": ParamSpec("Depth at which glimpse boxes are drawn in the camera frame (m)",
                                 live=True, low=0.01, high=1000.0),
     "marker_lifetime_s": ParamSpec("Lifetime of glimpse markers (s, 0 = forever)", live=True,

@@ -14,8 +14,13 @@ No ROS import. Semantics:
   ``head_mode="clip"`` re-runs the head over the whole window from a fresh state each time (the
   training computation) and reports its outputs at the new frames; ``FrameResult.window_probs`` is
   then the clip prediction (softmax of the mean step logits over the window).
-- A reset (on request, backwards time, source frame size change, gap > ``max_gap_s``) empties the
-  buffer, the head state and the smoothing: a new sequence starts.
+- A reset (on request, backwards time beyond ``stamp_jitter_s``, gap > ``max_gap_s``) empties the
+  buffer, the head state and the smoothing: a new sequence starts. A frame stamped at most
+  ``stamp_jitter_s`` before the previous one is dropped (counted in ``counters["jitter_dropped"]``)
+  and a change of the source frame size continues the sequence (counted in
+  ``counters["size_changes"]``): see ``glimpse_ros.runtime.stream_policy``. Resets are counted per
+  :class:`~glimpse_ros.runtime.stream_policy.ResetKind` in ``reset_reasons`` (bounded), the last
+  message is ``last_reset_reason``.
 - The head is an inference copy built once at load (``glimpse_ros.model.quantize.prepare_head``):
   ``head_precision="fp32"`` computes exactly the trained head, ``"int8"`` approximates it; the
   semantics above are the same for both.
@@ -24,7 +29,8 @@ No ROS import. Semantics:
 - A causal model (``temporal_padding: causal`` in the model file) is streamed instead: every
   pushed frame runs one backbone step (explicit backbone state, a step engine) and one head step
   and yields that frame's result at once; there is no window, ``stride`` and ``head_mode`` do not
-  apply. A reset clears the backbone state too. ``counters["windows"]`` then counts steps.
+  apply. The stream policy above (jitter drop, time-jump and gap resets, size changes) is the
+  same; a reset clears the backbone state too. ``counters["windows"]`` then counts steps.
 
 Not thread-safe: call ``push``/``reset`` from one thread.
 """
@@ -52,6 +58,7 @@ from glimpse_ros.runtime.labels import load_labels
 from glimpse_ros.runtime.model_files import resolve_model_path
 from glimpse_ros.runtime.smoothing import EmaSmoother, softmax, top_k
 from glimpse_ros.runtime.step_engine import BackboneStepEngine, create_step_engine
+from glimpse_ros.runtime.stream_policy import Action, ResetKind, decide, reset_kind
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 # The head is a chain of batch-1 matrix-vector products and small ops: extra torch threads only
@@ -59,7 +66,9 @@ LOG = logging.getLogger("glimpse_ros.runtime")
 # head 46 ms/frame with 1 thread vs 264 ms with 2 (`make bench`). Engines keep num_threads.
 HEAD_THREADS = 1
 # Settings a running recognizer can take without rebuilding anything (``reconfigure``).
-LIVE_FIELDS = ("stride", "max_gap_s", "smoothing", "top_k")
+LIVE_FIELDS = ("stride", "max_gap_s", "stamp_jitter_s", "smoothing", "top_k")
+# A stream that resets on every frame must not flood the log: one line per kind per period.
+RESET_LOG_PERIOD_S = 1.0
 
 
 @dataclass
@@ -144,8 +153,11 @@ class Recognizer:
         self._last_hw: tuple[int, int] | None = None
         self.timings: dict[str, float] = {}
         self.counters: Counter[str] = Counter()
-        self.reset_reasons: Counter[str] = Counter()
+        self.reset_reasons: Counter[ResetKind] = Counter()  # one key per kind: bounded
+        self.last_reset_kind: ResetKind | None = None
         self.last_reset_reason = ""
+        self._reset_logged: dict[ResetKind, float] = {}  # last log time per kind
+        self._reset_unlogged: Counter[ResetKind] = Counter()  # resets not logged since then
 
     def _build_engine(self, name: str, backbone: torch.nn.Module, path: Path,
                       input_shape: tuple[int, ...]) -> BackboneEngine | BackboneStepEngine:
@@ -174,8 +186,16 @@ class Recognizer:
                                             step)
             return create(onnx_path)
 
-    def reset(self, reason: str = "requested") -> None:
-        """Start a new sequence: empty the buffer, the head and backbone states, the smoothing."""
+    def reset(self, kind: ResetKind | str = ResetKind.REQUESTED, message: str = "") -> None:
+        """Start a new sequence: empty the buffer, the head and backbone states, the smoothing.
+
+        Args:
+            kind: why; free text (not a :class:`ResetKind` value) counts as ``REQUESTED`` with
+                the text as message.
+            message: details for the log and ``last_reset_reason``.
+        """
+        kind, text = reset_kind(kind)
+        message = message or text or kind.value
         self._buffer.clear()
         self._state = None
         self._backbone_state = None
@@ -185,39 +205,43 @@ class Recognizer:
         self._last_stamp = None
         self._last_hw = None
         self.counters["resets"] += 1
-        self.reset_reasons[reason] += 1
-        self.last_reset_reason = reason
-        LOG.info("recognizer reset: %s", reason)
+        self.reset_reasons[kind] += 1
+        self.last_reset_kind = kind
+        self.last_reset_reason = message
+        self._log_reset(kind, message)
 
     def reconfigure(self, config: RecognizerConfig) -> None:
         """Apply a config that differs only in LIVE_FIELDS; it takes effect from the next frame.
 
         Raises:
             ValueError: another field changed (it needs a new Recognizer), or ``stride`` exceeds
-                the model's window.
+                the model's window (windowed models only).
         """
         fixed = [f.name for f in dataclasses.fields(config) if f.name not in LIVE_FIELDS
                  and getattr(config, f.name) != getattr(self.config, f.name)]
         if fixed:
             raise ValueError(f"recognizer.{fixed[0]}: cannot change on a running recognizer "
                              f"(live: {', '.join(LIVE_FIELDS)})")
-        if config.stride > self.frames:
+        if config.stride > self.frames and not self.streaming:  # causal models: no window
             raise ValueError(f"recognizer.stride: {config.stride} exceeds the model's window of "
                              f"{self.frames} frames (frames would be skipped)")
         self.config = config
         self._smoother.smoothing = config.smoothing
 
-    def _reset_reason(self, stamp: float, hw: tuple[int, int]) -> str:
-        """Why this frame cannot continue the current sequence ("" when it can)."""
-        if self._last_stamp is None:
-            return ""
-        if stamp < self._last_stamp:
-            return f"time jumped backwards ({self._last_stamp:.3f} -> {stamp:.3f})"
-        if stamp - self._last_stamp > self.config.max_gap_s:
-            return f"gap of {stamp - self._last_stamp:.3f}s > max_gap_s"
-        if hw != self._last_hw:
-            return f"frame size changed {self._last_hw} -> {hw}"
-        return ""
+    def _log_reset(self, kind: ResetKind, message: str) -> None:
+        """Log a reset: at most one line per kind per RESET_LOG_PERIOD_S, with the skipped count.
+
+        Automatic resets lose the sequence's context: WARNING; a requested one is routine: INFO.
+        """
+        now = time.monotonic()
+        if now - self._reset_logged.get(kind, -math.inf) < RESET_LOG_PERIOD_S:
+            self._reset_unlogged[kind] += 1
+            return
+        skipped = self._reset_unlogged.pop(kind, 0)
+        self._reset_logged[kind] = now
+        level = logging.INFO if kind is ResetKind.REQUESTED else logging.WARNING
+        more = f" ({skipped} more {kind.value} resets not logged)" if skipped else ""
+        LOG.log(level, "recognizer reset (%s): %s%s", kind.value, message, more)
 
     def push(self, frame_rgb: np.ndarray, stamp: float) -> list[FrameResult]:
         """Add one frame; return results for the frames stepped (empty until a window is due).
@@ -235,9 +259,15 @@ class Recognizer:
         if not math.isfinite(stamp):
             raise ValueError(f"stamp must be finite, got {stamp}")
         hw = (int(frame_rgb.shape[0]), int(frame_rgb.shape[1]))
-        reason = self._reset_reason(stamp, hw)
-        if reason:
-            self.reset(reason)
+        decision = decide(self._last_stamp, stamp, self.config.max_gap_s,
+                          self.config.stamp_jitter_s)
+        if decision.action is Action.DROP:  # small backwards jitter: skip the frame, keep going
+            self.counters["jitter_dropped"] += 1
+            return []
+        if decision.action is Action.RESET:
+            self.reset(decision.kind, decision.message)
+        elif self._last_hw is not None and hw != self._last_hw:
+            self.counters["size_changes"] += 1  # resized to the model input like every frame
         cfg = self.model_config
         x = preprocess_frame(frame_rgb, cfg.resize_size, cfg.crop_size)  # (3, crop, crop)
         self._buffer.push(x, stamp, hw)

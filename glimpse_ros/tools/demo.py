@@ -189,7 +189,8 @@ def run_once(source: FrameSource | BagSource, args: argparse.Namespace, out_dir:
     spin = threading.Thread(target=executor.spin, daemon=True)
     spin.start()
     deadline = time.monotonic() + 10.0  # let the overlay subscription match before frames flow
-    while recognizer.overlay_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+    overlay_pub = recognizer.outputs.overlay_pub
+    while overlay_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
     print(f"--- {tag or 'synthetic '}demo: {source.path.name} at {viewer.fps:.0f} fps, backend "
           f"{recognizer.stats.backend}, labels {len(recognizer.recognizer.labels)}", flush=True)

@@ -21,7 +21,8 @@ import numpy as np
 
 from glimpse_ros.config import RecognizerConfig
 from glimpse_ros.tools import reliability_faults as faults
-from glimpse_ros.tools.reliability_dds import run_fuzz, run_loop_replay, run_overload, run_stale
+from glimpse_ros.tools.reliability_dds import (run_churn, run_fuzz, run_loop_replay, run_overload,
+                                               run_scan_bombs, run_stale)
 from glimpse_ros.tools.reliability_fuzz import FuzzGenerator
 from glimpse_ros.tools.reliability_harness import NodeProcess, Probe, make_checkpoint
 
@@ -31,7 +32,9 @@ BAD_PARAMETERS = [("max_gap_s", math.nan), ("smoothing", 1.5), ("top_k", 0), ("s
                   ("precision", "int8"), ("stale_timeout_s", math.nan), ("queue_size", 0),
                   ("diagnostics_period_s", -1.0), ("marker_lifetime_s", math.nan),
                   ("max_frame_pixels", 0), ("input_reliability", "sometimes"),
-                  ("image_topic", ""), ("strid", 3)]
+                  ("image_topic", ""), ("image_topic", "bad topic!"),
+                  ("camera_info_topic", "a//b"), ("stamp_jitter_s", -0.001),
+                  ("no_output_timeout_s", 0.0), ("strid", 3)]
 
 
 def _probe(node: NodeProcess, domain: int, topic: str, compressed: bool = False) -> Probe:
@@ -54,6 +57,9 @@ def dds_runs(tmp: Path, domain: int, malformed: int, overload_s: float) -> dict[
                       dict(common, image_topic="fuzz/image", stale_timeout_s=1.0))
     jpeg = NodeProcess("fuzz_jpeg", domain, tmp / "jpeg.log",
                        dict(common, image_topic="fuzz/image", compressed=True))
+    bomb = NodeProcess("bomb", domain, tmp / "bomb.log",
+                       dict(common, image_topic="bomb/image", compressed=True,
+                            max_frame_pixels=4096 * 4096, diagnostics_period_s=0.1))
     out: dict[str, Any] = {}
     try:
         probe = _probe(raw, domain, "fuzz/image")
@@ -61,14 +67,20 @@ def dds_runs(tmp: Path, domain: int, malformed: int, overload_s: float) -> dict[
                                    STRIDE)
         out["stale"] = run_stale(probe, 1.0)
         out["loop_replay"] = run_loop_replay(probe, raw, frames=24, loops=3)
+        out["churn"] = run_churn(probe, raw, frames=40)
         probe.close()
         probe = _probe(jpeg, domain, "fuzz/image", compressed=True)
         out["fuzz_compressed"] = run_fuzz(probe, jpeg, FuzzGenerator(102, compressed=True),
                                           malformed - malformed * 2 // 3, FRAMES, STRIDE)
         probe.close()
+        probe = _probe(bomb, domain, "bomb/image", compressed=True)
+        out["scan_bombs"] = run_scan_bombs(probe, bomb, seconds=20.0, rate_hz=4.0,
+                                           extra_scans=20000)
+        probe.close()
     finally:
         raw.stop()
         jpeg.stop()
+        bomb.stop()
     out["overload"] = overload(tmp, domain, overload_s)
     return out
 
@@ -144,6 +156,17 @@ def in_process_runs(tmp: Path, soak_frames: int) -> dict[str, Any]:
     out["pickle_executed"] = marker.exists()
     out["bad_parameters"] = {f"{n}={v!r}": faults.parameter_error(n, v)
                              for n, v in BAD_PARAMETERS}
+    out["reset_flood"] = faults.reset_flood(ckpt, 50_000)
+    hostile = faults.hostile_model_files(tmp / "hostile")
+    out["hostile_model_files"] = {k: faults.recognizer_error(p) for k, (p, _) in hostile.items()}
+    out["hostile_model_startup"] = {k: faults.node_startup(hostile[k][0]) for k in
+                                    ("glimpse_hidden_20000", "config_is_list", "nan_weight")}
+    params = {k: faults.node_startup(ckpt, args=("--params-file", str(p)))
+              for k, p in faults.params_files(tmp).items()}
+    params["bad_topic"] = faults.node_startup(ckpt, "image_topic:=bad topic!")
+    out["startup_refusals"] = params
+    out["sigint_startup"] = {str(a): faults.sigint_during_startup(ckpt, a)
+                             for a in ("Fast DDS profile", 0.3)}
     return out
 
 
@@ -180,6 +203,28 @@ def readme_table(r: dict[str, Any]) -> str:
          f"resume; missing/mismatched/pickle checkpoint: start-up exit "
          f"{'/'.join(str(starts[k]['returncode']) for k in ('missing', 'mismatched', 'pickle'))}"
          f" naming the file; pickle executed: {r['pickle_executed']}"),
+    ]
+    hm, sb, ch, rf = r["hostile_model_files"], r["scan_bombs"], r["churn"], r["reset_flood"]
+    hs = r["hostile_model_startup"]
+    ups = list(r["startup_refusals"].values()) + list(hs.values())
+    rows += [
+        ("Hostile model files", f"{sum(bool(m) for m in hm.values())}/{len(hm)} refused before "
+         f"allocation (config bounds/types, header shapes/dtypes/size, NaN/Inf/1e38 weights); "
+         f"node start-up exit {'/'.join(str(x['returncode']) for x in hs.values())} naming "
+         f"file and field"),
+        ("Start-up refusals", f"{sum(x['returncode'] == 2 for x in ups)}/{len(ups)} exit 2 "
+         f"(params file non-UTF-8/directory/missing, bad topic, hostile model), "
+         f"{sum(x['traceback'] for x in ups)} tracebacks; SIGINT during start-up: exit "
+         f"{'/'.join(str(x['returncode']) for x in r['sigint_startup'].values())}"),
+        ("Scan bombs", f"{sb['bombs_sent']} progressive JPEGs {sb['width']}x{sb['height']} with "
+         f"{sb['scans']} scans ({sb['bytes'] // 1024} KB) at 4 Hz: "
+         f"{sb['rejected_too_many_scans']} refused from the header; ~/reset max "
+         f"{sb['reset_response_max_s']} s over {sb['reset_calls']} calls, /diagnostics max gap "
+         f"{sb['diagnostics_gap_max_s']} s"),
+        ("Churn", f"size alternating every frame: {ch['alternating_size_labels']} labels for 40 "
+         f"frames; stamps 1 ms back every third frame: {ch['stamp_jitter_labels']} labels, "
+         f"{ch['jitter_dropped']} frames dropped as jitter; {rf['resets']} resets in process: "
+         f"{rf['reset_keys']} keys, Python heap +{rf['python_heap_growth_kb']} KB"),
     ]
     lines = ["| Check | Result |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from glimpse_ros.ros.image_conversion import rgb_to_image
-from glimpse_ros.tools.reliability_fuzz import FuzzCase, FuzzGenerator
+from glimpse_ros.tools.reliability_fuzz import FuzzCase, FuzzGenerator, scan_bomb_jpeg
 from glimpse_ros.tools.reliability_harness import NodeProcess, Probe
 
 
@@ -153,6 +153,83 @@ def run_loop_replay(probe: Probe, node: NodeProcess, frames: int = 24, loops: in
             "log_lines": lines[:5], "labels_per_loop": per_loop, "node_alive": node.alive()}
 
 
+def run_scan_bombs(probe: Probe, node: NodeProcess, seconds: float = 4.0, rate_hz: float = 4.0,
+                   width: int = 4096, height: int = 4096, extra_scans: int = 2000
+                   ) -> dict[str, Any]:
+    """Publish progressive-JPEG scan bombs at ``rate_hz`` while calling ``~/reset`` in a loop.
+
+    Returns the bombs sent and counted as rejected, the slowest ``~/reset`` response and the
+    longest gap between two /diagnostics messages of the node during the run (seconds).
+    """
+    from sensor_msgs.msg import CompressedImage
+    from std_srvs.srv import Trigger
+
+    data = scan_bomb_jpeg(width, height, extra_scans)
+    client = probe.node.create_client(Trigger, f"/{node.name}/reset")
+    if not client.wait_for_service(timeout_sec=20.0):
+        raise TimeoutError(f"/{node.name}/reset not available")
+    rejected0 = probe.value("rejected_too_many_scans")
+    start = time.monotonic()
+    sent, responses, timeouts = 0, [], 0
+    next_bomb = start
+    while time.monotonic() - start < seconds:
+        if time.monotonic() >= next_bomb:
+            probe.publish(CompressedImage(format="jpeg", data=data))
+            sent += 1
+            next_bomb += 1.0 / rate_hz
+        t0 = time.monotonic()
+        future = client.call_async(Trigger.Request())
+        while not future.done() and time.monotonic() - t0 < 5.0:
+            time.sleep(0.005)
+        if future.done():
+            responses.append(time.monotonic() - t0)
+        else:
+            timeouts += 1
+            future.cancel()
+        time.sleep(0.05)
+    end = time.monotonic()
+    time.sleep(0.5)
+    arrivals = [t for t, _, _ in probe.history if start <= t <= end]
+    gaps = np.diff([start] + arrivals + [end]) if arrivals else np.array([end - start])
+    probe.node.destroy_client(client)
+    return {"width": width, "height": height, "scans": extra_scans + 10, "bytes": len(data),
+            "bombs_sent": sent,
+            "rejected_too_many_scans": int(probe.value("rejected_too_many_scans") - rejected0),
+            "reset_calls": len(responses) + timeouts, "reset_timeouts": timeouts,
+            "reset_response_max_s": round(max(responses), 3) if responses else None,
+            "diagnostics_gap_max_s": round(float(gaps.max()), 3),
+            "node_alive": node.alive()}
+
+
+def run_churn(probe: Probe, node: NodeProcess, frames: int = 40, fps: float = 20.0
+              ) -> dict[str, Any]:
+    """Streams that used to yield nothing: size alternating, stamps stepping back 1 ms.
+
+    First the frame size alternates every frame, then (after a gap, so a new sequence) every
+    third stamp is 1 ms older than its predecessor. Returns the labels received for each.
+    """
+    rng = np.random.default_rng(9)
+    base = probe.node.get_clock().now().nanoseconds * 1e-9
+    out: dict[str, Any] = {}
+    jitter0 = probe.value("jitter_dropped")
+    for case in ("alternating_size", "stamp_jitter"):
+        before, stamp = len(probe.labels), base
+        for i in range(frames):
+            size = (32, 24) if case == "stamp_jitter" or i % 2 == 0 else (40, 30)
+            msg = frame_msg(rng, *size)
+            stamp = stamp - 0.001 if case == "stamp_jitter" and i % 3 == 2 else base + i / fps
+            msg.header.stamp.sec, msg.header.stamp.nanosec = int(stamp), int(stamp % 1 * 1e9)
+            probe.pub.publish(msg)
+            time.sleep(1.0 / fps)
+        time.sleep(1.5)
+        out[f"{case}_labels"] = len(probe.labels) - before
+        base += frames / fps + 10.0  # next case: a gap, so a new sequence
+    out["jitter_dropped"] = int(probe.value("jitter_dropped") - jitter0)
+    out["size_changes"] = int(probe.value("size_changes"))
+    out["node_alive"] = node.alive()
+    return out
+
+
 def run_overload(probe: Probe, node: NodeProcess, width: int, height: int, fps: float,
                  seconds: float, warmup_s: float) -> dict[str, Any]:
     """Publish ``width`` x ``height`` rgb8 at ``fps`` for ``seconds``; sample RSS and diagnostics.
@@ -199,5 +276,5 @@ def run_overload(probe: Probe, node: NodeProcess, width: int, height: int, fps: 
             "rss_samples": rss, "node_alive": node.alive()}
 
 
-__all__ = ["expected_outputs", "run_fuzz", "run_loop_replay", "run_overload", "run_stale",
-           "stream"]
+__all__ = ["expected_outputs", "run_churn", "run_fuzz", "run_loop_replay", "run_overload",
+           "run_scan_bombs", "run_stale", "stream"]

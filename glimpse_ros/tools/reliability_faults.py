@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import pickle
 import resource
@@ -103,6 +104,38 @@ def soak(checkpoint: Path, num_frames: int, loops: int = 2, stride: int = 2, siz
             "rss_samples_mb": [round(x, 1) for x in rss_samples]}
 
 
+def reset_flood(checkpoint: Path, num_frames: int = 50_000) -> dict[str, Any]:
+    """Stamps alternating 0 / 100 s: every frame resets (gap, time jump). Reports what grew."""
+    import gc
+    import tracemalloc
+
+    from glimpse_ros.runtime.recognizer import Recognizer
+
+    rec = Recognizer(RecognizerConfig(backend="torch", num_threads=1, stride=1), checkpoint)
+    img = np.zeros((8, 8, 3), np.uint8)
+    logging.getLogger("glimpse_ros").setLevel(logging.ERROR)  # the log is throttled anyway
+    try:
+        for i in range(1000):
+            rec.push(img, 100.0 * (i % 2))
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        start = time.perf_counter()
+        for i in range(1000, num_frames):
+            rec.push(img, 100.0 * (i % 2))
+        elapsed = time.perf_counter() - start
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+        tracemalloc.stop()
+    finally:
+        logging.getLogger("glimpse_ros").setLevel(logging.INFO)
+    return {"frames": num_frames, "resets": rec.counters["resets"],
+            "reset_keys": len(rec.reset_reasons),
+            "by_kind": {k.value: n for k, n in rec.reset_reasons.items()},
+            "python_heap_growth_kb": round(grown / 1024, 1),
+            "us_per_frame": round(elapsed / (num_frames - 1000) * 1e6, 1)}
+
+
 def corrupt_onnx_cache(checkpoint: Path, cache_dir: Path, backend: str = "onnxruntime"
                        ) -> dict[str, Any]:
     """Build the ONNX cache, overwrite it with garbage, build the Recognizer again."""
@@ -174,17 +207,70 @@ def malicious_pickles(tmp: Path) -> tuple[dict[str, Path], Path]:
     return files, marker
 
 
-def node_startup(model_path: Path | str, *params: str, timeout: float = 120) -> dict[str, Any]:
-    """Start the node with ``model_path`` (and ``-p`` params) and report how start-up ended."""
+# Logged by the Recognizer once the model is loaded and the engine built.
+MODEL_LOADED = "classes, backend"
+
+
+def _node_cmd(model_path: Path | str, params: tuple[str, ...], args: tuple[str, ...]) -> list:
     cmd = [sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args", "-p",
-           f"model_path:={model_path}", "-p", "backend:=torch"]
+           f"model_path:={model_path}", "-p", "backend:=torch", *args]
     for p in params:
         cmd += ["-p", p]
-    proc = subprocess.run(cmd, cwd=REPO, env=node_env(230), capture_output=True, text=True,
-                          timeout=timeout)
+    return cmd
+
+
+def node_startup(model_path: Path | str, *params: str, args: tuple[str, ...] = (),
+                 timeout: float = 120) -> dict[str, Any]:
+    """Start the node with ``model_path`` (``-p`` params, other ``--ros-args`` ``args``).
+
+    Returns the exit code, the fatal line (or the output's tail), whether a traceback was
+    printed and whether the model had been loaded.
+    """
+    proc = subprocess.run(_node_cmd(model_path, params, args), cwd=REPO, env=node_env(230),
+                          capture_output=True, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
     fatal = [ln for ln in out.splitlines() if "start-up failed" in ln]
-    return {"returncode": proc.returncode, "message": (fatal[0] if fatal else out[-300:])[:400]}
+    return {"returncode": proc.returncode, "message": (fatal[0] if fatal else out[-300:])[:400],
+            "traceback": "Traceback" in out, "model_loaded": MODEL_LOADED in out}
+
+
+def params_files(tmp: Path) -> dict[str, Path]:
+    """Parameter files the node must refuse at start-up: non-UTF-8, a directory, missing."""
+    latin1 = tmp / "latin1.yaml"
+    latin1.write_bytes(b"/**:\n  ros__parameters:\n    image_topic: \"cam\xe9ra\"\n")
+    folder = tmp / "params_dir.yaml"
+    folder.mkdir(exist_ok=True)
+    return {"non_utf8": latin1, "directory": folder, "missing": tmp / "missing_params.yaml"}
+
+
+def sigint_during_startup(model_path: Path | str, after: str | float,
+                          timeout: float = 120) -> dict[str, Any]:
+    """Send SIGINT to a starting node: ``after`` seconds, or once a line containing ``after``.
+
+    Returns the exit code, whether a traceback was printed, whether the model had been loaded
+    and the seconds from SIGINT to exit.
+    """
+    proc = subprocess.Popen(_node_cmd(model_path, (), ()), cwd=REPO, env=node_env(232),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    if isinstance(after, str):
+        for line in proc.stdout:
+            lines.append(line)
+            if after in line:
+                break
+    else:
+        time.sleep(after)
+    proc.send_signal(2)
+    sent = time.monotonic()
+    try:
+        rest, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rest, _ = proc.communicate()
+    out = "".join(lines) + rest
+    return {"returncode": proc.returncode, "traceback": "Traceback" in out,
+            "model_loaded": MODEL_LOADED in out, "exit_s": round(time.monotonic() - sent, 2),
+            "tail": out[-300:]}
 
 
 def mismatched_checkpoint(tmp: Path) -> Path:
@@ -202,6 +288,64 @@ def mismatched_checkpoint(tmp: Path) -> Path:
     path = tmp / "mismatched.safetensors"
     save_file(load_file(str(good)), str(path), metadata=meta)
     return path
+
+
+# name -> (model_config changes, or a whole replacement when not a dict; field named in the error)
+HOSTILE_CONFIGS: dict[str, tuple[Any, str]] = {
+    "glimpse_hidden_20000": ({"glimpse_hidden": 20000}, "glimpse_hidden"),
+    "worker_hidden_30000": ({"worker_hidden": 30000}, "worker_hidden"),
+    "backbone_width_1e5": ({"backbone_width": 1e5}, "backbone_width"),
+    "backbone_width_100000": ({"backbone_width": 100000}, "backbone_width"),
+    "memory_slots_1e8": ({"memory_slots": 100_000_000}, "memory_slots"),
+    "backbone_layers_100000": ({"backbone_layers": [100000, 1, 1, 1]}, "backbone_layers"),
+    "crop_size_huge": ({"crop_size": 1 << 20, "resize_size": 1 << 20}, "crop_size"),
+    "frames_huge": ({"frames": 1 << 30}, "frames"),
+    "memory_decay_nan": ({"memory_decay": math.nan}, "memory_decay"),
+    "config_is_list": ([1, 2, 3], "model_config"),
+    "config_is_int": (7, "model_config"),
+}
+# name -> value written into one weight tensor
+HOSTILE_WEIGHTS: dict[str, float] = {"nan_weight": math.nan, "inf_weight": math.inf,
+                                     "huge_weight": 1e38}
+
+
+def hostile_model_files(tmp: Path) -> dict[str, tuple[Path, str]]:
+    """Model files that must be refused before use: ``{case: (path, field named)}``.
+
+    Configs out of bounds or of the wrong JSON type (with the small model's tensors), NaN / Inf /
+    1e38 weights, a tensor of the wrong dtype, a truncated and a padded file.
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    good = make_checkpoint(tmp / "good.safetensors", num_classes=4, crop_size=32, resize_size=40)
+    with safe_open(str(good), framework="pt") as f:
+        meta = dict(f.metadata())
+    tensors = load_file(str(good))
+    out: dict[str, tuple[Path, str]] = {}
+    for name, (change, field) in HOSTILE_CONFIGS.items():
+        cfg = json.loads(meta["model_config"])
+        cfg = dict(cfg, **change) if isinstance(change, dict) else change
+        path = tmp / f"{name}.safetensors"
+        save_file(tensors, str(path), metadata=dict(meta, model_config=json.dumps(cfg)))
+        out[name] = (path, field)
+    key = "head.workers.classifiers.0.weight"  # NaN here would reach every output
+    for name, value in HOSTILE_WEIGHTS.items():
+        bad = dict(tensors)
+        bad[key] = bad[key].clone()
+        bad[key].view(-1)[0] = value
+        path = tmp / f"{name}.safetensors"
+        save_file(bad, str(path), metadata=meta)
+        out[name] = (path, key)
+    wrong = dict(tensors, **{key: tensors[key].double()})
+    save_file(wrong, str(tmp / "float64_tensor.safetensors"), metadata=meta)
+    out["float64_tensor"] = (tmp / "float64_tensor.safetensors", key)
+    data = good.read_bytes()
+    (tmp / "truncated.safetensors").write_bytes(data[:-100])
+    (tmp / "padded.safetensors").write_bytes(data + bytes(100))
+    out["truncated"] = (tmp / "truncated.safetensors", "safetensors")
+    out["padded"] = (tmp / "padded.safetensors", "safetensors")
+    return out
 
 
 def recognizer_error(checkpoint: Path, **config: Any) -> str:
@@ -239,6 +383,7 @@ def parameter_error(name: str, value: Any, domain: int = 231) -> str:
         rclpy.shutdown(context=context)
 
 
-__all__ = ["capture_log", "corrupt_onnx_cache", "corrupt_tensorrt_cache", "malicious_pickles",
-           "mismatched_checkpoint", "node_startup", "parameter_error", "recognizer_error",
-           "rss_mb", "soak"]
+__all__ = ["HOSTILE_CONFIGS", "capture_log", "corrupt_onnx_cache", "corrupt_tensorrt_cache",
+           "hostile_model_files", "malicious_pickles", "mismatched_checkpoint", "node_startup",
+           "parameter_error", "params_files", "recognizer_error", "reset_flood", "rss_mb",
+           "sigint_during_startup", "soak"]

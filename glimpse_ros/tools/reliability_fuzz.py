@@ -34,7 +34,33 @@ U32 = 2**32 - 1
 RAW_MUTATIONS = ("bad_encoding", "short_step", "truncated", "oversized", "zero_size",
                  "huge_dims", "huge_step", "odd_yuv", "random_fields")
 COMPRESSED_MUTATIONS = ("garbage", "jpeg_garbage", "truncated_jpeg", "bitflip_jpeg", "bomb_header",
-                        "bad_format", "empty", "png_garbage", "truncated_png")
+                        "bad_format", "empty", "png_garbage", "truncated_png", "scan_bomb")
+
+
+def scan_bomb_jpeg(width: int, height: int, extra_scans: int) -> bytes:
+    """A progressive JPEG with ``extra_scans`` copies of its smallest AC scan appended.
+
+    Each copy is a few bytes but costs libjpeg a pass over the whole coefficient buffer: at
+    4096x4096 with 20,000 copies the file is ~0.5 MB and decodes for ~15 s. (Repeated scans are
+    legal enough: libjpeg warns about the progression and decodes.)
+    """
+    img = np.zeros((height, width, 3), np.uint8)
+    img[::64, ::64] = 200
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1,
+                                         cv2.IMWRITE_JPEG_QUALITY, 50])
+    assert ok
+    data = buf.tobytes()
+    starts, i = [], data.find(b"\xff\xda")
+    while i >= 0:
+        starts.append(i)
+        i = data.find(b"\xff\xda", i + 2)
+    scans = []
+    for start, end in zip(starts, starts[1:] + [len(data) - 2]):
+        scan = data[start:end]
+        table = scan.find(b"\xff\xc4")  # a Huffman table segment may follow the scan
+        scans.append(scan if table < 0 else scan[:table])
+    smallest = min(scans[1:], key=len)  # scans[0] is the DC scan
+    return data[:-2] + smallest * extra_scans + b"\xff\xd9"
 
 
 @dataclass
@@ -161,6 +187,8 @@ class FuzzGenerator:
         elif kind == "png_garbage":
             png = cv2.imencode(".png", self._pixels())[1].tobytes()
             fmt, data = "png", png[:33] + self._garbage(1)
+        elif kind == "scan_bomb":
+            data = scan_bomb_jpeg(self.width, self.height, int(rng.integers(100, 400)))
         elif kind == "truncated_png":
             png = cv2.imencode(".png", self._pixels())[1].tobytes()
             fmt, data = "png", png[:int(rng.integers(1, len(png) - 12))]

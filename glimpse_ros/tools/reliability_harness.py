@@ -150,7 +150,14 @@ class Probe:
             return float(self.diag.get(key, default))
 
     def seen(self) -> int:
-        """Messages the node's callback handled: converted frames plus rejected ones."""
+        """Messages the node's subscription callback handled, accepted or rejected.
+
+        ``messages_received`` counts each once, also a compressed frame refused later while
+        decoding on the inference thread (older nodes: received + rejected).
+        """
+        with self._lock:
+            if "messages_received" in self.diag:
+                return int(float(self.diag["messages_received"]))
         return int(self.value("frames_received") + self.value("rejected_frames"))
 
     def publish(self, msg: Any) -> None:
