@@ -16,12 +16,15 @@ import pytest
 pytest.importorskip("torch")
 
 REPO = Path(__file__).resolve().parents[1]
-T, STRIDE = 8, 4  # the demo model's window and the default stride
 
 
 def labelled(n: int) -> int:
-    """Frames a streaming recognizer labels out of ``n``: every window's frames, once."""
-    return 0 if n < T else n - (n - T) % STRIDE
+    """Frames the recognizer labels out of ``n`` with the shipped (causal) demo model: all."""
+    from glimpse_ros.model.checkpoint import read_metadata
+    from glimpse_ros.runtime.model_files import default_model_path
+
+    assert read_metadata(default_model_path())["model_config"]["temporal_padding"] == "causal"
+    return n
 
 
 def write_video(path: Path, n: int, fps: float = 15.0, size: tuple[int, int] = (160, 120)):
@@ -76,7 +79,7 @@ def test_annotate_video_cli(tmp_path) -> None:
     assert "annotate" in proc.stderr and "frame" in proc.stderr  # tqdm progress bar
     rows, meta = read_outputs(out)
     n = labelled(14)
-    assert n == 12 and len(rows) == n and meta["frames_read"] == 14
+    assert n == 14 and len(rows) == n and meta["frames_read"] == 14
     assert [int(r["frame"]) for r in rows] == list(range(n))
     # no stamps in a video file: index / frame rate
     assert [float(r["stamp"]) for r in rows] == pytest.approx([i / 15.0 for i in range(n)],
@@ -110,7 +113,7 @@ def test_annotate_bag_keeps_recorded_stamps(tmp_path) -> None:
                  "--no-progress", "--top-k", "2"]) == 0
     rows, meta = read_outputs(out)
     n = labelled(10)
-    assert len(rows) == n == 8
+    assert len(rows) == n == 10
     assert [float(r["stamp"]) for r in rows] == pytest.approx(content.raw_stamps[:n], abs=1e-6)
     assert "top3" not in rows[0] and len(meta["frames"][0]["top_k"]) == 2
     check_consistent(rows, meta)
