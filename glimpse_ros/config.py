@@ -23,6 +23,8 @@ T = TypeVar("T")
 RESNET50_LAYERS: tuple[int, ...] = (3, 4, 6, 3)
 # ModelConfig.temporal_padding choices.
 TEMPORAL_PADDINGS: tuple[str, ...] = ("symmetric", "causal")
+# ModelConfig.glimpse_locations choices.
+GLIMPSE_LOCATIONS: tuple[str, ...] = ("learned", "random")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,11 @@ class ModelConfig:
     # "causal" sees t-2, t-1, t, so the backbone can step one frame at a time (streaming).
     # Model files written before this field existed load as symmetric (the default).
     temporal_padding: str = "symmetric"
+    # Ablation only (paper Table 4, "random sampling"): "random" replaces the location head's
+    # output with uniform random boxes drawn from a generator seeded by glimpse_seed, in training
+    # and evaluation alike. "learned" is the model.
+    glimpse_locations: str = "learned"
+    glimpse_seed: int = 0
 
     def __post_init__(self) -> None:
         """Validate ranges that the type check cannot express."""
@@ -75,6 +82,9 @@ class ModelConfig:
         if self.temporal_padding not in TEMPORAL_PADDINGS:
             raise ValueError(f"model.temporal_padding: {self.temporal_padding!r} is not one of "
                              f"{', '.join(TEMPORAL_PADDINGS)}")
+        if self.glimpse_locations not in GLIMPSE_LOCATIONS:
+            raise ValueError(f"model.glimpse_locations: {self.glimpse_locations!r} is not one of "
+                             f"{', '.join(GLIMPSE_LOCATIONS)}")
         if self.crop_size > self.resize_size:
             raise ValueError(f"model.crop_size: {self.crop_size} exceeds resize_size "
                              f"{self.resize_size}")
