@@ -186,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     report = dict(setup=setup, summary=summary, sign_checks=checks,
                   runs={r.key: records[r.key] for r in runs},
                   seconds=dict(data=round(data_seconds, 1), wall=round(time.time() - t0, 1),
-                               runs=round(sum(r["seconds"] for r in records.values()), 1)))
+                               runs=round(sum(r["seconds"] for r in records.values()), 1),
+                               runs_cpu=round(sum(r.get("cpu_seconds", 0.0)
+                                                  for r in records.values()), 1)))
     (args.out / "ablation.json").write_text(json.dumps(report, indent=1) + "\n")
     (args.out / "ablation.md").write_text(markdown(summary, checks, setup))
     examples = {r.arm: r.out_dir / "placement.png" for r in runs if r.seed == 0}

@@ -1,14 +1,16 @@
 """One ablation run: train through ``training/train.py``'s command line, then score glimpses.
 
-A run is finished when its folder holds ``record.json`` (held-out accuracy, time, glimpse
-placement); a run whose training finished but whose scoring did not only re-scores, and an
-interrupted training resumes from its ``last.pt``. The training log goes to ``train.log``.
+A run is finished when its folder holds ``record.json`` (held-out accuracy, wall and CPU
+seconds, glimpse placement); a run whose training finished but whose scoring did not only
+re-scores, and an interrupted training resumes from its ``last.pt``. The training log goes to
+``train.log``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import resource
 import time
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -17,6 +19,13 @@ from typing import Iterator
 from training.ablation.arms import Run, arm_by_key
 
 RECORD = "record.json"
+
+
+def cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its finished children so far."""
+    usage = (resource.getrusage(resource.RUSAGE_SELF),
+             resource.getrusage(resource.RUSAGE_CHILDREN))
+    return sum(r.ru_utime + r.ru_stime for r in usage)
 
 
 @contextmanager
@@ -54,7 +63,7 @@ def execute(run: Run, raw: Path) -> dict:
     if (out / RECORD).exists():
         return json.loads((out / RECORD).read_text())
     out.mkdir(parents=True, exist_ok=True)
-    t0 = time.time()
+    t0, c0 = time.time(), cpu_seconds()
     argv = list(run.argv)
     if not (out / "model.safetensors").exists():
         if (out / "last.pt").exists():
@@ -73,10 +82,13 @@ def execute(run: Run, raw: Path) -> dict:
     config = argv[argv.index("--config") + 1]
     cfg = load_train_config(config, [a for a in argv if "=" in a and not a.startswith("-")])
     record = dict(top1=results["top1"], top5=results["top5"], test_videos=results["samples"],
-                  test_clips=cfg.data.test_clips, seconds=0.0)
+                  test_clips=cfg.data.test_clips)
     if run.arm != "stage1" and arm_by_key(run.arm).head:
         record["placement"] = glimpse_placement(out / "model.safetensors", cfg, raw,
                                                 example=out / "placement.png")
+    # CPU seconds do not depend on what else runs on the machine: with the runs' threads busy,
+    # the wall time of a free machine is about their sum divided by the cores.
     record["seconds"] = round(time.time() - t0, 1)
+    record["cpu_seconds"] = round(cpu_seconds() - c0, 1)
     (out / RECORD).write_text(json.dumps(record, indent=1) + "\n")
     return record
