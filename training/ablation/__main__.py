@@ -24,6 +24,7 @@ from tqdm import tqdm
 from training.ablation.arms import ARM_KEYS, Budget, Run, plan
 from training.ablation.execute import execute
 from training.ablation.report import markdown, placement_png, sign_checks, summarise
+from training.synthetic.actions import ACTION_NAMES
 
 # Tiny settings of --quick: data, model input and per-run overrides.
 QUICK_DATA = dict(videos=36, width=64, height=48, frames=8, size=40, jobs=1)
@@ -69,13 +70,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def ensure_data(args: argparse.Namespace) -> tuple[Path, Path]:
+def ensure_data(args: argparse.Namespace, labels: list[str]) -> tuple[Path, Path]:
     """Generate and prepare the distractor scene unless present; return (raw, prepared).
 
     Raises:
         ValueError: when ``--data`` holds videos generated with other settings.
     """
-    from training.config import read_labels
     from training.ntu.prepare import prepare
     from training.synthetic.__main__ import main as synthetic
 
@@ -96,8 +96,7 @@ def ensure_data(args: argparse.Namespace) -> tuple[Path, Path]:
                    str(args.height), "--frames", str(args.frames), "--scene", "distractor",
                    "--workers", str(args.jobs)])
     if not (prepared / "index.json").exists():
-        prepare(raw, raw, prepared, args.size, read_labels("config/labels/synthetic.txt"),
-                workers=args.jobs, dataset="synthetic")
+        prepare(raw, raw, prepared, args.size, labels, workers=args.jobs, dataset="synthetic")
     return raw, prepared
 
 
@@ -157,8 +156,18 @@ def cpu_name() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ablation; returns the exit status."""
+    from training.config import load_train_config, read_labels
+
     args = parse_args(argv)
+    # Fail at start-up on a bad config (and learn the label file of the data).
+    labels = read_labels(load_train_config(args.config).data.labels)
+    if list(labels) != list(ACTION_NAMES):
+        raise ValueError(f"{args.config}: data.labels must list the synthetic actions "
+                         f"({', '.join(ACTION_NAMES)})")
     arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = sorted(set(arms) - set(ARM_KEYS))
+    if unknown:
+        raise ValueError(f"--arms: unknown arm {unknown[0]!r} (known: {', '.join(ARM_KEYS)})")
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     setup = dict(config=str(args.config), data=str(args.data), videos=args.videos,
                  data_seed=args.data_seed, size=[args.width, args.height], frames=args.frames,
@@ -167,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                  arms=arms)
     check_setup(args.out, setup)
     t0 = time.time()
-    raw, prepared = ensure_data(args)
+    raw, prepared = ensure_data(args, labels)
     data_seconds = time.time() - t0
     budget = Budget(config=args.config, data_root=prepared, epochs_stage1=args.epochs_stage1,
                     epochs=args.epochs, lr=args.lr, grad_clip=args.grad_clip, threads=threads,
@@ -199,4 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except ValueError as err:       # configuration and data-folder errors: no traceback
+        raise SystemExit(f"error: {err}") from None
