@@ -27,7 +27,7 @@ from training.ablation.report import markdown, placement_png, sign_checks, summa
 from training.synthetic.actions import ACTION_NAMES
 
 # Tiny settings of --quick: data, model input and per-run overrides.
-QUICK_DATA = dict(videos=36, width=64, height=48, frames=8, size=40, jobs=1)
+QUICK_DATA = dict(videos=36, width=64, height=48, frames=8, size=40)
 QUICK_OVERRIDES = ("model.resize_size=40", "model.crop_size=32", "model.frames=4",
                    "model.memory_slots=4", "optim.batch_size=4",
                    "data.num_workers=0", "data.max_test_samples=8", "data.test_clips=1",
@@ -55,12 +55,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=6, help="epochs of every arm after stage 1")
     ap.add_argument("--lr", type=float, default=2e-4, help="learning rate of every arm")
     ap.add_argument("--grad-clip", type=float, default=5.0, help="gradient clipping of every arm")
-    ap.add_argument("--jobs", type=int, default=2, help="training runs side by side")
+    ap.add_argument("--jobs", type=int, default=None,
+                    help="training runs side by side (default 2; 1 with --quick, in-process)")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads per run (default: CPU count / jobs)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: tiny data, 1 epoch per run, outputs of the same structure")
     args = ap.parse_args(argv)
+    if args.jobs is None:
+        args.jobs = 1 if args.quick else 2
     if args.seeds < 1 or args.jobs < 1 or args.videos < 1:
         ap.error("--seeds, --jobs and --videos must be >= 1")
     if args.quick:
