@@ -38,6 +38,7 @@ def quick(tmp_path_factory):
     return root, args
 
 
+@pytest.mark.slow
 def test_quick_writes_json_markdown_and_png(quick):
     """Every arm has two finite accuracies, mean/std as computed by hand, paper rows, a figure."""
     root, _ = quick
@@ -66,6 +67,7 @@ def test_quick_writes_json_markdown_and_png(quick):
     assert img is not None and img.shape[1] == 900 and img.std() > 10
 
 
+@pytest.mark.slow
 def test_each_arm_trains_what_it_claims(quick):
     """train.py's own config.json of every run: stage, losses, switches and stage-1 init."""
     out = quick[0] / "runs"
@@ -86,6 +88,7 @@ def test_each_arm_trains_what_it_claims(quick):
         assert cfg["random"]["model"]["glimpse_seed"] == seed
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_runs_and_refuses_other_settings(quick):
     """Same command again: nothing retrained, same summary; other settings: clear error."""
     root, args = quick

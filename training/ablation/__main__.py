@@ -45,14 +45,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, default=Path("runs/ablation"))
     ap.add_argument("--data", type=Path, default=Path("data/ablation"),
                     help="folder for the generated videos (raw/) and their prepared copy")
-    ap.add_argument("--videos", type=int, default=1080)
+    ap.add_argument("--videos", type=int, default=1440)
     ap.add_argument("--data-seed", type=int, default=0)
     ap.add_argument("--width", type=int, default=160)
     ap.add_argument("--height", type=int, default=120)
     ap.add_argument("--frames", type=int, default=32, help="frames per video")
     ap.add_argument("--size", type=int, default=128, help="prepared frame size")
-    ap.add_argument("--epochs-stage1", type=int, default=6, help="stage-1 epochs (every seed)")
-    ap.add_argument("--epochs", type=int, default=6, help="epochs of every arm after stage 1")
+    ap.add_argument("--epochs-stage1", type=int, default=12, help="stage-1 epochs (every seed)")
+    ap.add_argument("--epochs", type=int, default=10, help="epochs of every arm after stage 1")
     ap.add_argument("--lr", type=float, default=2e-4, help="learning rate of every arm")
     ap.add_argument("--grad-clip", type=float, default=5.0, help="gradient clipping of every arm")
     ap.add_argument("--jobs", type=int, default=None,
