@@ -34,6 +34,8 @@ MODEL_LIMITS: dict[str, int] = {
 MAX_BLOCKS_PER_STAGE = 64  # ResNet-152 has 36
 MAX_MEMORY_DECAY = 100.0
 ASSIGN_TEMPERATURE_RANGE = (1e-3, 1e3)
+# ModelConfig.glimpse_locations choices.
+GLIMPSE_LOCATIONS: tuple[str, ...] = ("learned", "random")
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,11 @@ class ModelConfig:
     # "causal" sees t-2, t-1, t, so the backbone can step one frame at a time (streaming).
     # Model files written before this field existed load as symmetric (the default).
     temporal_padding: str = "symmetric"
+    # Ablation only (paper Table 4, "random sampling"): "random" replaces the location head's
+    # output with uniform random boxes drawn from a generator seeded by glimpse_seed, in training
+    # and evaluation alike. "learned" is the model.
+    glimpse_locations: str = "learned"
+    glimpse_seed: int = 0
 
     def __post_init__(self) -> None:
         """Validate ranges that the type check cannot express."""
@@ -92,6 +99,11 @@ class ModelConfig:
         if self.temporal_padding not in TEMPORAL_PADDINGS:
             raise ValueError(f"model.temporal_padding: {self.temporal_padding!r} is not one of "
                              f"{', '.join(TEMPORAL_PADDINGS)}")
+        if self.glimpse_locations not in GLIMPSE_LOCATIONS:
+            raise ValueError(f"model.glimpse_locations: {self.glimpse_locations!r} is not one of "
+                             f"{', '.join(GLIMPSE_LOCATIONS)}")
+        if not 0 <= self.glimpse_seed < 2 ** 63:
+            raise ValueError(f"model.glimpse_seed: must be in [0, 2**63), got {self.glimpse_seed}")
         if self.crop_size > self.resize_size:
             raise ValueError(f"model.crop_size: {self.crop_size} exceeds resize_size "
                              f"{self.resize_size}")

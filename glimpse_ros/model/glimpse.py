@@ -214,3 +214,21 @@ class GlimpseLocator(nn.Module):
         centre = torch.tanh(raw[:, :2])  # (B, 2)
         scale = torch.sigmoid(raw[:, 2:])  # (B, 2)
         return torch.cat([centre, scale], dim=1)  # (B, 4)
+
+
+def random_glimpses(batch: int, generator: torch.Generator) -> torch.Tensor:
+    """Uniform random boxes over the location head's output range (ablation, paper Table 4).
+
+    Centres are uniform in ``(-1, 1)`` and half-extents in ``(0, 1)``: the ranges of
+    ``GlimpseLocator``'s ``tanh`` and ``sigmoid``, so a random box is any box the model could
+    have chosen.
+
+    Args:
+        batch: number of boxes ``B``.
+        generator: CPU generator the boxes are drawn from.
+
+    Returns:
+        ``(B, 4)`` float32 CPU glimpses ``[x, y, sx, sy]``.
+    """
+    u = torch.rand(batch, 4, generator=generator)  # (B, 4) in [0, 1)
+    return torch.cat([2.0 * u[:, :2] - 1.0, u[:, 2:]], dim=1)  # (B, 4)

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from glimpse_ros.config import ModelConfig
-from glimpse_ros.model.glimpse import GlimpseLocator, glimpse_features
+from glimpse_ros.model.glimpse import GlimpseLocator, glimpse_features, random_glimpses
 from glimpse_ros.model.glimpse_rnn import GlimpseRNN
 from glimpse_ros.model.memory import ExternalMemory
 from glimpse_ros.model.state import HeadOutput, HeadState, StepOutput
@@ -46,6 +46,11 @@ class GlimpseCloudsHead(nn.Module):
         # Ω runs over glimpses; its input is [z_{g-1}, r_t] (an nn.GRUCell, see glimpse_rnn.py).
         self.glimpse_rnn = GlimpseRNN(cfg.feature_dim, cfg.worker_hidden, cfg.glimpse_hidden)
         self.locator = GlimpseLocator(cfg.glimpse_hidden, cfg.context_dim)
+        # Ablation switch (ModelConfig.glimpse_locations): the locator stays (same weights layout)
+        # but its output is replaced by random boxes from this generator.
+        self.random_locations: Optional[torch.Generator] = None
+        if cfg.glimpse_locations == "random":
+            self.random_locations = torch.Generator().manual_seed(cfg.glimpse_seed)
         self.what_where = WhatWhere(cfg.feature_dim, cfg.where_hidden)
         self.memory = ExternalMemory(cfg.feature_dim, cfg.num_workers, cfg.num_glimpses,
                                      cfg.memory_slots, cfg.memory_decay, cfg.assign_temperature)
@@ -122,6 +127,8 @@ class GlimpseCloudsHead(nn.Module):
         for _ in range(self.num_glimpses):
             h = self.glimpse_rnn.cell(z, h, gates)  # (B, Hg): Ω(h, [z, r_t])
             loc = self.locator(h, c_t)  # (B, 4)
+            if self.random_locations is not None:
+                loc = random_glimpses(loc.shape[0], self.random_locations).to(loc)  # (B, 4)
             # No detach here: the gradient reaches W_l through the crop (the released code cut it).
             z = glimpse_features(z_t, loc, size)  # (B, D)
             glimpses.append(loc)

@@ -53,12 +53,15 @@ def subject_body(seed: int, subject: int) -> tuple[BodyShape, tuple[int, int, in
     return shape, colour, float(rng.uniform(0.07, 0.10))
 
 
-def sample_spec(seed: int, index: int, size: tuple[int, int], frames: int,
-                missing_prob: float, taken: set[str] | None = None) -> VideoSpec:
-    """Draw the specification of video ``index``; classes cycle so counts stay balanced.
+def draw_name(seed: int, index: int, taken: set[str] | None = None
+              ) -> tuple[SampleName, np.random.Generator]:
+    """Draw the NTU name of video ``index`` (its action cycles through the classes).
 
     ``taken`` holds the names of earlier videos: a draw whose name is already used is redrawn
     (from a generator seeded by ``(seed, index, attempt)``) so that no file overwrites another.
+
+    Returns:
+        the name and the video's generator, positioned after the name draws.
     """
     action = index % len(ACTION_NAMES) + 1
     for attempt in range(1000):
@@ -69,9 +72,18 @@ def sample_spec(seed: int, index: int, size: tuple[int, int], frames: int,
         name = SampleName(setup=setup, camera=cam_id, subject=subject,
                           replication=int(rng.integers(1, 3)), action=action)
         if taken is None or name.stem not in taken:
-            break
-    else:
-        raise ValueError(f"no free sample name for video {index}: too many videos per action")
+            return name, rng
+    raise ValueError(f"no free sample name for video {index}: too many videos per action")
+
+
+def sample_spec(seed: int, index: int, size: tuple[int, int], frames: int,
+                missing_prob: float, taken: set[str] | None = None) -> VideoSpec:
+    """Draw the specification of video ``index``; classes cycle so counts stay balanced.
+
+    ``taken``: names of earlier videos (see :func:`draw_name`).
+    """
+    name, rng = draw_name(seed, index, taken)
+    cam_id, subject = name.camera, name.subject
     shape, colour, thick = subject_body(seed, subject)
     w, h = size
     distance = float(rng.uniform(2.8, 3.6))
