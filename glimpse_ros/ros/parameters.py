@@ -19,7 +19,8 @@ DESCRIPTIONS: dict[str, str] = {
     # RecognizerConfig
     "model_path": "Model checkpoint (.safetensors written by glimpse_ros.model.checkpoint)",
     "backend": "Backbone engine: auto, torch, onnxruntime, openvino or tensorrt",
-    "precision": "Engine precision: fp32 or fp16 (fp16 only on TensorRT)",
+    "precision": "Backbone precision: fp32, fp16 (TensorRT), bf16 (OpenVINO, CPUs with native "
+                 "bf16) or int8 (OpenVINO, NNCF-quantised)",
     "num_threads": "CPU threads for the backbone engine (0 = engine default)",
     "engine_cache_dir": "Directory of cached ONNX exports and TensorRT engines",
     "stride": "Run the backbone every `stride` new frames (window of T frames)",
