@@ -83,7 +83,8 @@ class OpenVinoEngine:
         """The compiled model's INFERENCE_PRECISION_HINT as the plugin reports it (``f32``...)."""
         if self._request is None:
             return ""
-        return str(self._compiled.get_property("INFERENCE_PRECISION_HINT"))
+        hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type
+        return hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the backbone: ``x (B, 3, T, H, W) float32 -> (Z, c)`` float32 numpy arrays."""
