@@ -32,14 +32,14 @@ bench: setup
 	$(PY) -m glimpse_ros.runtime.bench --out bench.json
 
 bench-node: setup
-	$(PY) -m glimpse_ros.ros.bench_node --out bench_node.json
+	$(PY) -m glimpse_ros.tools.bench_node --out bench_node.json
 
 reliability: setup
-	$(PY) -m glimpse_ros.ros.reliability --out reliability.json
+	$(PY) -m glimpse_ros.tools.reliability --out reliability.json
 
 # Re-train the shipped demo model on CPU (~25 min on 2 cores); see models/demo/manifest.json.
 demo-model: setup
-	$(PY) -m training.demo --videos 1800 --seed 0 --epochs-global 5 --epochs-full 16 \
+	$(PY) -m training.demo --videos 1800 --seed 0 --epochs-global 5 --epochs-full 16 --compare-padding \
 		--lr-continue 0.0002 --grad-clip 5.0
 
 stats: setup

@@ -35,6 +35,8 @@ class ModelConfig:
     frames: int = 8
     num_glimpses: int = 3
     num_workers: int = 3
+    # K: frames kept in the memory, which holds their G glimpse vectors each (K G slots; the paper
+    # sets K to T). The name predates that meaning; it counts frames, not vectors.
     memory_slots: int = 8
     glimpse_hidden: int = 1024
     worker_hidden: int = 512

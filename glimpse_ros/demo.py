@@ -2,7 +2,7 @@
 
 import sys
 
-from glimpse_ros.ros.demo import main
+from glimpse_ros.tools.demo import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from glimpse_ros.config import ModelConfig
-from glimpse_ros.model.backbone import STAGES, InflatedResNet
+from glimpse_ros.model.backbone import InflatedResNet
 from glimpse_ros.model.resnet2d import ResNet2d, resnet50_2d
 
 
@@ -57,12 +57,33 @@ def test_parameter_names_match_2d_resnet():
     assert set(InflatedResNet(ModelConfig.small()).state_dict()) == small2d
 
 
-def test_every_conv2_is_3x3x3_and_time_is_never_strided():
-    """Stem 1x7x7, conv2 3x3x3, no temporal stride."""
-    net = InflatedResNet(ModelConfig.small())
-    assert all(spec.conv2_kernel == (3, 3, 3) for spec in STAGES.values())
-    assert net.conv1.kernel_size == (1, 7, 7) and net.maxpool.kernel_size == (1, 3, 3)
-    for m in net.modules():
+def test_built_kernels_are_the_designed_ones(r50):
+    """The modules actually built have the designed kernels, strides and padding.
+
+    Stem 1x7x7/s2, pool 1x3x3/s2, conv2 3x3x3 with stride (1, s, s) on the first block of layers
+    2-4, 1x1x1 conv1/conv3/shortcut, no temporal stride anywhere.
+    """
+    assert (r50.conv1.kernel_size, r50.conv1.stride, r50.conv1.padding) == (
+        (1, 7, 7), (1, 2, 2), (0, 3, 3))
+    assert (r50.maxpool.kernel_size, r50.maxpool.stride, r50.maxpool.padding) == (
+        (1, 3, 3), (1, 2, 2), (0, 1, 1))
+    blocks = 0
+    for name, first_stride, depth in (("layer1", 1, 3), ("layer2", 2, 4), ("layer3", 2, 6),
+                                      ("layer4", 2, 3)):
+        stage = getattr(r50, name)
+        assert len(stage) == depth
+        for b, block in enumerate(stage):
+            stride = first_stride if b == 0 else 1
+            assert block.conv2.kernel_size == (3, 3, 3), (name, b)
+            assert block.conv2.stride == (1, stride, stride), (name, b)
+            assert block.conv2.padding[1:] == (1, 1), (name, b)
+            assert block.conv1.kernel_size == block.conv3.kernel_size == (1, 1, 1)
+            if block.downsample is not None:
+                assert block.downsample[0].kernel_size == (1, 1, 1)
+                assert block.downsample[0].stride == (1, stride, stride)
+            blocks += 1
+    assert blocks == 16
+    for m in r50.modules():
         if isinstance(m, torch.nn.Conv3d):
             assert m.stride[0] == 1
 

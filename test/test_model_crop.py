@@ -1,14 +1,22 @@
-"""Differentiable glimpse crop and location head."""
+"""Differentiable glimpse crop and location head (glimpses in input-crop coordinates)."""
+
+import math
 
 import pytest
 import torch
 
 from glimpse_ros.model.glimpse import GlimpseLocator, crop, glimpse_features, glimpse_theta
 
+INPUT = (160, 224)  # (H, W) input pixels of a 5 x 7 layer4 map
+
 
 def _bilinear_reference(feature: torch.Tensor, glimpse: list[float],
                         out_hw: tuple[int, int]) -> torch.Tensor:
-    """Paper §3.3 sampler written out: sum_mn Z(m, n) max(0, 1-|xs-n|) max(0, 1-|ys-m|)."""
+    """Paper §3.3 sampler written out: sum_mn Z(m, n) max(0, 1-|xs-n|) max(0, 1-|ys-m|).
+
+    Source points are input pixels (``-1``/``+1`` = first/last pixel centre of the ``INPUT``
+    crop) divided by 32: layer4 cell ``n`` of a ResNet is centred at input pixel ``32 n``.
+    """
     x, y, sx, sy = glimpse
     channels, height, width = feature.shape
     out_h, out_w = out_hw
@@ -17,9 +25,8 @@ def _bilinear_reference(feature: torch.Tensor, glimpse: list[float],
         for j in range(out_w):
             xt = -1.0 + 2.0 * j / (out_w - 1)
             yt = -1.0 + 2.0 * i / (out_h - 1)
-            # align_corners=True: -1 and +1 are the centres of the border pixels.
-            px = (sx * xt + x + 1.0) / 2.0 * (width - 1)
-            py = (sy * yt + y + 1.0) / 2.0 * (height - 1)
+            px = (sx * xt + x + 1.0) / 2.0 * (INPUT[1] - 1) / 32.0
+            py = (sy * yt + y + 1.0) / 2.0 * (INPUT[0] - 1) / 32.0
             for m in range(height):
                 for n in range(width):
                     w = max(0.0, 1.0 - abs(px - n)) * max(0.0, 1.0 - abs(py - m))
@@ -33,13 +40,16 @@ def test_theta_layout() -> None:
     assert torch.equal(theta, torch.tensor([[[0.3, 0.0, 0.1], [0.0, 0.4, -0.2]]]))
 
 
-def test_identity_glimpse_returns_the_feature_map() -> None:
-    """Identity glimpse returns the feature map."""
+def test_glimpse_spanning_the_cell_centres_returns_the_feature_map() -> None:
+    """A box from the first to the last cell centre (pixels 0..192 of 224) samples every cell."""
     torch.manual_seed(0)
-    feature = torch.randn(2, 5, 4, 6)
-    identity = torch.tensor([[0.0, 0.0, 1.0, 1.0]] * 2)
-    torch.testing.assert_close(crop(feature, identity), feature, atol=1e-6, rtol=0)
-    torch.testing.assert_close(glimpse_features(feature, identity), feature.mean(dim=(2, 3)))
+    feature = torch.randn(2, 5, 4, 7)  # input (128, 224): cells at pixels 0..96 x 0..192
+    x, sx = 96.0 * 2 / 223 - 1, 96.0 * 2 / 223
+    y, sy = 48.0 * 2 / 127 - 1, 48.0 * 2 / 127
+    box = torch.tensor([[x, y, sx, sy]] * 2)
+    torch.testing.assert_close(crop(feature, box, (128, 224)), feature, atol=1e-5, rtol=0)
+    torch.testing.assert_close(glimpse_features(feature, box, (128, 224)),
+                               feature.mean(dim=(2, 3)), atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("glimpse,out_hw", [
@@ -52,7 +62,7 @@ def test_chosen_theta_matches_handwritten_bilinear(glimpse: list[float],
     """Chosen theta matches handwritten bilinear."""
     torch.manual_seed(1)
     feature = torch.randn(1, 2, 5, 7)
-    got = crop(feature, torch.tensor([glimpse]), out_size=out_hw)[0]
+    got = crop(feature, torch.tensor([glimpse]), INPUT, out_size=out_hw)[0]
     expected = _bilinear_reference(feature[0], glimpse, out_hw).float()
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
@@ -69,8 +79,8 @@ def test_pooled_glimpse_equals_crop_then_average_pool(out_size) -> None:
     def grads(pooled: torch.Tensor):
         return torch.autograd.grad((pooled ** 2).sum(), (feature, glimpse))
 
-    fast = glimpse_features(feature, glimpse, out_size)
-    slow = crop(feature, glimpse, out_size).mean(dim=(2, 3))
+    fast = glimpse_features(feature, glimpse, INPUT, out_size)
+    slow = crop(feature, glimpse, INPUT, out_size).mean(dim=(2, 3))
     torch.testing.assert_close(fast, slow, atol=1e-12, rtol=0)
     for g_fast, g_slow in zip(grads(fast), grads(slow)):
         torch.testing.assert_close(g_fast, g_slow, atol=1e-10, rtol=0)
@@ -83,32 +93,38 @@ def test_gradient_reaches_the_location_and_the_location_head() -> None:
     weights = torch.randn(3, 8)
     loc = torch.tensor([[0.1, -0.3, 0.5, 0.6], [0.0, 0.2, 0.4, 0.3], [-0.5, 0.5, 0.7, 0.2]],
                        requires_grad=True)
-    (glimpse_features(feature, loc) * weights).sum().backward()
+    (glimpse_features(feature, loc, (160, 160)) * weights).sum().backward()
     assert loc.grad is not None and bool((loc.grad.abs() > 1e-6).all())
 
     locator = GlimpseLocator(hidden_dim=6, context_dim=4)
     loc = locator(torch.randn(3, 6), torch.randn(3, 4))
-    (glimpse_features(feature, loc) * weights).sum().backward()
+    (glimpse_features(feature, loc, (160, 160)) * weights).sum().backward()
     assert locator.linear.weight.grad is not None
     assert float(locator.linear.weight.grad.abs().sum()) > 0
 
 
-def test_locator_outputs_valid_boxes() -> None:
-    """Locator outputs valid boxes."""
-    torch.manual_seed(3)
-    locator = GlimpseLocator(hidden_dim=5, context_dim=3)
-    loc = locator(100 * torch.randn(16, 5), 100 * torch.randn(16, 3))
-    assert bool((loc[:, :2].abs() <= 1).all())
-    assert bool(((loc[:, 2:] >= 0) & (loc[:, 2:] <= 1)).all())
+def test_locator_is_eq3_squashed_by_hand() -> None:
+    """Eq. 3 by hand: centre = tanh of outputs 0-1, scales = sigmoid of outputs 2-3."""
+    locator = GlimpseLocator(hidden_dim=2, context_dim=1)
+    with torch.no_grad():
+        locator.linear.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 2.0],
+                                                  [0.0, -1.0, 0.0], [0.5, 0.5, 0.5]]))
+        locator.linear.bias.copy_(torch.tensor([0.0, 0.1, 0.0, -1.0]))
+    h, c = torch.tensor([[0.3, -0.4]]), torch.tensor([[0.2]])
+    expected = [math.tanh(0.3), math.tanh(0.4 + 0.1), 1 / (1 + math.exp(-0.4)),
+                1 / (1 + math.exp(-(0.05 - 1.0)))]
+    torch.testing.assert_close(locator(h, c), torch.tensor([expected]))
 
 
 def test_bad_shapes_raise() -> None:
     """Bad shapes raise."""
     with pytest.raises(ValueError, match="glimpse must be"):
-        crop(torch.zeros(1, 2, 3, 3), torch.zeros(1, 3))
+        crop(torch.zeros(1, 2, 3, 3), torch.zeros(1, 3), INPUT)
     with pytest.raises(ValueError, match="feature must be"):
-        crop(torch.zeros(2, 3, 3), torch.zeros(1, 4))
+        crop(torch.zeros(2, 3, 3), torch.zeros(1, 4), INPUT)
     with pytest.raises(ValueError, match="batch mismatch"):
-        crop(torch.zeros(2, 2, 3, 3), torch.zeros(1, 4))
+        crop(torch.zeros(2, 2, 3, 3), torch.zeros(1, 4), INPUT)
     with pytest.raises(ValueError, match="glimpse must be"):
-        glimpse_features(torch.zeros(2, 2, 3, 3), torch.zeros(1, 4))
+        glimpse_features(torch.zeros(2, 2, 3, 3), torch.zeros(1, 4), INPUT)
+    with pytest.raises(ValueError, match="input_size"):
+        glimpse_features(torch.zeros(1, 2, 3, 3), torch.zeros(1, 4), (0, 96))

@@ -1,16 +1,26 @@
-"""Recurrent head: independent workers, step API equals clip forward, batch independence."""
+"""Recurrent head: clip forward vs an independent recurrence, step API, GRU biases, devices.
 
+Also: independent workers, batch independence, traceable step.
+"""
+
+import copy
 import dataclasses
+import math
 
 import pytest
 import torch
+from torch import nn
 
 from glimpse_ros.config import ModelConfig
+from glimpse_ros.model.glimpse import crop
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds
+from glimpse_ros.model.glimpse_rnn import GlimpseRNN
 from glimpse_ros.model.head import GlimpseCloudsHead, HeadState
+from glimpse_ros.model.quantize import prepare_head
 from glimpse_ros.model.workers import Workers
 
-CFG = ModelConfig.small(num_classes=7)
+# 96 px input: a 3x3 layer4 map. K = 3 frames in memory, so 6-frame clips drop frames.
+CFG = ModelConfig.small(num_classes=7, crop_size=96, memory_slots=3)
 
 
 def _clip(batch: int, frames: int = 5, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -51,6 +61,79 @@ def test_workers_are_independent_and_use_their_own_state() -> None:
                                               workers.cells[1].parameters()))
 
 
+def _reference_head(head: GlimpseCloudsHead, Z: torch.Tensor,  # noqa: N803
+                    c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The recurrence of paper eq. 1-12 written independently, one sample at a time.
+
+    Independent of ``head.step``: ``Ω`` is a stock ``nn.GRUCell`` on ``[z, r_t]``, glimpses are
+    pooled with ``crop`` (grid_sample) instead of the separable pooling, the memory is a list of
+    frames holding raw ``v`` (distances computed as ``‖(v - m) L‖``), and eq. 10 is written with
+    loops over slots. Returns step logits ``(B, T, N)``, glimpses ``(B, T, G, 4)`` and
+    assignments ``(B, T, C, G)``.
+    """
+    cfg, frames = head.cfg, Z.shape[2]
+    omega = nn.GRUCell(cfg.feature_dim + cfg.worker_hidden, cfg.glimpse_hidden).double()
+    omega.load_state_dict(head.glimpse_rnn.state_dict())
+    factor = head.memory.metric.factor
+    logits, glimpses, assignments = [], [], []
+    for b in range(Z.shape[0]):
+        h = torch.zeros(1, cfg.glimpse_hidden, dtype=Z.dtype)
+        z = torch.zeros(1, cfg.feature_dim, dtype=Z.dtype)
+        r = torch.zeros(cfg.num_workers, cfg.worker_hidden, dtype=Z.dtype)
+        memory: list = []  # (t, v (G, D), p (C, G)) per frame
+        for t in range(frames):
+            r_t = r.sum(0, keepdim=True)  # eq. 7
+            locs, feats = [], []
+            for _ in range(cfg.num_glimpses):
+                h = omega(torch.cat([z, r_t], 1), h)  # eq. 2
+                raw = head.locator.linear(torch.cat([h, c[b:b + 1, t]], 1))  # eq. 3
+                loc = torch.cat([torch.tanh(raw[:, :2]), torch.sigmoid(raw[:, 2:])], 1)
+                z = crop(Z[b:b + 1, :, t], loc, (cfg.crop_size, cfg.crop_size)).mean((2, 3))
+                locs.append(loc)
+                feats.append(z)
+            v = torch.cat(feats) * head.what_where.embed(torch.cat(locs))  # (G, D), eq. 5
+            if not memory:
+                p = torch.softmax(head.memory.initial_logits, -1)  # (C, G)
+            else:
+                slots = [(tk, m, pk[:, g]) for tk, vk, pk in memory[-cfg.memory_slots:]
+                         for g, m in enumerate(vk)]  # the G glimpses of the last K frames
+                phi = torch.stack([torch.stack([((vg - m) @ factor).norm() for vg in v])
+                                   for _, m, _ in slots])  # (KG, G), eq. 9
+                lo, hi = phi.min(), phi.max()
+                phi_hat = (phi - lo) / torch.maximum(hi - lo, 0.01 * hi)
+                score = sum(math.exp(-cfg.memory_decay * (t - tk)) * w.unsqueeze(1)
+                            * (1 - phi_hat[k]) for k, (tk, _, w) in enumerate(slots))  # (C, G)
+                p = torch.softmax(score / cfg.assign_temperature, -1)  # eq. 10
+            memory.append((t, v, p))
+            r = torch.cat([cell(p[w:w + 1] @ v, r[w:w + 1])  # eq. 6, 8
+                           for w, cell in enumerate(head.workers.cells)])
+            q = sum(cls(r[w]) for w, cls in enumerate(head.workers.classifiers))  # eq. 11-12
+            logits.append(q)
+            glimpses.append(torch.cat(locs))
+            assignments.append(p)
+    shape = (Z.shape[0], frames)
+    return (torch.stack(logits).view(*shape, -1), torch.stack(glimpses).view(*shape, -1, 4),
+            torch.stack(assignments).view(*shape, cfg.num_workers, -1))
+
+
+def test_clip_forward_equals_an_independent_recurrence(head: GlimpseCloudsHead) -> None:
+    """Clip outputs equal eq. 1-12 written independently, over more frames than K."""
+    ref_head = copy.deepcopy(head).double()
+    with torch.no_grad():  # a non-trivial metric, so that a transposed L would show
+        noise = torch.randn(CFG.feature_dim, CFG.feature_dim, dtype=torch.float64,
+                            generator=torch.Generator().manual_seed(5))
+        ref_head.memory.metric.factor.add_(0.3 * noise)
+    Z, c = _clip(batch=2, frames=6)  # noqa: N806
+    Z, c = Z.double().relu(), c.double()  # noqa: N806 (post-ReLU features, like layer4's)
+    with torch.no_grad():
+        clip = ref_head(Z, c)
+        logits, glimpses, assignment = _reference_head(ref_head, Z, c)
+    torch.testing.assert_close(clip.glimpses, glimpses, atol=1e-9, rtol=0)
+    torch.testing.assert_close(clip.assignment, assignment, atol=1e-9, rtol=0)
+    torch.testing.assert_close(clip.step_logits, logits, atol=1e-9, rtol=0)
+    torch.testing.assert_close(clip.logits, logits.mean(1), atol=1e-9, rtol=0)
+
+
 def test_stepping_reproduces_the_clip_forward(head: GlimpseCloudsHead) -> None:
     """Stepping T frames from a fresh state gives the clip outputs (also across a detach/to)."""
     Z, c = _clip(batch=2, frames=6)  # noqa: N806
@@ -71,10 +154,11 @@ def test_stepping_reproduces_the_clip_forward(head: GlimpseCloudsHead) -> None:
                                atol=1e-5, rtol=0)
     torch.testing.assert_close(torch.stack([o.assignment for o in steps], 1), clip.assignment,
                                atol=1e-5, rtol=0)
-    assert state.step.tolist() == [6, 6] and state.memory_fill.tolist() == [CFG.memory_slots] * 2
+    slots = CFG.memory_slots * CFG.num_glimpses  # K frames x G glimpses
+    assert state.step.tolist() == [6, 6] and state.memory_fill.tolist() == [slots] * 2
     # The what&where vectors are exposed, e.g. to initialise the memory metric from them.
     assert clip.vectors.shape == (2, 6, CFG.num_glimpses, CFG.feature_dim)
-    newest = clip.vectors.reshape(2, -1, CFG.feature_dim)[:, -CFG.memory_slots:]  # (B, K, D)
+    newest = clip.vectors[:, -CFG.memory_slots:].reshape(2, slots, CFG.feature_dim)  # (B, KG, D)
     torch.testing.assert_close(state.memory_values, newest)  # the metric starts as the identity
 
 
@@ -105,9 +189,10 @@ def test_initial_state_shapes_and_bad_inputs(head: GlimpseCloudsHead) -> None:
     assert isinstance(s, HeadState) and s.batch_size == 2
     assert s.h.shape == (2, CFG.glimpse_hidden) and s.z_prev.shape == (2, CFG.feature_dim)
     assert s.r.shape == (2, CFG.num_workers, CFG.worker_hidden)
-    assert s.memory_values.shape == (2, CFG.memory_slots, CFG.feature_dim)
-    assert s.memory_weights.shape == (2, CFG.num_workers, CFG.memory_slots)
-    assert s.memory_times.shape == (2, CFG.memory_slots) and s.step.tolist() == [0, 0]
+    slots = CFG.memory_slots * CFG.num_glimpses  # K frames x G glimpses
+    assert s.memory_values.shape == (2, slots, CFG.feature_dim)
+    assert s.memory_weights.shape == (2, CFG.num_workers, slots)
+    assert s.memory_times.shape == (2, slots) and s.step.tolist() == [0, 0]
     Z, c = _clip(batch=2)  # noqa: N806
     with pytest.raises(ValueError, match="z_t must be"):
         head.step(s, Z[:, :-1, 0], c[:, 0])
@@ -125,7 +210,7 @@ def test_forward_features_matches_forward() -> None:
     with torch.no_grad():
         full = model(x)
         Z, c = model.backbone(x)  # noqa: N806
-        part = model.forward_features(Z, c)
+        part = model.forward_features(Z, c, input_size=(64, 64))
         glob = model(x, global_only=True)
     torch.testing.assert_close(part.logits, full.logits)
     torch.testing.assert_close(part.glimpses, full.glimpses)
@@ -169,3 +254,52 @@ def test_gradient_reaches_the_location_head_through_the_crop() -> None:
     Z, c = _clip(batch=1, frames=1)  # noqa: N806
     head(Z, c).logits.sum().backward()
     assert float(head.locator.linear.weight.grad.abs().sum()) > 0
+
+
+def test_glimpse_gru_equals_nn_grucell_on_the_same_weights() -> None:
+    """Ω with its per-frame r_t split (and the fp32 inference copy) is nn.GRUCell on [z, r_t]."""
+    torch.manual_seed(0)
+    rnn = GlimpseRNN(feature_dim=5, worker_dim=3, hidden_dim=4)
+    stock = nn.GRUCell(8, 4)
+    stock.load_state_dict(rnn.state_dict())
+    z, r, h = torch.randn(2, 5), torch.randn(2, 3), torch.randn(2, 4)
+    expected = stock(torch.cat([z, r], 1), h)
+    torch.testing.assert_close(rnn.cell(z, h, rnn.frame_gates(r)), expected)
+    head = GlimpseCloudsHead(CFG)
+    head.glimpse_rnn = rnn
+    fast = prepare_head(head, "fp32").glimpse_rnn
+    torch.testing.assert_close(fast.cell(z, h, fast.frame_gates(r)), expected)
+
+
+def test_every_fused_gru_call_gets_1d_biases(head: GlimpseCloudsHead, monkeypatch) -> None:
+    """No torch.gru_cell call receives a per-sample bias (the CUDA fused kernel refuses it)."""
+    calls = []
+
+    def recorder(original):
+        def gru_cell(x, hx, w_ih, w_hh, b_ih=None, b_hh=None):
+            calls.append((w_ih.shape[0], b_ih, b_hh))
+            return original(x, hx, w_ih, w_hh, b_ih, b_hh)
+        return gru_cell
+
+    monkeypatch.setattr(torch, "gru_cell", recorder(torch.gru_cell))
+    monkeypatch.setattr(torch._VF, "gru_cell", recorder(torch._VF.gru_cell))  # nn.GRUCell's
+    Z, c = _clip(batch=2, frames=2)  # noqa: N806
+    with torch.no_grad():
+        head(Z, c)
+        prepare_head(head, "fp32")(Z, c)
+    assert len(calls) >= 2 * 2 * CFG.num_workers  # at least the workers' cells
+    for gates, b_ih, b_hh in calls:
+        for bias in (b_ih, b_hh):
+            assert bias is None or tuple(bias.shape) == (gates,)
+
+
+def test_full_model_trains_and_inits_its_metric_on_the_meta_device() -> None:
+    """Forward, backward and init_metric create no tensor off the model's device (meta raises)."""
+    with torch.device("meta"):
+        model = GlimpseClouds(CFG)
+    out = model(torch.empty(2, 3, 4, 96, 96, device="meta"))
+    (out.logits.sum() + out.pose.sum() + out.glimpses.sum()).backward()
+    assert model.head.locator.linear.weight.grad.device.type == "meta"
+    vectors = model.head(*model.backbone(torch.empty(1, 3, 2, 96, 96, device="meta"))).vectors
+    model.head.memory.init_metric(vectors.flatten(0, 2))
+    assert model.head.memory.metric.factor.device.type == "meta"

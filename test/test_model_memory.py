@@ -1,4 +1,4 @@
-"""External memory: FIFO writes, recency, soft assignment, learned PSD metric."""
+"""External memory: whole-frame FIFO, recency, eq. 10 by hand, conditioning, learned metric."""
 
 import math
 
@@ -7,11 +7,12 @@ import torch
 
 from glimpse_ros.model.memory import ExternalMemory, MemoryMetric
 
-DIM, WORKERS, GLIMPSES, SLOTS = 6, 3, 2, 5
+DIM, WORKERS, GLIMPSES, FRAMES = 6, 3, 2, 3
+SLOTS = FRAMES * GLIMPSES  # the G glimpses of each of the last K frames
 
 
 def _memory(**kw) -> ExternalMemory:
-    args = dict(feature_dim=DIM, num_workers=WORKERS, num_glimpses=GLIMPSES, slots=SLOTS,
+    args = dict(feature_dim=DIM, num_workers=WORKERS, num_glimpses=GLIMPSES, frames=FRAMES,
                 decay=0.25, temperature=0.5)
     args.update(kw)
     return ExternalMemory(**args)
@@ -40,33 +41,36 @@ def _fill(mem: ExternalMemory, frames: int, batch: int = 1, seed: int = 0):
     return (values, weights, times, fill), all_v, all_p
 
 
-def test_oldest_slots_are_dropped_at_capacity() -> None:
-    """Oldest slots are dropped at capacity."""
+def test_the_oldest_frame_is_dropped_whole_at_capacity() -> None:
+    """K frames of G glimpses are kept; a new frame drops the oldest frame's G slots."""
     mem = _memory()
+    assert mem.slots == 6
     (values, weights, times, fill), all_v, all_p = _fill(mem, frames=2)
     assert fill.tolist() == [4]  # not full yet: 2 frames x 2 glimpses
-    torch.testing.assert_close(values[:, 1:], all_v)
-    (values, weights, times, fill), all_v, all_p = _fill(mem, frames=4)
+    torch.testing.assert_close(values[:, 2:], all_v)
+    (values, weights, times, fill), all_v, all_p = _fill(mem, frames=5)
     assert fill.tolist() == [SLOTS]
-    torch.testing.assert_close(values, all_v[:, -SLOTS:])  # 8 written, the 3 oldest dropped
+    torch.testing.assert_close(values, all_v[:, -SLOTS:])  # frames 2, 3, 4; 0 and 1 dropped
     torch.testing.assert_close(weights, all_p[:, :, -SLOTS:])
-    assert times.tolist() == [[1, 2, 2, 3, 3]]
+    assert times.tolist() == [[2, 2, 3, 3, 4, 4]]
     assert mem.valid_mask(torch.tensor([0, 2, SLOTS])).tolist() == [
-        [False] * 5, [False, False, False, True, True], [True] * 5]
+        [False] * 6, [False] * 4 + [True] * 2, [True] * 6]
+    with pytest.raises(ValueError, match="expected 2 glimpses"):
+        mem.write(values, weights, times, fill, torch.tensor([5]), values[:, :1], all_p[:, :, :1])
 
 
 def test_recency_decays_with_elapsed_time() -> None:
     """Recency decays with elapsed time."""
     mem = _memory(decay=0.25)
-    weight = mem.recency(torch.tensor([[0, 1, 2, 3, 4]]), torch.tensor([5]),
+    weight = mem.recency(torch.tensor([[0, 0, 1, 1, 2, 2]]), torch.tensor([3]),
                          torch.tensor([4]))
-    expected = [0.0] + [math.exp(-0.25 * e) for e in (4, 3, 2, 1)]  # slot 0 is empty
+    expected = [0.0, 0.0] + [math.exp(-0.25 * e) for e in (2, 2, 1, 1)]  # slots 0-1 are empty
     torch.testing.assert_close(weight, torch.tensor([expected]))
 
 
 def test_with_equal_similarities_more_recent_slots_weigh_more() -> None:
     """With equal similarities more recent slots weigh more."""
-    mem = _memory(num_glimpses=2, slots=2)
+    mem = _memory(num_glimpses=2, frames=1)
     a, b = torch.randn(DIM), torch.randn(DIM)
     values = torch.stack([a, b]).unsqueeze(0)  # slot 0 written at t=0 holds a, slot 1 (t=1) b
     weights = torch.full((1, WORKERS, 2), 0.5)  # the same weight for every slot and worker
@@ -80,23 +84,96 @@ def test_with_equal_similarities_more_recent_slots_weigh_more() -> None:
     torch.testing.assert_close(p[0, :, 1], torch.full((WORKERS,), expected), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("frames", [0, 1, 2, 5])
-def test_assignment_is_a_distribution_for_every_worker(frames: int) -> None:
-    """Assignment is a distribution for every worker."""
-    mem = _memory()
-    (values, weights, times, fill), _, _ = _fill(mem, frames, batch=3, seed=frames)
-    v = torch.randn(3, GLIMPSES, DIM, requires_grad=True)
-    p = mem.assign(values, weights, times, fill, torch.full((3,), frames), mem.metric.project(v))
-    assert p.shape == (3, WORKERS, GLIMPSES)
-    torch.testing.assert_close(p.sum(dim=-1), torch.ones(3, WORKERS))
-    assert bool((p >= 0).all())
-    p[..., 0].sum().backward()
-    assert bool(torch.isfinite(v.grad).all())
-    assert bool(torch.isfinite(mem.metric.factor.grad).all())
-    if frames == 0:  # empty memory: the learned initial distribution
-        torch.testing.assert_close(p, torch.softmax(mem.initial_logits, -1).expand(3, -1, -1))
-    else:
-        assert float(mem.metric.factor.grad.abs().sum()) > 0
+def _phi(x: list[float], y: list[float], factor: list[list[float]]) -> float:
+    """Eq. 9 written out: sqrt((x - y)ᵀ D (x - y)) with D = L Lᵀ."""
+    n = len(x)
+    d = [xi - yi for xi, yi in zip(x, y)]
+    dmat = [[sum(factor[i][k] * factor[j][k] for k in range(n)) for j in range(n)]
+            for i in range(n)]
+    return math.sqrt(sum(d[i] * dmat[i][j] * d[j] for i in range(n) for j in range(n)))
+
+
+def _eq10(slots: list, query: list, step: int, factor: list, workers: int,
+          decay: float = 0.25, temperature: float = 0.5) -> list[list[float]]:
+    """Eq. 10 by hand; ``slots`` = occupied ``(t_k, m_k, [w_{c,k} per worker])``, oldest first."""
+    phi = [[_phi(v, m, factor) for v in query] for _, m, _ in slots]  # [k][g]
+    lo, hi = min(min(row) for row in phi), max(max(row) for row in phi)
+    span = hi - lo  # the floor (1% of hi) is not reached in these cases
+    assert span > 0.01 * hi
+    p = []
+    for c in range(workers):
+        scores = [sum(math.exp(-decay * (step - t)) * w[c] * (1.0 - (phi[k][g] - lo) / span)
+                      for k, (t, _, w) in enumerate(slots)) / temperature
+                  for g in range(len(query))]
+        e = [math.exp(sc) for sc in scores]
+        p.append([x / sum(e) for x in e])
+    return p
+
+
+def test_assignment_is_eq10_by_hand_through_writes() -> None:
+    """Written frames, whole-frame dropping, recency and the metric L (not Lᵀ) as in eq. 9-10."""
+    factor = [[1.0, 0.0], [0.5, 2.0]]  # not symmetric: a transposed projection would differ
+    mem = ExternalMemory(feature_dim=2, num_workers=2, num_glimpses=2, frames=2, decay=0.25,
+                         temperature=0.5)
+    with torch.no_grad():
+        mem.metric.factor.copy_(torch.tensor(factor))
+    frames = [  # (glimpse vectors of the frame, weights p[c][g] written with them)
+        ([[1.0, 0.0], [0.0, 1.0]], [[0.9, 0.1], [0.3, 0.7]]),
+        ([[0.5, 0.5], [-1.0, 0.2]], [[0.2, 0.8], [0.6, 0.4]]),
+        ([[0.3, -0.6], [1.5, 1.0]], [[0.5, 0.5], [0.1, 0.9]]),
+    ]
+    query = [[0.2, 0.4], [-0.3, 1.1]]
+    values, weights = torch.zeros(1, 4, 2), torch.zeros(1, 2, 4)
+    times, fill = torch.zeros(1, 4, dtype=torch.long), torch.zeros(1, dtype=torch.long)
+    for t, (vectors, p) in enumerate(frames):
+        step = torch.tensor([t])
+        got = mem.assign(values, weights, times, fill, step, mem.metric.project(
+            torch.tensor([query])))
+        kept = [(u, m, [p_u[c][g] for c in range(2)])
+                for u, (vs, p_u) in enumerate(frames[:t]) if u >= t - 2 for g, m in enumerate(vs)]
+        if kept:  # frame 0 alone, then frames 0-1, then 1-2 (frame 0 dropped whole)
+            expected = torch.tensor(_eq10(kept, query, t, factor, workers=2))
+            torch.testing.assert_close(got[0], expected, atol=1e-6, rtol=0)
+        else:
+            torch.testing.assert_close(got[0], torch.softmax(mem.initial_logits, -1))
+        values, weights, times, fill = mem.write(values, weights, times, fill, step,
+                                                 mem.metric.project(torch.tensor([vectors])),
+                                                 torch.tensor([p]))
+    kept = [(u, m, [frames[u][1][c][g] for c in range(2)])
+            for u in (1, 2) for g, m in enumerate(frames[u][0])]
+    got = mem.assign(values, weights, times, fill, torch.tensor([3]),
+                     mem.metric.project(torch.tensor([query])))
+    torch.testing.assert_close(got[0], torch.tensor(_eq10(kept, query, 3, factor, 2)),
+                               atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("jitter", [0.0, 1e-7])
+def test_assignment_gradient_is_bounded_when_distances_are_equal(jitter: float) -> None:
+    """Equal (or nearly equal) distances: |dp/dv| stays bounded (it was ~1e12 without a floor).
+
+    Bound: |dp/ds| <= 1 / (4α) per entry, each score sums KG terms of weight <= 1, and with the
+    range floored at 1% of the largest distance |dφ̂/dφ| <= 2 / (0.01 max φ) with |dφ/dv| <= 1
+    (L = I): 1/(4 · 0.5) · 2 · 200 = 200 at max φ = 1.
+    """
+    mem = _memory(frames=1)  # 2 slots
+    keys = torch.eye(DIM)[:2].unsqueeze(0)  # (1, 2, D) unit vectors: distance 1 from the origin
+    weights = torch.tensor([[[0.9, 0.2], [0.1, 0.6], [0.5, 0.5]]])  # (1, C, 2)
+    times, fill, step = torch.zeros(1, 2, dtype=torch.long), torch.tensor([2]), torch.tensor([1])
+    v = torch.zeros(1, GLIMPSES, DIM) + jitter * torch.randn(1, GLIMPSES, DIM,
+                                                             generator=torch.Generator()
+                                                             .manual_seed(0))
+
+    def assign(v: torch.Tensor) -> torch.Tensor:
+        return mem.assign(keys, weights, times, fill, step, mem.metric.project(v))
+
+    jac = torch.autograd.functional.jacobian(assign, v)  # (1, C, G, 1, G, D)
+    assert bool(torch.isfinite(jac).all())
+    assert float(jac.abs().max()) <= 200.0
+    # Random inputs (range far above the floor): a moderate gradient, as before.
+    gen = torch.Generator().manual_seed(1)
+    keys = torch.randn(1, 2, DIM, generator=gen)
+    jac = torch.autograd.functional.jacobian(assign, torch.randn(1, GLIMPSES, DIM, generator=gen))
+    assert 0.0 < float(jac.abs().max()) < 10.0
 
 
 def test_initial_distribution_differs_between_workers() -> None:
@@ -119,20 +196,12 @@ def test_assignment_does_not_depend_on_batch_mates() -> None:
     torch.testing.assert_close(scaled[0], both[0])
 
 
-def test_metric_stays_psd_after_optimiser_steps() -> None:
-    """Metric stays psd after optimiser steps."""
-    torch.manual_seed(0)
-    metric = MemoryMetric(DIM)
-    opt = torch.optim.Adam(metric.parameters(), lr=0.5)
-    target = torch.randn(DIM, DIM)
-    target = target + target.t()  # indefinite: the optimiser is pulled towards it
-    for _ in range(20):
-        opt.zero_grad()
-        ((metric.matrix() - target) ** 2).sum().backward()
-        opt.step()
-    eig = torch.linalg.eigvalsh(metric.matrix().detach().double())
-    assert float(eig.min()) >= -1e-6 * float(eig.abs().max())
-    assert not torch.allclose(metric.matrix(), torch.eye(DIM))  # it did move
+def test_init_metric_runs_on_the_features_device() -> None:
+    """init_metric mixes no CPU tensor into the features' device (meta raises on mixing)."""
+    with torch.device("meta"):
+        metric = MemoryMetric(DIM)
+    metric.init_metric(torch.empty(20, DIM, device="meta"))
+    assert metric.factor.device.type == "meta"
 
 
 def test_init_metric_is_the_shrunk_inverse_covariance() -> None:

@@ -2,7 +2,7 @@
 
 Three node processes (raw images, compressed images, overload) start in parallel at module set-up
 on a private ROS domain; the probe publishes from this process. The long versions of these runs
-are in ``python -m glimpse_ros.ros.reliability`` (``make reliability``).
+are in ``python -m glimpse_ros.tools.reliability`` (``make reliability``).
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import pytest
 
 rclpy = pytest.importorskip("rclpy")
 pytest.importorskip("torch")
-from glimpse_ros.ros.reliability_dds import (run_fuzz, run_loop_replay, run_overload,  # noqa: E402
-                                             run_stale)
-from glimpse_ros.ros.reliability_fuzz import FuzzGenerator  # noqa: E402
-from glimpse_ros.ros.reliability_harness import NodeProcess, Probe, make_checkpoint  # noqa: E402
+from glimpse_ros.tools.reliability_dds import (  # noqa: E402
+    run_fuzz, run_loop_replay, run_overload, run_stale)
+from glimpse_ros.tools.reliability_fuzz import FuzzGenerator  # noqa: E402
+from glimpse_ros.tools.reliability_harness import NodeProcess, Probe, make_checkpoint  # noqa: E402
 
 DOMAIN = random.randint(101, 200)  # the node e2e tests use 1..100
 FRAMES, STRIDE = 8, 2

@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 from glimpse_ros.config import RecognizerConfig  # noqa: E402
-from glimpse_ros.ros import reliability_faults as faults  # noqa: E402
-from glimpse_ros.ros.reliability_harness import make_checkpoint  # noqa: E402
+from glimpse_ros.tools import reliability_faults as faults  # noqa: E402
+from glimpse_ros.tools.reliability_harness import make_checkpoint  # noqa: E402
 from glimpse_ros.runtime.recognizer import Recognizer  # noqa: E402
 
 

@@ -7,8 +7,8 @@ import collections
 import pytest
 
 pytest.importorskip("sensor_msgs")
-from glimpse_ros.ros.reliability_fuzz import (COMPRESSED_MUTATIONS, RAW_MUTATIONS,  # noqa: E402
-                                              FuzzGenerator)
+from glimpse_ros.tools.reliability_fuzz import (COMPRESSED_MUTATIONS,  # noqa: E402
+                                                RAW_MUTATIONS, FuzzGenerator)
 
 RAW_REASONS = {"bad_encoding": {"encoding"}, "short_step": {"step"}, "truncated": {"truncated"},
                "oversized": {"size_mismatch"}, "zero_size": {"zero_size"},

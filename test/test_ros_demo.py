@@ -20,14 +20,16 @@ REPO = Path(__file__).resolve().parents[1]
 
 def test_synthetic_clip_has_one_truth_label_per_frame(tmp_path) -> None:
     """The demo clip concatenates different actions; every frame has its ground truth."""
-    from glimpse_ros.ros.demo import synthetic_clip
+    from glimpse_ros.tools.demo import synthetic_clip
+    from training.synthetic.actions import ACTION_NAMES
 
-    path, truth = synthetic_clip(tmp_path, actions=2, frames_per_action=5, seed=3, size=(64, 48))
-    cap = cv2.VideoCapture(str(path))
-    n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    assert n == len(truth) == 10 and (cap.get(3), cap.get(4)) == (64, 48)
-    cap.release()
-    assert truth[0] != truth[-1] and len(set(truth)) == 2
+    path, truth = synthetic_clip(tmp_path, actions=2, frames_per_action=5, seed=3, size=(64, 48),
+                                 scale=2)
+    frames = sorted(path.glob("*.png"))
+    assert len(frames) == len(truth) == 10
+    assert cv2.imread(str(frames[0])).shape == (96, 128, 3)
+    # the generator cycles classes by video index: video i shows action i
+    assert truth == [ACTION_NAMES[0]] * 5 + [ACTION_NAMES[1]] * 5
 
 
 def test_demo_writes_overlay_video_and_png(tmp_path) -> None:

@@ -243,7 +243,7 @@ def bad_images() -> dict[str, Image]:
     good = rgb_to_image(np.zeros((H, W, 3), np.uint8))
     cases = {}
     m = rgb_to_image(np.zeros((H, W, 3), np.uint8))
-    m.encoding = "bayer_grbg8"
+    m.encoding = "32FC1"
     cases["encoding"] = m
     m = rgb_to_image(np.zeros((H, W, 3), np.uint8))
     m.step = W * 3 - 4

@@ -1,10 +1,12 @@
 """Build the shipped CPU demo model end to end: ``python -m training.demo``.
 
 Steps (each skipped when its output exists): generate synthetic NTU-format videos, prepare them at
-128×128, train stage 1 (global model) and stage 2 (full Glimpse Clouds) of the small model, train
-the global model alone for the same total number of epochs (attention ablation: same data, seed
-and budget), then copy the stage-2 model to ``models/demo/`` with ``manifest.json`` and
-``global_vs_full.json``. Accuracies are on held-out synthetic subjects (cross-subject split).
+128×128, train stage 1 (global model) and stage 2 (full Glimpse Clouds) of the small model with
+a causal (streaming) backbone by default, optionally the same two stages with the other temporal
+padding (``--compare-padding``: same data, seed and budget) and the global model alone for the
+same total number of epochs (attention ablation; ``--skip-baseline`` leaves it out), then copy the
+stage-2 model to ``models/demo/`` with ``manifest.json`` (and ``global_vs_full.json`` when the
+baseline ran). Accuracies are on held-out synthetic subjects (cross-subject split).
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ def run(cmd: list[str], log: list[str]) -> None:
     subprocess.run(full, cwd=REPO, check=True)
 
 
+def run_parallel(jobs: list[tuple[list[str], bool]], log: list[str]) -> None:
+    """Run the commands whose flag is set side by side at low priority; record all in ``log``."""
+    procs = []
+    for cmd, todo in jobs:
+        log.append(" ".join(shlex.quote(c) for c in cmd))
+        if todo:
+            print("+", log[-1], flush=True)
+            procs.append(subprocess.Popen(["nice", "-n", "10"] + cmd, cwd=REPO))
+    if any(p.wait() != 0 for p in procs):
+        raise SystemExit("a training run failed")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo pipeline."""
     ap = argparse.ArgumentParser(description=__doc__)
@@ -44,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
                     help="learning rate of stage 2 and of the global-only continuation")
     ap.add_argument("--grad-clip", type=float, default=5.0, help="for the same two runs")
     ap.add_argument("--skip-baseline", action="store_true")
+    ap.add_argument("--temporal-padding", choices=("causal", "symmetric"), default="causal",
+                    help="backbone kind of the shipped model (causal streams frame by frame)")
+    ap.add_argument("--compare-padding", action="store_true",
+                    help="also train the other temporal padding on the same data and budget")
     args = ap.parse_args(argv)
     py = sys.executable if Path(sys.executable).is_absolute() else "python"
     py = str(Path(py).relative_to(REPO)) if Path(py).is_relative_to(REPO) else py
@@ -65,36 +83,35 @@ def main(argv: list[str] | None = None) -> int:
                         f"--labels config/labels/synthetic.txt --workers 2 --dataset synthetic")
     base = [py, "training/train.py", "--config", "config/train/synthetic.yaml",
             f"data.root={prep}", f"seed={args.train_seed}", "progress=false"]
-    g_dir, f_dir, b_dir = args.runs / "global", args.runs / "full", args.runs / "global_only"
     e1, e2 = args.epochs_global, args.epochs_full
-    stage1 = base + [f"out_dir={g_dir}", f"optim.epochs={e1}"]
-    if not (REPO / g_dir / "model.safetensors").exists():
-        run(stage1, commands)
-    else:
-        commands.append(" ".join(shlex.quote(c) for c in stage1))
-    # Both arms of the ablation continue from the same stage-1 model with the same settings.
-    cont = [f"optim.lr={args.lr_continue}", f"optim.grad_clip={args.grad_clip}", "threads=1"]
-    jobs = []
-    stage2 = base + ["stage=full", f"init={g_dir}/best.pt", f"out_dir={f_dir}",
-                     f"optim.epochs={e2}"] + cont
-    jobs.append((stage2, not (REPO / f_dir / "model.safetensors").exists()))
+    cont = [f"optim.lr={args.lr_continue}", f"optim.grad_clip={args.grad_clip}"]
+    arms = [(args.temporal_padding, args.runs)]
+    if args.compare_padding:
+        other = "symmetric" if args.temporal_padding == "causal" else "causal"
+        arms.append((other, args.runs / other))
+    # Stage 1 of every arm, then stage 2 of every arm (plus the global-only continuation), each
+    # phase's runs side by side with one thread each.
+    stage1_jobs, stage2_jobs = [], []
+    for padding, runs in arms:
+        arm = base + [f"model.temporal_padding={padding}", "threads=1"]
+        g_dir, f_dir = runs / "global", runs / "full"
+        stage1_jobs.append((arm + [f"out_dir={g_dir}", f"optim.epochs={e1}"],
+                            not (REPO / g_dir / "model.safetensors").exists()))
+        stage2_jobs.append((arm + ["stage=full", f"init={g_dir}/best.pt", f"out_dir={f_dir}",
+                                   f"optim.epochs={e2}"] + cont,
+                            not (REPO / f_dir / "model.safetensors").exists()))
+    g_dir, f_dir, b_dir = args.runs / "global", args.runs / "full", args.runs / "global_only"
+    run_parallel(stage1_jobs, commands)
     if not args.skip_baseline:
         # Same first e1 epochs as stage 1, then e2 more epochs of the global model alone.
-        alone = base + [f"out_dir={b_dir}", f"optim.epochs={e1 + e2}"] + cont + ["--resume"]
+        alone = (base + [f"model.temporal_padding={args.temporal_padding}", "threads=1",
+                         f"out_dir={b_dir}", f"optim.epochs={e1 + e2}"] + cont + ["--resume"])
         todo = not (REPO / b_dir / "model.safetensors").exists()
         if todo:
             shutil.copytree(REPO / g_dir, REPO / b_dir, dirs_exist_ok=True)
             (REPO / b_dir / "model.safetensors").unlink(missing_ok=True)
-        jobs.append((alone, todo))
-    # Stage 2 and the global-only continuation run side by side, one thread each.
-    procs = []
-    for cmd, todo in jobs:
-        commands.append(" ".join(shlex.quote(c) for c in cmd))
-        if todo:
-            print("+", commands[-1], flush=True)
-            procs.append(subprocess.Popen(["nice", "-n", "10"] + cmd, cwd=REPO))
-    if any(p.wait() != 0 for p in procs):
-        raise SystemExit("a training run failed")
+        stage2_jobs.append((alone, todo))
+    run_parallel(stage2_jobs, commands)
     write_artifacts(args, commands, g_dir, f_dir, b_dir)
     return 0
 
@@ -119,11 +136,22 @@ def write_artifacts(args: argparse.Namespace, commands: list[str], g_dir: Path, 
                                      f"--seed {args.seed} --epochs-global "
                                      f"{args.epochs_global} --epochs-full {args.epochs_full} "
                                      f"--lr-continue {args.lr_continue} "
-                                     f"--grad-clip {args.grad_clip}",
+                                     f"--grad-clip {args.grad_clip} "
+                                     f"--temporal-padding {args.temporal_padding}"
+                                     + (" --compare-padding" if args.compare_padding else "")
+                                     + (" --skip-baseline" if args.skip_baseline else ""),
         held_out=dict(top1=full["top1"], top5=full["top5"], samples=full["samples"],
                       per_class=dict(zip(meta["labels"], full["per_class"])), clips=5),
         stage1_global_model_held_out_top1=stage1["top1"], training=meta["extra"],
         size_bytes=(out / MODEL_NAME).stat().st_size)
+    manifest["temporal_padding"] = args.temporal_padding
+    if args.compare_padding:
+        other = "symmetric" if args.temporal_padding == "causal" else "causal"
+        other_full = json.loads((REPO / args.runs / other / "full" / "results.json").read_text())
+        manifest["temporal_padding_comparison"] = {
+            "setup": "same data, seed and budget (stage 1 then stage 2); held-out subjects",
+            args.temporal_padding: dict(top1=full["top1"], top5=full["top5"]),
+            other: dict(top1=other_full["top1"], top5=other_full["top5"])}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     if (REPO / b_dir / "results.json").exists():
         alone = json.loads((REPO / b_dir / "results.json").read_text())

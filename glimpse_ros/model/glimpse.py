@@ -1,10 +1,18 @@
 """Differentiable glimpse crop (paper §3.3) and the glimpse location head (paper eq. 3).
 
-Glimpse vector convention (shared with the runtime and the ROS layer): ``[x, y, sx, sy]`` where
-``(x, y)`` is the centre in ``(-1, 1)`` normalised coordinates of the network input crop (the
-``affine_grid`` convention with ``align_corners=True``: -1 is the left/top pixel centre, +1 the
-right/bottom one) and ``(sx, sy)`` in ``(0, 1)`` are the half-extents of the box in the same units,
-so the box spans ``[x - sx, x + sx] x [y - sy, y + sy]``.
+Glimpse vector convention (shared with pose joints, L_G targets, the runtime and the ROS layer,
+DESIGN §2 "One coordinate frame"): ``[x, y, sx, sy]`` where ``(x, y)`` is the centre in
+``(-1, 1)`` normalised coordinates of the network INPUT crop (-1 is the left/top pixel centre, +1
+the right/bottom one: pixel ``(u + 1) (S - 1) / 2`` of an ``S``-pixel crop) and ``(sx, sy)`` in
+``(0, 1)`` are the half-extents of the box in the same units, so the box spans
+``[x - sx, x + sx] x [y - sy, y + sy]`` of the input crop.
+
+The crop reads the layer4 map ``Z``: a point of the input crop is mapped onto it through the
+backbone's receptive-field centres (``receptive_field.py``; cell ``i`` at input pixel ``32 i``),
+so the crop needs the input size the map was computed from. Departure from the paper's eq. 4,
+whose source coordinates are those of the feature map (a glimpse at ``x = +1`` would then sit on
+the last cell, whose centre is input pixel 192 of a 224 crop, so the joints L_G attracts
+glimpses to and the boxes drawn by the ROS layer would be in another frame).
 """
 
 from __future__ import annotations
@@ -15,6 +23,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from glimpse_ros.model.receptive_field import layer4_map
 
 
 def glimpse_theta(glimpse: torch.Tensor) -> torch.Tensor:
@@ -35,29 +45,70 @@ def glimpse_theta(glimpse: torch.Tensor) -> torch.Tensor:
     return torch.stack([row0, row1], dim=1)  # (B, 2, 3)
 
 
-def crop(feature: torch.Tensor, glimpse: torch.Tensor,
+def _check_sizes(feature: torch.Tensor, input_size: tuple[int, int]) -> tuple[int, int]:
+    """Validate ``feature`` ``(B, D, h, w)`` and ``input_size`` ``(H, W)``; return ``(H, W)``."""
+    if feature.dim() != 4:
+        raise ValueError(f"feature must be (B, D, H, W), got {tuple(feature.shape)}")
+    if len(input_size) != 2 or min(int(input_size[0]), int(input_size[1])) < 1:
+        raise ValueError(f"input_size must be (H, W) >= 1, got {input_size}")
+    return int(input_size[0]), int(input_size[1])
+
+
+def feature_theta(glimpse: torch.Tensor, input_size: tuple[int, int],
+                  feature_size: tuple[int, int]) -> torch.Tensor:
+    """Eq. 4 moved onto the layer4 map, in ``grid_sample``'s ``align_corners=False`` units.
+
+    An input-crop point ``u`` lies on cell ``a u + b`` of the map (``ReceptiveFieldMap``); cell
+    ``i`` of a ``w``-cell axis is ``(2 i + 1) / w - 1`` for ``grid_sample(align_corners=False)``,
+    which, unlike ``align_corners=True``, is defined for a 1-cell axis too.
+
+    Args:
+        glimpse: ``(B, 4)`` glimpses ``[x, y, sx, sy]`` in input-crop coordinates.
+        input_size: ``(H, W)`` pixels of the network input crop.
+        feature_size: ``(h, w)`` cells of the layer4 map.
+
+    Returns:
+        ``(B, 2, 3)`` matrices mapping ``affine_grid(align_corners=True)`` target points onto the
+        feature map.
+    """
+    theta = glimpse_theta(glimpse)  # (B, 2, 3) in input-crop units
+    rf = layer4_map()
+    rows = []
+    for axis in (0, 1):  # x uses the width, y the height
+        a, b = rf.cell_affine(input_size[1 - axis])
+        cells = feature_size[1 - axis]
+        # grid = (2 (a u + b) + 1) / w - 1 with u = theta_row . [x_t, y_t, 1]
+        row = theta[:, axis] * (2.0 * a / cells)  # (B, 3)
+        shift = torch.zeros_like(row)
+        shift[:, 2] = (2.0 * b + 1.0) / cells - 1.0
+        rows.append(row + shift)
+    return torch.stack(rows, dim=1)  # (B, 2, 3)
+
+
+def crop(feature: torch.Tensor, glimpse: torch.Tensor, input_size: tuple[int, int],
          out_size: Optional[tuple[int, int]] = None) -> torch.Tensor:
     """Bilinearly resample the glimpse region of a feature map (a minimal spatial transformer).
 
     Sampling outside the map reads zeros, matching the paper's bilinear kernel
-    ``sum Z(m, n) max(0, 1 - |x - n|) max(0, 1 - |y - m|)``. The operation is differentiable with
+    ``sum Z(m, n) max(0, 1 - |x - n|) max(0, 1 - |y - m|)`` where ``(x, y)`` is the sample point
+    in cell units (through the receptive-field map). The operation is differentiable with
     respect to both the feature map and the glimpse parameters.
 
     Args:
-        feature: ``(B, D, H, W)`` feature map ``Z_t``.
-        glimpse: ``(B, 4)`` glimpses ``[x, y, sx, sy]``.
-        out_size: ``(H', W')`` of the sampled grid; defaults to the input size ``(H, W)``.
+        feature: ``(B, D, h, w)`` feature map ``Z_t``.
+        glimpse: ``(B, 4)`` glimpses ``[x, y, sx, sy]`` in input-crop coordinates.
+        input_size: ``(H, W)`` pixels of the network input ``Z_t`` was computed from.
+        out_size: ``(H', W')`` of the sampled grid; defaults to the map size ``(h, w)``.
 
     Returns:
         ``(B, D, H', W')`` glimpse feature map ``Z_{t,g}``.
     """
-    if feature.dim() != 4:
-        raise ValueError(f"feature must be (B, D, H, W), got {tuple(feature.shape)}")
+    input_size = _check_sizes(feature, input_size)
     if glimpse.shape[0] != feature.shape[0]:
         raise ValueError(f"batch mismatch: feature {feature.shape[0]}, glimpse {glimpse.shape[0]}")
     batch, channels, height, width = feature.shape
     out_h, out_w = out_size if out_size is not None else (height, width)
-    theta = glimpse_theta(glimpse).to(feature.dtype)  # (B, 2, 3)
+    theta = feature_theta(glimpse, input_size, (height, width)).to(feature.dtype)  # (B, 2, 3)
     size = [batch, channels, out_h, out_w]
     with warnings.catch_warnings():
         # A 1-pixel output axis samples the glimpse centre; torch warns that this changed in
@@ -65,67 +116,74 @@ def crop(feature: torch.Tensor, glimpse: torch.Tensor,
         if out_h == 1 or out_w == 1:
             warnings.filterwarnings("ignore", message="Since version 1.3.0, affine_grid",
                                     category=UserWarning)
+        # Target points span the box edge to edge (align_corners=True); theta already maps them
+        # to align_corners=False source units.
         grid = F.affine_grid(theta, size, align_corners=True)  # (B, H', W', 2)
     return F.grid_sample(feature, grid, mode="bilinear", padding_mode="zeros",
-                         align_corners=True)  # (B, D, H', W')
+                         align_corners=False)  # (B, D, H', W')
 
 
 def _mean_tent_weights(centre: torch.Tensor, scale: torch.Tensor, out_steps: int,
-                       in_steps: int) -> torch.Tensor:
-    """Average bilinear (tent) weight of each input pixel along one axis.
+                       in_steps: int, affine: tuple[float, float]) -> torch.Tensor:
+    """Average bilinear (tent) weight of each feature cell along one axis.
 
     Args:
-        centre: ``(B,)`` glimpse centre on this axis.
+        centre: ``(B,)`` glimpse centre on this axis (input-crop coordinates).
         scale: ``(B,)`` glimpse half-extent on this axis.
         out_steps: number of sampling points on this axis.
-        in_steps: number of input pixels on this axis.
+        in_steps: number of feature cells on this axis.
+        affine: ``(a, b)``: input-crop coordinate ``u`` lies on cell ``a u + b``.
 
     Returns:
-        ``(B, in_steps)``: ``mean_i max(0, 1 - |p_i - n|)`` over the sampling points ``p_i`` (pixel
-        units), i.e. how much pixel ``n`` contributes to the pooled glimpse along this axis.
+        ``(B, in_steps)``: ``mean_i max(0, 1 - |p_i - n|)`` over the sampling points ``p_i`` (cell
+        units), i.e. how much cell ``n`` contributes to the pooled glimpse along this axis.
     """
     # Sampling points as affine_grid places them (align_corners=True; a single point sits at 0).
     # Integer aranges cast afterwards: float aranges/linspace export to ONNX as double.
     base = torch.arange(out_steps, device=centre.device).to(centre.dtype)  # (out,)
     base = base * (2.0 / (out_steps - 1)) - 1.0 if out_steps > 1 else base
-    source = scale.unsqueeze(1) * base + centre.unsqueeze(1)  # (B, out) normalised coords
-    pixel = (source + 1.0) * (0.5 * (in_steps - 1))  # (B, out) pixel coords
+    source = scale.unsqueeze(1) * base + centre.unsqueeze(1)  # (B, out) input-crop coords
+    cell = source * affine[0] + affine[1]  # (B, out) cell coords
     index = torch.arange(in_steps, device=centre.device).to(centre.dtype)  # (in,)
-    tent = torch.relu(1.0 - (pixel.unsqueeze(2) - index).abs())  # (B, out, in)
+    tent = torch.relu(1.0 - (cell.unsqueeze(2) - index).abs())  # (B, out, in)
     return tent.mean(dim=1)  # (B, in)
 
 
-def glimpse_features(feature: torch.Tensor, glimpse: torch.Tensor,
+def glimpse_features(feature: torch.Tensor, glimpse: torch.Tensor, input_size: tuple[int, int],
                      out_size: Optional[tuple[int, int]] = None) -> torch.Tensor:
     """Crop a glimpse and global-average-pool it (paper eq. 1).
 
-    Equal to ``crop(feature, glimpse, out_size).mean((2, 3))`` but computed without materialising
-    the crop: with an axis-aligned ``θ`` the sampling grid is separable and bilinear sampling is
-    linear in ``Z``, so the pooled glimpse is ``Σ_{m,n} Z[:, m, n] a_y[m] a_x[n]`` where ``a_x``,
-    ``a_y`` are the mean tent weights along each axis. Out-of-map samples read zeros exactly as in
-    ``crop``. This is several times faster than ``grid_sample`` on a 2048-channel map and keeps
-    the gradient with respect to the glimpse (through the tent weights).
+    Equal to ``crop(feature, glimpse, input_size, out_size).mean((2, 3))`` but computed without
+    materialising the crop: with an axis-aligned ``θ`` the sampling grid is separable and bilinear
+    sampling is linear in ``Z``, so the pooled glimpse is ``Σ_{m,n} Z[:, m, n] a_y[m] a_x[n]``
+    where ``a_x``, ``a_y`` are the mean tent weights along each axis. Out-of-map samples read
+    zeros exactly as in ``crop``. This is several times faster than ``grid_sample`` on a
+    2048-channel map and keeps the gradient with respect to the glimpse (through the tent
+    weights).
 
     Args:
-        feature: ``(B, D, H, W)`` feature map ``Z_t``.
-        glimpse: ``(B, 4)`` glimpses ``[x, y, sx, sy]``.
-        out_size: sampling grid size, defaults to ``(H, W)``.
+        feature: ``(B, D, h, w)`` feature map ``Z_t``.
+        glimpse: ``(B, 4)`` glimpses ``[x, y, sx, sy]`` in input-crop coordinates.
+        input_size: ``(H, W)`` pixels of the network input ``Z_t`` was computed from.
+        out_size: sampling grid size, defaults to ``(h, w)``.
 
     Returns:
         ``(B, D)`` glimpse features ``z_{t,g}``.
     """
-    if feature.dim() != 4:
-        raise ValueError(f"feature must be (B, D, H, W), got {tuple(feature.shape)}")
+    input_size = _check_sizes(feature, input_size)
     # Shape checks are skipped while tracing (they would be recorded as constants, with warnings).
     if not torch.jit.is_tracing() and glimpse.shape != (feature.shape[0], 4):
         raise ValueError(f"glimpse must be ({feature.shape[0]}, 4), got {tuple(glimpse.shape)}")
     height, width = feature.shape[2:]
     out_h, out_w = out_size if out_size is not None else (height, width)
+    rf = layer4_map()
     glimpse = glimpse.to(feature.dtype)
-    a_x = _mean_tent_weights(glimpse[:, 0], glimpse[:, 2], out_w, width)  # (B, W)
-    a_y = _mean_tent_weights(glimpse[:, 1], glimpse[:, 3], out_h, height)  # (B, H)
-    weights = (a_y.unsqueeze(2) * a_x.unsqueeze(1)).flatten(1)  # (B, H * W)
-    pooled = torch.bmm(feature.flatten(2), weights.unsqueeze(2))  # (B, D, H*W) @ (B, H*W, 1)
+    a_x = _mean_tent_weights(glimpse[:, 0], glimpse[:, 2], out_w, width,
+                             rf.cell_affine(input_size[1]))  # (B, w)
+    a_y = _mean_tent_weights(glimpse[:, 1], glimpse[:, 3], out_h, height,
+                             rf.cell_affine(input_size[0]))  # (B, h)
+    weights = (a_y.unsqueeze(2) * a_x.unsqueeze(1)).flatten(1)  # (B, h * w)
+    pooled = torch.bmm(feature.flatten(2), weights.unsqueeze(2))  # (B, D, h*w) @ (B, h*w, 1)
     return pooled.squeeze(2)  # (B, D)
 
 

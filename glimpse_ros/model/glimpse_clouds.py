@@ -27,7 +27,8 @@ class ClipOutput:
             head is skipped).
         step_logits: ``(B, T, N)`` per-frame head logits, ``None`` with ``global_only``.
         worker_logits: ``(B, T, C, N)``, ``None`` with ``global_only``.
-        glimpses: ``(B, T, G, 4)`` ``[x, y, sx, sy]``, ``None`` with ``global_only``.
+        glimpses: ``(B, T, G, 4)`` ``[x, y, sx, sy]`` in input-crop coordinates (the frame of
+            ``pose``), ``None`` with ``global_only``.
         assignment: ``(B, T, C, G)`` soft assignment of glimpses to workers, ``None`` with
             ``global_only``.
         pose: ``(B, T, bodies, J, 2)`` regressed joints in ``[-1, 1]``.
@@ -86,16 +87,19 @@ class GlimpseClouds(nn.Module):
         if x.dim() != 5 or x.shape[1] != 3:
             raise ValueError(f"x must be (B, 3, T, H, W), got {tuple(x.shape)}")
         Z, c = self.backbone(x)  # noqa: N806 - (B, D, T, h, w), (B, T, Dc)
-        return self.forward_features(Z, c, global_only=global_only)
+        return self.forward_features(Z, c, global_only=global_only,
+                                     input_size=(x.shape[3], x.shape[4]))
 
     def forward_features(self, Z: torch.Tensor, c: torch.Tensor,  # noqa: N803 - paper's Z
-                         global_only: bool = False) -> ClipOutput:
+                         global_only: bool = False,
+                         input_size: Optional[tuple[int, int]] = None) -> ClipOutput:
         """Run everything after the backbone, e.g. on features computed by a runtime engine.
 
         Args:
             Z: ``(B, D, T, h, w)`` layer4 features.
             c: ``(B, T, Dc)`` context vectors.
             global_only: skip the recurrent head.
+            input_size: ``(H, W)`` of the input clip; defaults to ``config.crop_size`` square.
 
         Returns:
             ``ClipOutput``.
@@ -106,7 +110,7 @@ class GlimpseClouds(nn.Module):
             return ClipOutput(logits=global_logits, step_logits=None, worker_logits=None,
                               glimpses=None, assignment=None, pose=pose,
                               global_logits=global_logits)
-        out = self.head(Z, c)
+        out = self.head(Z, c, input_size)
         return ClipOutput(logits=out.logits, step_logits=out.step_logits,
                           worker_logits=out.worker_logits, glimpses=out.glimpses,
                           assignment=out.assignment, pose=pose, global_logits=global_logits)
@@ -131,5 +135,6 @@ class GlimpseClouds(nn.Module):
             frame, None if state is None else state.backbone)  # (B, D, h, w), (B, Dc)
         head_state = (self.head.initial_state(frame.shape[0], device=z_t.device, dtype=z_t.dtype)
                       if state is None else state.head)
-        head_state, out = self.head.step(head_state, z_t, c_t)
+        head_state, out = self.head.step(head_state, z_t, c_t,
+                                         input_size=(frame.shape[2], frame.shape[3]))
         return StreamState(backbone=backbone_state, head=head_state), out

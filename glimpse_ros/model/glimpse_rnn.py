@@ -2,10 +2,14 @@
 
 ``Ω`` runs ``G`` times per frame on the input ``[z_{g-1}, r_t]``. The worker summary ``r_t`` is
 the same for all ``G`` glimpses of a frame, so its share of the input projection,
-``W_ih[:, D:] r_t + b_ih``, is computed once per frame (``frame_gates``) and passed to every
-``cell`` call as the input bias; each call then multiplies only ``W_ih[:, :D] z_{g-1}``. This is
-the same function as ``nn.GRUCell`` on the concatenated input (only the float summation order
-differs) and reads ``(G - 1) x 3Hg x Hw`` fewer weights per frame.
+``W_ih[:, D:] r_t + b_ih``, is computed once per frame (``frame_gates``) and added to
+``W_ih[:, :D] z_{g-1}`` in every ``cell`` call. This is the same function as ``nn.GRUCell`` on the
+concatenated input (only the float summation order differs) and reads ``(G - 1) x 3Hg x Hw`` fewer
+weights per frame.
+
+The gate arithmetic is written out (``gru_update``) instead of calling ``torch.gru_cell`` with the
+per-sample ``(B, 3Hg)`` term as its input bias: on CUDA that call dispatches to the fused GRU
+kernel, which accepts only 1-D ``(3Hg,)`` biases.
 
 The class IS an ``nn.GRUCell`` (same parameters ``weight_ih (3Hg, D + Hw)``, ``weight_hh``,
 ``bias_ih``, ``bias_hh``), so checkpoints written before the split load unchanged.
@@ -15,6 +19,25 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+def gru_update(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """GRU gates as ``nn.GRUCell`` computes them (order r, z, n) from ``gi``/``gh`` ``(B, 3H)``.
+
+    Args:
+        gi: ``(B, 3H)`` input projection ``W_ih x + b_ih``.
+        gh: ``(B, 3H)`` hidden projection ``W_hh h + b_hh``.
+        h: ``(B, H)`` previous hidden state.
+
+    Returns:
+        ``(B, H)`` new hidden state.
+    """
+    i_r, i_z, i_n = gi.chunk(3, dim=1)  # each (B, H)
+    h_r, h_z, h_n = gh.chunk(3, dim=1)  # each (B, H)
+    reset = torch.sigmoid(i_r + h_r)
+    update = torch.sigmoid(i_z + h_z)
+    new = torch.tanh(i_n + reset * h_n)
+    return new + update * (h - new)  # (1 - u) n + u h, (B, H)
 
 
 class GlimpseRNN(nn.GRUCell):
@@ -47,5 +70,6 @@ class GlimpseRNN(nn.GRUCell):
             ``(B, Hg)`` new hidden state.
         """
         w_z = self.weight_ih[:, :self.feature_dim]  # (3Hg, D) view
-        # The fused cell adds `gates` where nn.GRUCell adds b_ih: gi = W_z z + W_r r + b_ih.
-        return torch.gru_cell(z, h, w_z, self.weight_hh, gates, self.bias_hh)  # (B, Hg)
+        gi = nn.functional.linear(z, w_z) + gates  # (B, 3Hg): W_z z + W_r r + b_ih
+        gh = nn.functional.linear(h, self.weight_hh, self.bias_hh)  # (B, 3Hg)
+        return gru_update(gi, gh, h)  # (B, Hg)

@@ -4,15 +4,15 @@ One frame ``t`` (``step``):
 
 1. ``r_t = Σ_c r_{t-1,c}`` (eq. 7, the workers' global state).
 2. For ``g = 1..G``: ``h = Ω(h, [z_{g-1}, r_t])`` (eq. 2), ``l_g = W_l [h, c_t]`` (eq. 3),
-   ``z_g = GAP(crop(Z_t, l_g))`` (eq. 1, 4); then ``v_g = z_g ⊙ Λ(l_g)`` (eq. 5) for all ``g`` at
-   once. ``h`` and ``z_{g-1}`` run across frames and are never reset inside a sequence
-   (``z_0 = 0`` at the start).
+   ``z_g = GAP(crop(Z_t, l_g))`` (eq. 1, 4; ``l_g`` in input-crop coordinates, mapped onto
+   ``Z_t`` through the backbone's receptive fields, see ``glimpse.py``); then
+   ``v_g = z_g ⊙ Λ(l_g)`` (eq. 5) for all ``g`` at once. ``h`` and ``z_{g-1}`` run across frames
+   and are never reset inside a sequence (``z_0 = 0`` at the start).
 3. ``p_{t,c,g}`` from the external memory (eq. 9-10), workers
    ``r_{t,c} = Ψ_c(r_{t-1,c}, Σ_g p v_g)`` (eq. 6, 8), memory write,
    logits ``Σ_c W_c r_{t,c}`` (eq. 11-12).
 
-``forward`` over a clip is literally a loop over ``step`` from ``initial_state``, so the clip and
-streaming APIs agree by construction.
+``forward`` over a clip is a loop over ``step`` from ``initial_state``.
 """
 
 from __future__ import annotations
@@ -67,14 +67,15 @@ class GlimpseCloudsHead(nn.Module):
         device = param.device if device is None else torch.device(device)
         dtype = param.dtype if dtype is None else dtype
         cfg = self.cfg
+        slots = self.memory.slots  # K frames x G glimpses
         zeros = dict(device=device, dtype=dtype)
         return HeadState(
             h=torch.zeros(batch, cfg.glimpse_hidden, **zeros),
             z_prev=torch.zeros(batch, cfg.feature_dim, **zeros),
             r=torch.zeros(batch, cfg.num_workers, cfg.worker_hidden, **zeros),
-            memory_values=torch.zeros(batch, cfg.memory_slots, cfg.feature_dim, **zeros),
-            memory_weights=torch.zeros(batch, cfg.num_workers, cfg.memory_slots, **zeros),
-            memory_times=torch.zeros(batch, cfg.memory_slots, dtype=torch.long, device=device),
+            memory_values=torch.zeros(batch, slots, cfg.feature_dim, **zeros),
+            memory_weights=torch.zeros(batch, cfg.num_workers, slots, **zeros),
+            memory_times=torch.zeros(batch, slots, dtype=torch.long, device=device),
             memory_fill=torch.zeros(batch, dtype=torch.long, device=device),
             step=torch.zeros(batch, dtype=torch.long, device=device),
         )
@@ -91,19 +92,28 @@ class GlimpseCloudsHead(nn.Module):
             raise ValueError(f"batch mismatch: z_t {z_t.shape[0]}, c_t {c_t.shape[0]}, "
                              f"state {state.h.shape[0]}")
 
-    def step(self, state: HeadState, z_t: torch.Tensor, c_t: torch.Tensor
-             ) -> tuple[HeadState, StepOutput]:
+    def input_size(self, input_size: Optional[tuple[int, int]] = None) -> tuple[int, int]:
+        """``(H, W)`` of the network input the features come from (default: the crop size)."""
+        if input_size is None:
+            return (self.cfg.crop_size, self.cfg.crop_size)
+        return (int(input_size[0]), int(input_size[1]))
+
+    def step(self, state: HeadState, z_t: torch.Tensor, c_t: torch.Tensor,
+             input_size: Optional[tuple[int, int]] = None) -> tuple[HeadState, StepOutput]:
         """Process one frame.
 
         Args:
             state: state after the previous frame (``initial_state`` for the first).
             z_t: ``(B, D, h, w)`` layer4 feature map of the frame.
             c_t: ``(B, Dc)`` context vector of the frame.
+            input_size: ``(H, W)`` of the input crop ``z_t`` was computed from; glimpses are in
+                its coordinates. Defaults to ``cfg.crop_size`` square.
 
         Returns:
             ``(new_state, outputs)``.
         """
         self._check_frame(state, z_t, c_t)
+        size = self.input_size(input_size)
         r_sum = state.r.sum(dim=1)  # (B, Hw): r_t = Σ_c r_{t-1,c}
         h, z = state.h, state.z_prev
         # r_t is constant over the frame: its share of Ω's input gates is computed once.
@@ -113,7 +123,7 @@ class GlimpseCloudsHead(nn.Module):
             h = self.glimpse_rnn.cell(z, h, gates)  # (B, Hg): Ω(h, [z, r_t])
             loc = self.locator(h, c_t)  # (B, 4)
             # No detach here: the gradient reaches W_l through the crop (the released code cut it).
-            z = glimpse_features(z_t, loc)  # (B, D)
+            z = glimpse_features(z_t, loc, size)  # (B, D)
             glimpses.append(loc)
             features.append(z)
         locs = torch.stack(glimpses, dim=1)  # (B, G, 4)
@@ -134,12 +144,14 @@ class GlimpseCloudsHead(nn.Module):
                          vectors=v)
         return new_state, out
 
-    def forward(self, Z: torch.Tensor, c: torch.Tensor) -> HeadOutput:  # noqa: N803 (paper's Z)
+    def forward(self, Z: torch.Tensor, c: torch.Tensor,  # noqa: N803 (paper's Z)
+                input_size: Optional[tuple[int, int]] = None) -> HeadOutput:
         """Run a clip from a fresh state (identical to stepping its ``T`` frames).
 
         Args:
             Z: ``(B, D, T, h, w)`` layer4 features.
             c: ``(B, T, Dc)`` context vectors.
+            input_size: ``(H, W)`` of the input clip (see ``step``).
 
         Returns:
             ``HeadOutput`` with per-frame outputs stacked on dim 1.
@@ -150,7 +162,7 @@ class GlimpseCloudsHead(nn.Module):
         state = self.initial_state(Z.shape[0], device=Z.device, dtype=Z.dtype)
         outputs = []
         for t in range(Z.shape[2]):
-            state, out = self.step(state, Z[:, :, t], c[:, t])
+            state, out = self.step(state, Z[:, :, t], c[:, t], input_size)
             outputs.append(out)
         step_logits = torch.stack([o.logits for o in outputs], dim=1)  # (B, T, N)
         return HeadOutput(

@@ -1,18 +1,22 @@
 """External memory and soft assignment of glimpses to workers (paper §4.2, eq. 9-10).
 
-The memory is a FIFO of ``K`` slots; each slot holds one what&where vector ``m_k``, the frame index
-``t_k`` it was written at, and one weight ``w_{c,k}`` per worker (the assignment probability the
-glimpse received when it was stored). Slots are kept in chronological order, newest last: writing
-appends the frame's ``G`` glimpses and keeps the last ``K`` entries, so the oldest slots are
-dropped when full. Valid slots are therefore the last ``fill`` ones; masks (never data-dependent
-Python branches) handle a partially filled or empty memory, which keeps the step trace-friendly.
+The memory holds the ``G`` glimpses of each of the last ``K`` frames (paper: "K is set to T, the
+length of the sequence"; ``K = T = 8``, ``G = 3`` gives 24 slots). Each slot holds one what&where
+vector ``m_k``, the frame index ``t_k`` it was written at, and one weight ``w_{c,k}`` per worker
+(the assignment probability the glimpse received when it was stored). Slots are kept in
+chronological order, newest last: writing appends the frame's ``G`` glimpses and keeps the last
+``K G`` entries, so when full the oldest frame is dropped whole. Valid slots are therefore the last
+``fill`` ones; masks (never data-dependent Python branches) handle a partially filled or empty
+memory, which keeps the step trace-friendly.
 
 Slots store their vector already mapped into the metric space, ``m_k L`` (``D = L Lᵀ``), so a step
 projects only its own ``G`` glimpses instead of ``K + G`` vectors: ``φ(v, m_k) = ‖vL - m_kL‖``.
 
-Departures from the released code (DESIGN §2): the memory holds ``K`` slots instead of every past
-glimpse; recency decays with the *elapsed* time ``t - t_k`` (the released code weighted the oldest
-entries most); the distance is normalised per sample instead of per batch (see ``assign``).
+Departures from the released code (DESIGN §2): the memory holds the last ``K`` frames instead of
+every past glimpse (the same for clips of ``T = K`` frames, bounded on endless streams); recency
+decays with the *elapsed* time ``t - t_k`` (the released code weighted the oldest entries most);
+the distance is normalised per sample instead of per batch, with a floor on its range (see
+``assign``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,10 @@ from torch import nn
 
 # Floor for squared distances (sqrt has an infinite gradient at 0) and for the min-max range.
 _EPS = 1e-12
+# Floor on the min-max range relative to the largest distance: distances that agree to within 1%
+# are treated as (nearly) equal instead of being stretched over [0, 1], which bounds the gradient
+# of the assignment (without it |dp/dv| reached ~1e12 with equal distances).
+_RANGE_FLOOR = 1e-2
 
 
 class MemoryMetric(nn.Module):
@@ -64,8 +72,8 @@ class MemoryMetric(nn.Module):
         x = features.detach().to(torch.float64)
         x = x - x.mean(dim=0, keepdim=True)  # (N, D)
         cov = x.t() @ x / (x.shape[0] - 1)  # (D, D)
-        target = cov.diagonal().mean().clamp_min(_EPS) * torch.eye(self.feature_dim,
-                                                                   dtype=torch.float64)
+        eye = torch.eye(self.feature_dim, dtype=torch.float64, device=x.device)  # (D, D)
+        target = cov.diagonal().mean().clamp_min(_EPS) * eye
         shrunk = (1.0 - shrinkage) * cov + shrinkage * target
         singular = ValueError("covariance is singular; use a larger shrinkage or more features")
         try:
@@ -74,7 +82,9 @@ class MemoryMetric(nn.Module):
             raise singular from err
         precision = 0.5 * (precision + precision.t())  # symmetrise rounding noise
         factor, info = torch.linalg.cholesky_ex(precision)
-        if int(info) != 0 or not bool(torch.isfinite(factor).all()):
+        # The checks read data, which a meta tensor (shape-only, e.g. for planning) does not have.
+        if factor.device.type != "meta" and (int(info) != 0
+                                             or not bool(torch.isfinite(factor).all())):
             raise singular
         self.factor.copy_(factor.to(self.factor.dtype))
 
@@ -86,18 +96,22 @@ class ExternalMemory(nn.Module):
         feature_dim: ``D``, size of the what&where vectors.
         num_workers: ``C``.
         num_glimpses: ``G``.
-        slots: ``K``.
+        frames: ``K``, frames kept; the memory has ``slots = K G`` entries.
         decay: ``λ`` of the recency weight ``exp(-λ (t - t_k))``.
         temperature: ``α`` of the softmax over glimpses.
     """
 
-    def __init__(self, feature_dim: int, num_workers: int, num_glimpses: int, slots: int,
+    def __init__(self, feature_dim: int, num_workers: int, num_glimpses: int, frames: int,
                  decay: float, temperature: float) -> None:
         super().__init__()
+        if frames < 1 or num_glimpses < 1:
+            raise ValueError(f"memory needs frames >= 1 and num_glimpses >= 1, got {frames}, "
+                             f"{num_glimpses}")
         self.feature_dim = feature_dim
         self.num_workers = num_workers
         self.num_glimpses = num_glimpses
-        self.slots = slots
+        self.frames = frames
+        self.slots = frames * num_glimpses  # K G entries, whole frames
         self.decay = decay
         self.temperature = temperature
         self.metric = MemoryMetric(feature_dim)
@@ -113,15 +127,15 @@ class ExternalMemory(nn.Module):
         self.metric.init_metric(features, shrinkage)
 
     def valid_mask(self, fill: torch.Tensor) -> torch.Tensor:
-        """Return ``(B, K)`` bool, true for occupied slots (the last ``fill`` ones)."""
-        index = torch.arange(self.slots, device=fill.device)  # (K,)
-        return index.unsqueeze(0) >= (self.slots - fill).unsqueeze(1)  # (B, K)
+        """Return ``(B, KG)`` bool, true for occupied slots (the last ``fill`` ones)."""
+        index = torch.arange(self.slots, device=fill.device)  # (KG,)
+        return index.unsqueeze(0) >= (self.slots - fill).unsqueeze(1)  # (B, KG)
 
     def recency(self, times: torch.Tensor, step: torch.Tensor, fill: torch.Tensor,
                 dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Return ``(B, K)`` weights ``exp(-λ (t - t_k))`` on occupied slots, 0 on empty ones."""
+        """Return ``(B, KG)`` weights ``exp(-λ (t - t_k))`` on occupied slots, 0 on empty."""
         # Frame indices are integers, so the elapsed time stays exact on endless streams.
-        elapsed = (step.unsqueeze(1) - times).to(dtype)  # (B, K)
+        elapsed = (step.unsqueeze(1) - times).to(dtype)  # (B, KG)
         return torch.exp(-self.decay * elapsed) * self.valid_mask(fill).to(dtype)
 
     def assign(self, keys: torch.Tensor, weights: torch.Tensor, times: torch.Tensor,
@@ -129,12 +143,13 @@ class ExternalMemory(nn.Module):
         """Soft-assign the current frame's glimpses to the workers (paper eq. 10).
 
         ``p_{t,c,·} = softmax_g((1/α) Σ_k exp(-λ (t - t_k)) w_{c,k} (1 - φ̂(v_{t,g}, m_k)))``;
-        with an empty memory the learned initial distribution is used instead.
+        with an empty memory the learned initial distribution is used instead. ``k`` runs over
+        the ``KG`` slots (``G`` glimpses of each of the last ``K`` frames).
 
         Args:
-            keys: ``(B, K, D)`` memory vectors in the metric space, ``m_k L``.
-            weights: ``(B, C, K)`` per-worker slot weights ``w_{c,k}``.
-            times: ``(B, K)`` long, frame index of each slot.
+            keys: ``(B, KG, D)`` memory vectors in the metric space, ``m_k L``.
+            weights: ``(B, C, KG)`` per-worker slot weights ``w_{c,k}``.
+            times: ``(B, KG)`` long, frame index of each slot.
             fill: ``(B,)`` long, number of occupied slots.
             step: ``(B,)`` long, index ``t`` of the current frame.
             query: ``(B, G, D)`` what&where vectors of the current frame in the metric space,
@@ -145,25 +160,28 @@ class ExternalMemory(nn.Module):
         """
         batch, slots = keys.shape[0], self.slots
         glimpses = query.shape[1]
-        valid = self.valid_mask(fill)  # (B, K)
+        valid = self.valid_mask(fill)  # (B, KG)
         # Distances in at least float32: under fp16 autocast the sqrt floor would underflow to 0.
         out_dtype, dtype = query.dtype, torch.promote_types(query.dtype, torch.float32)
         keys, query, weights = keys.to(dtype), query.to(dtype), weights.to(dtype)
-        diff = keys.unsqueeze(2) - query.unsqueeze(1)  # (B, K, G, D)
-        phi = torch.sqrt((diff * diff).sum(dim=-1).clamp_min(_EPS))  # (B, K, G)
+        diff = keys.unsqueeze(2) - query.unsqueeze(1)  # (B, KG, G, D)
+        phi = torch.sqrt((diff * diff).sum(dim=-1).clamp_min(_EPS))  # (B, KG, G)
         # Min-max normalisation over the occupied (slot, glimpse) pairs of EACH SAMPLE. The paper
         # normalises "within each batch"; per sample keeps a sample's output independent of its
-        # batch-mates and makes the clip and step APIs agree.
-        pair_valid = valid.unsqueeze(2).expand(batch, slots, glimpses)  # (B, K, G)
+        # batch-mates and makes the clip and step APIs agree. The range is floored at
+        # _RANGE_FLOOR times the largest distance (scale-invariant, like the normalisation), so
+        # nearly equal distances are not stretched over [0, 1] with an unbounded gradient.
+        pair_valid = valid.unsqueeze(2).expand(batch, slots, glimpses)  # (B, KG, G)
         big = torch.finfo(phi.dtype).max
         lo = phi.masked_fill(~pair_valid, big).amin(dim=(1, 2))  # (B,)
         hi = phi.masked_fill(~pair_valid, -big).amax(dim=(1, 2))  # (B,)
         occupied = fill > 0  # (B,)
         lo = torch.where(occupied, lo, torch.zeros_like(lo))
         hi = torch.where(occupied, hi, torch.ones_like(hi))
-        phi_hat = (phi - lo.view(batch, 1, 1)) / (hi - lo).clamp_min(_EPS).view(batch, 1, 1)
-        recency = self.recency(times, step, fill, weights.dtype)  # (B, K), 0 on empty slots
-        # Σ_k exp(-λ (t - t_k)) w_{c,k} (1 - φ̂_{k,g}) as a batched matmul (B, C, K) @ (B, K, G).
+        span = torch.maximum(hi - lo, _RANGE_FLOOR * hi).clamp_min(_EPS)  # (B,)
+        phi_hat = (phi - lo.view(batch, 1, 1)) / span.view(batch, 1, 1)  # (B, KG, G)
+        recency = self.recency(times, step, fill, weights.dtype)  # (B, KG), 0 on empty slots
+        # Σ_k exp(-λ (t - t_k)) w_{c,k} (1 - φ̂_{k,g}) as a batched matmul (B, C, KG) @ (B, KG, G).
         score = torch.bmm(weights * recency.unsqueeze(1), 1.0 - phi_hat)  # (B, C, G)
         from_memory = torch.softmax(score / self.temperature, dim=-1)  # (B, C, G)
         initial = torch.softmax(self.initial_logits, dim=-1).to(query.dtype)  # (C, G)
@@ -173,10 +191,10 @@ class ExternalMemory(nn.Module):
     def write(self, keys: torch.Tensor, weights: torch.Tensor, times: torch.Tensor,
               fill: torch.Tensor, step: torch.Tensor, query: torch.Tensor, p: torch.Tensor
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Append the frame's glimpses with weights ``w_{c,k} = p_{t,c,g}``, dropping the oldest.
+        """Append the frame's ``G`` glimpses with ``w_{c,k} = p_{t,c,g}``; drop the oldest frame.
 
         Args:
-            keys: ``(B, K, D)``; weights: ``(B, C, K)``; times: ``(B, K)`` long;
+            keys: ``(B, KG, D)``; weights: ``(B, C, KG)``; times: ``(B, KG)`` long;
             fill: ``(B,)`` long; step: ``(B,)`` long; query: ``(B, G, D)`` (metric space, as in
             ``assign``); p: ``(B, C, G)``.
 
@@ -184,9 +202,12 @@ class ExternalMemory(nn.Module):
             New ``(keys, weights, times, fill)`` with the same shapes.
         """
         slots, glimpses = self.slots, query.shape[1]
+        if not torch.jit.is_tracing() and glimpses != self.num_glimpses:
+            # Whole frames are dropped only if every write adds exactly G slots.
+            raise ValueError(f"write: expected {self.num_glimpses} glimpses, got {glimpses}")
         new_times = step.unsqueeze(1).expand(-1, glimpses)  # (B, G)
-        keys = torch.cat([keys, query], dim=1)[:, -slots:]  # (B, K, D)
-        weights = torch.cat([weights, p], dim=2)[:, :, -slots:]  # (B, C, K)
-        times = torch.cat([times, new_times], dim=1)[:, -slots:]  # (B, K)
+        keys = torch.cat([keys, query], dim=1)[:, -slots:]  # (B, KG, D)
+        weights = torch.cat([weights, p], dim=2)[:, :, -slots:]  # (B, C, KG)
+        times = torch.cat([times, new_times], dim=1)[:, -slots:]  # (B, KG)
         fill = (fill + glimpses).clamp(max=slots)  # (B,)
         return keys, weights, times, fill

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.ao.nn.quantized import dynamic as nnqd
 
-from glimpse_ros.model.glimpse_rnn import GlimpseRNN
+from glimpse_ros.model.glimpse_rnn import GlimpseRNN, gru_update
 from glimpse_ros.model.head import GlimpseCloudsHead
 
 
@@ -65,16 +65,6 @@ def int8_linear(weight: torch.Tensor, bias: Optional[torch.Tensor]) -> nnqd.Line
         module.set_weight_bias(qweight, None if bias is None
                                else bias.detach().to(torch.float32).clone())
     return module
-
-
-def _gru_update(gi: torch.Tensor, gh: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-    """GRU gates as ``nn.GRUCell`` computes them (order r, z, n) from ``gi``/``gh`` ``(B, 3H)``."""
-    i_r, i_z, i_n = gi.chunk(3, dim=1)  # each (B, H)
-    h_r, h_z, h_n = gh.chunk(3, dim=1)  # each (B, H)
-    reset = torch.sigmoid(i_r + h_r)
-    update = torch.sigmoid(i_z + h_z)
-    new = torch.tanh(i_n + reset * h_n)
-    return new + update * (h - new)  # (1 - u) n + u h, (B, H)
 
 
 class Fp16MetricProjection(nn.Module):
@@ -114,7 +104,8 @@ class Fp32GlimpseRNN(nn.Module):
 
     def cell(self, z: torch.Tensor, h: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
         """``(B, D), (B, Hg), (B, 3Hg) -> (B, Hg)``, as ``GlimpseRNN.cell``."""
-        return torch.gru_cell(z, h, self.w_z, self.w_hh, gates, self.b_hh)
+        gi = nn.functional.linear(z, self.w_z) + gates  # (B, 3Hg)
+        return gru_update(gi, nn.functional.linear(h, self.w_hh, self.b_hh), h)  # (B, Hg)
 
 
 class Int8GRUCell(nn.Module):
@@ -127,7 +118,7 @@ class Int8GRUCell(nn.Module):
 
     def forward(self, x: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """``(B, in), (B, H) -> (B, H)``."""
-        return _gru_update(self.input(x), self.hidden(h), h)
+        return gru_update(self.input(x), self.hidden(h), h)
 
 
 class Int8GlimpseRNN(nn.Module):
@@ -147,7 +138,7 @@ class Int8GlimpseRNN(nn.Module):
 
     def cell(self, z: torch.Tensor, h: torch.Tensor, gates: torch.Tensor) -> torch.Tensor:
         """``(B, D), (B, Hg), (B, 3Hg) -> (B, Hg)``."""
-        return _gru_update(self.input_z(z) + gates, self.hidden(h), h)
+        return gru_update(self.input_z(z) + gates, self.hidden(h), h)
 
 
 def _shallow_copy(head: GlimpseCloudsHead) -> GlimpseCloudsHead:

@@ -1,6 +1,7 @@
 """State and output containers of the recurrent Glimpse Clouds head.
 
-Shape legend: B batch, T frames, G glimpses, C workers, K memory slots, N classes, D feature dim.
+Shape legend: B batch, T frames, G glimpses, C workers, K memory frames (``KG`` slots), N classes,
+D feature dim.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ class HeadState:
         h: ``(B, Hg)`` glimpse-GRU hidden state.
         z_prev: ``(B, D)`` features of the previous glimpse (input of the next GRU step).
         r: ``(B, C, Hw)`` worker states.
-        memory_values: ``(B, K, D)`` stored what&where vectors, chronological, newest last, kept
-            in the metric space of the memory distance (``m_k L``, see ``memory.py``).
-        memory_weights: ``(B, C, K)`` per-worker slot weights ``w_{c,k}``.
-        memory_times: ``(B, K)`` long, frame index at which each slot was written.
+        memory_values: ``(B, KG, D)`` stored what&where vectors (the ``G`` glimpses of each of
+            the last ``K`` frames), chronological, newest last, kept in the metric space of the
+            memory distance (``m_k L``, see ``memory.py``).
+        memory_weights: ``(B, C, KG)`` per-worker slot weights ``w_{c,k}``.
+        memory_times: ``(B, KG)`` long, frame index at which each slot was written.
         memory_fill: ``(B,)`` long, number of occupied slots (the last ``memory_fill`` ones).
         step: ``(B,)`` long, index of the next frame.
     """

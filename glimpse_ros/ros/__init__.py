@@ -1,1 +1,1 @@
-"""ROS 2 layer: the only modules that import rclpy or ROS messages."""
+"""ROS 2 layer: the node and its message conversions (tools around it: glimpse_ros.tools)."""

@@ -1,12 +1,21 @@
 """sensor_msgs Image / CompressedImage -> RGB uint8 numpy arrays, with the semantics of cv_bridge.
 
-cv_bridge is not available from PyPI, so the node converts with numpy and OpenCV. The colour
-conversions are the ones cv_bridge uses for ``desired_encoding="rgb8"`` (``cv::cvtColor`` with the
-same codes), so a frame gives the same pixels here as through
-``cv_bridge.CvBridge().imgmsg_to_cv2(msg, "rgb8")``.
+cv_bridge is not available from PyPI, so the node converts with numpy and OpenCV, following
+``cv_bridge::toCvCopy(msg, "rgb8")`` (vision_opencv, ``cv_bridge.cpp``) per encoding:
+
+* colour, mono and Bayer encodings: the same ``cv::cvtColor`` code as cv_bridge's conversion table
+  (note OpenCV's names: ROS ``bayer_rggb`` is ``COLOR_BayerBG2RGB``, ``bggr`` is ``BayerRG``,
+  ``gbrg`` is ``BayerGR``, ``grbg`` is ``BayerGB``);
+* 16-bit encodings (``mono16``, ``rgb16``, ``bgr16``, ``rgba16``, ``bgra16``, ``bayer_*16``):
+  converted in 16 bits first, then scaled to 8 bits by 255/65535 with rounding (cv_bridge's
+  ``convertTo``), honouring ``is_bigendian``;
+* generic OpenCV types (``8UC1``, ``8UC3``, ``16UC1``, ``32FC1``, ...) carry no colour meaning and
+  cv_bridge refuses to turn them into rgb8 ("not a color format"): so are they here.
 
 ROS encoding names for packed 4:2:2 YUV (sensor_msgs/image_encodings.hpp): ``yuv422`` and ``uyvy``
-are U0 Y0 V0 Y1 byte order, ``yuv422_yuy2`` and ``yuyv`` are Y0 U0 Y1 V0.
+are U0 Y0 V0 Y1 byte order, ``yuv422_yuy2`` and ``yuyv`` are Y0 U0 Y1 V0. cv_bridge converts the
+first name of each pair; the aliases ``uyvy`` and ``yuyv`` are accepted here as well (an
+extension).
 
 Every rejection raises :class:`ImageConversionError` (a ``ValueError``) whose ``reason`` is one
 short key (see :data:`REJECT_REASONS`) so that the node can count rejected frames per cause in its
@@ -16,25 +25,45 @@ diagnostics.
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 
-# encoding -> (channels, cv2 conversion code to RGB or None for a plain copy)
-_ENCODINGS: dict[str, tuple[int, int | None]] = {
-    "rgb8": (3, None),
-    "bgr8": (3, cv2.COLOR_BGR2RGB),
-    "rgba8": (4, cv2.COLOR_RGBA2RGB),
-    "bgra8": (4, cv2.COLOR_BGRA2RGB),
-    "mono8": (1, cv2.COLOR_GRAY2RGB),
-    "8UC1": (1, cv2.COLOR_GRAY2RGB),
-    "8UC3": (3, cv2.COLOR_BGR2RGB),  # cv_bridge treats untyped 3-channel data as BGR
-    "yuv422": (2, cv2.COLOR_YUV2RGB_UYVY),
-    "uyvy": (2, cv2.COLOR_YUV2RGB_UYVY),
-    "yuv422_yuy2": (2, cv2.COLOR_YUV2RGB_YUY2),
-    "yuyv": (2, cv2.COLOR_YUV2RGB_YUY2),
+
+class _Layout(NamedTuple):
+    channels: int
+    bytes_per_channel: int  # 1 or 2
+    code: int | None  # cv2 conversion to RGB, None for a plain copy
+
+
+# encoding -> layout, conversion code as in cv_bridge's getConversionCodes() for dst rgb8.
+_ENCODINGS: dict[str, _Layout] = {
+    "rgb8": _Layout(3, 1, None),
+    "bgr8": _Layout(3, 1, cv2.COLOR_BGR2RGB),
+    "rgba8": _Layout(4, 1, cv2.COLOR_RGBA2RGB),
+    "bgra8": _Layout(4, 1, cv2.COLOR_BGRA2RGB),
+    "mono8": _Layout(1, 1, cv2.COLOR_GRAY2RGB),
+    "rgb16": _Layout(3, 2, None),
+    "bgr16": _Layout(3, 2, cv2.COLOR_BGR2RGB),
+    "rgba16": _Layout(4, 2, cv2.COLOR_RGBA2RGB),
+    "bgra16": _Layout(4, 2, cv2.COLOR_BGRA2RGB),
+    "mono16": _Layout(1, 2, cv2.COLOR_GRAY2RGB),
+    "bayer_rggb8": _Layout(1, 1, cv2.COLOR_BayerBG2RGB),
+    "bayer_bggr8": _Layout(1, 1, cv2.COLOR_BayerRG2RGB),
+    "bayer_gbrg8": _Layout(1, 1, cv2.COLOR_BayerGR2RGB),
+    "bayer_grbg8": _Layout(1, 1, cv2.COLOR_BayerGB2RGB),
+    "bayer_rggb16": _Layout(1, 2, cv2.COLOR_BayerBG2RGB),
+    "bayer_bggr16": _Layout(1, 2, cv2.COLOR_BayerRG2RGB),
+    "bayer_gbrg16": _Layout(1, 2, cv2.COLOR_BayerGR2RGB),
+    "bayer_grbg16": _Layout(1, 2, cv2.COLOR_BayerGB2RGB),
+    "yuv422": _Layout(2, 1, cv2.COLOR_YUV2RGB_UYVY),
+    "uyvy": _Layout(2, 1, cv2.COLOR_YUV2RGB_UYVY),
+    "yuv422_yuy2": _Layout(2, 1, cv2.COLOR_YUV2RGB_YUY2),
+    "yuyv": _Layout(2, 1, cv2.COLOR_YUV2RGB_YUY2),
 }
 SUPPORTED_ENCODINGS: tuple[str, ...] = tuple(_ENCODINGS)
+_GENERIC_PREFIXES = ("8U", "8S", "16U", "16S", "32S", "32F", "64F")
 
 #: Keys used as ``ImageConversionError.reason``.
 REJECT_REASONS: tuple[str, ...] = ("encoding", "zero_size", "too_large", "step", "truncated",
@@ -72,17 +101,19 @@ def image_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     Raises:
         ImageConversionError: on an unsupported encoding, zero size, a frame over ``max_pixels``, a
             step shorter than one row, data shorter than ``step * height`` (truncated) or of
-            another size, or an odd width for 4:2:2 YUV.
+            another size, an odd width for 4:2:2 YUV or a Bayer frame under 2x2 pixels.
     """
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     encoding = str(msg.encoding)
     if encoding not in _ENCODINGS:
+        why = (" (an OpenCV type without colour meaning: cv_bridge refuses it as well)"
+               if encoding.startswith(_GENERIC_PREFIXES) else "")
         raise ImageConversionError(
-            "encoding", f"unsupported encoding {encoding!r} (supported: "
+            "encoding", f"unsupported encoding {encoding!r}{why} (supported: "
             f"{', '.join(SUPPORTED_ENCODINGS)})")
     _check_dims(height, width, max_pixels)
-    channels, code = _ENCODINGS[encoding]
-    row_bytes = width * channels
+    channels, depth, code = _ENCODINGS[encoding]
+    row_bytes = width * channels * depth
     if step < row_bytes:
         raise ImageConversionError(
             "step", f"step {step} is smaller than one {encoding} row of {width} pixels "
@@ -98,14 +129,29 @@ def image_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
             "size_mismatch", f"data has {data.size} bytes but step*height is {expected}")
     if channels == 2 and width % 2:
         raise ImageConversionError("size_mismatch", f"{encoding} needs an even width, got {width}")
-    # Strip the row padding: (H, step) -> (H, W, channels); copies only what cvtColor needs.
+    if code in _BAYER_CODES and (width < 2 or height < 2):
+        raise ImageConversionError("size_mismatch",
+                                   f"{encoding} needs at least 2x2 pixels, got {width}x{height}")
+    # Strip the row padding: (H, step) -> (H, W * ch * depth) bytes.
     rows = data.reshape(height, step)[:, :row_bytes]
-    pixels = rows.reshape(height, width, channels)  # (H, W, ch)
-    if code is None:
-        return np.ascontiguousarray(pixels)
-    if channels == 1:
-        pixels = pixels[:, :, 0]  # (H, W)
-    return cv2.cvtColor(np.ascontiguousarray(pixels), code)
+    if depth == 2:
+        order = ">" if msg.is_bigendian else "<"
+        # (H, W * ch * 2) bytes -> (H, W, ch) uint16 in native byte order
+        pixels = np.ascontiguousarray(rows).view(f"{order}u2").astype(np.uint16)
+        pixels = pixels.reshape(height, width, channels)
+    else:
+        pixels = rows.reshape(height, width, channels)  # (H, W, ch)
+    if code is not None:
+        if channels == 1:
+            pixels = pixels[:, :, 0]  # (H, W)
+        pixels = cv2.cvtColor(np.ascontiguousarray(pixels), code)  # (H, W, 3)
+    if depth == 2:  # cv_bridge: convertTo(CV_8U, 255/65535) after the colour conversion
+        return cv2.convertScaleAbs(pixels, alpha=255.0 / 65535.0)
+    return np.ascontiguousarray(pixels)
+
+
+_BAYER_CODES = frozenset({cv2.COLOR_BayerBG2RGB, cv2.COLOR_BayerRG2RGB, cv2.COLOR_BayerGR2RGB,
+                          cv2.COLOR_BayerGB2RGB})
 
 
 def _png_size(data: bytes) -> tuple[int, int] | None:

@@ -1,11 +1,15 @@
-"""Replay a video file or an image folder as a camera: ``image`` + ``camera_info`` in real time.
+"""Replay a video file, an image folder or a ROS 2 bag as a camera: ``image`` + ``camera_info``.
 
     python -m glimpse_ros.replay clip.avi --fps 15 --loop --ros-args -r image:=/camera/image_raw
+    python -m glimpse_ros.replay my_bag/ --topic /cam/image_raw     # sqlite3 or mcap bag
 
-Frames are published on a fixed real-time schedule (the file's frame rate or ``--fps``), stamped
-with the node clock at publication, like a camera driver would. A slow reader does not accumulate
-delay: when behind, the schedule restarts from now. CameraInfo carries a pinhole model built from
-the horizontal field of view (no calibration is known for a file).
+Frames are published on a fixed real-time schedule (the file's frame rate, a bag's mean rate, or
+``--fps``). Video and folder frames are stamped with the node clock at publication, like a camera
+driver would; bag frames keep their recorded header stamp and frame id (``--restamp`` stamps them
+with the clock instead; looping a bag repeats its stamps, which the recognizer treats as a time
+jump backwards and resets). A slow reader does not accumulate delay: when behind, the schedule
+restarts from now. CameraInfo is the bag's (recorded on the image topic's sibling
+``camera_info``) or else a pinhole model built from the horizontal field of view.
 """
 
 from __future__ import annotations
@@ -14,74 +18,19 @@ import argparse
 import math
 import threading
 import time
-from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
-import cv2
 import numpy as np
 import rclpy
 from rclpy.node import Node
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
 from glimpse_ros.ros.image_conversion import rgb_to_image
 from glimpse_ros.ros.transport import apply_default_transport
+from glimpse_ros.sources import BagSource, Frame, FrameSource, open_source
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff")
-DEFAULT_FOLDER_FPS = 30.0
-
-
-class FrameSource:
-    """RGB frames of a video file or of the (sorted) images of a folder, with their frame rate."""
-
-    def __init__(self, path: str | Path, size: tuple[int, int] | None = None) -> None:
-        """Open ``path``; ``size`` = (width, height) resizes every frame.
-
-        Raises:
-            ValueError: the path does not exist, holds no images, or OpenCV cannot read the video.
-        """
-        self.path = Path(path).expanduser()
-        self.size = size
-        if self.path.is_dir():
-            self.files = sorted(p for p in self.path.iterdir()
-                                if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not self.files:
-                raise ValueError(f"{self.path}: folder holds no images "
-                                 f"({', '.join(IMAGE_SUFFIXES)})")
-            self.fps = DEFAULT_FOLDER_FPS
-        elif self.path.is_file():
-            self.files = []
-            cap = cv2.VideoCapture(str(self.path))
-            ok = cap.isOpened() and cap.read()[0]
-            fps = cap.get(cv2.CAP_PROP_FPS)
-            cap.release()
-            if not ok:
-                raise ValueError(f"{self.path}: OpenCV cannot read this video")
-            self.fps = float(fps) if fps and math.isfinite(fps) and fps > 0 else 30.0
-        else:
-            raise ValueError(f"{self.path}: no such file or folder")
-
-    def frames(self) -> Iterator[np.ndarray]:
-        """Yield (H, W, 3) uint8 RGB frames once through the source."""
-        if self.files:
-            for p in self.files:
-                bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-                if bgr is not None:
-                    yield self._finish(bgr)
-            return
-        cap = cv2.VideoCapture(str(self.path))
-        try:
-            while True:
-                ok, bgr = cap.read()
-                if not ok:
-                    return
-                yield self._finish(bgr)
-        finally:
-            cap.release()
-
-    def _finish(self, bgr: np.ndarray) -> np.ndarray:
-        if self.size is not None and (bgr.shape[1], bgr.shape[0]) != self.size:
-            bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_LINEAR)
-        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+__all__ = ["FrameSource", "ReplayNode", "camera_info", "main"]
 
 
 def camera_info(width: int, height: int, hfov_deg: float, header) -> CameraInfo:
@@ -96,21 +45,39 @@ def camera_info(width: int, height: int, hfov_deg: float, header) -> CameraInfo:
     return info
 
 
+def recorded_camera_info(recorded, header) -> CameraInfo:
+    """A bag's CameraInfo (rosbags message) as sensor_msgs/CameraInfo with the image's header."""
+    info = CameraInfo(header=header, width=int(recorded.width), height=int(recorded.height),
+                      distortion_model=str(recorded.distortion_model),
+                      binning_x=int(recorded.binning_x), binning_y=int(recorded.binning_y))
+    info.d = [float(v) for v in recorded.d]
+    info.k = [float(v) for v in recorded.k]
+    info.r = [float(v) for v in recorded.r]
+    info.p = [float(v) for v in recorded.p]
+    roi = recorded.roi
+    info.roi.x_offset, info.roi.y_offset = int(roi.x_offset), int(roi.y_offset)
+    info.roi.width, info.roi.height = int(roi.width), int(roi.height)
+    info.roi.do_rectify = bool(roi.do_rectify)
+    return info
+
+
 class ReplayNode(Node):
     """Publishes a FrameSource on ``image`` and ``camera_info`` from its own pacing thread."""
 
-    def __init__(self, source: FrameSource, fps: float | None = None, loop: bool = False,
+    def __init__(self, source: FrameSource | BagSource, fps: float | None = None,
+                 loop: bool = False,
                  frame_id: str = "camera", encoding: str = "bgr8", hfov_deg: float = 60.0,
                  duration_s: float | None = None, node_name: str = "replay",
                  on_frame: Callable[[np.ndarray, object], None] | None = None,
-                 wait_for_subscriber_s: float = 0.0, **kwargs) -> None:
+                 wait_for_subscriber_s: float = 0.0, restamp: bool = False, **kwargs) -> None:
         """Create publishers and start publishing.
 
         Args:
             source: the frames.
             fps: publication rate; None = the source's rate.
             loop: start again at the end instead of stopping.
-            frame_id: header frame id (the camera's optical frame).
+            frame_id: header frame id (the camera's optical frame) of frames that carry none
+                (a bag's frames keep their own).
             encoding: rgb8 or bgr8 (cameras usually send bgr8).
             hfov_deg: horizontal field of view of the CameraInfo.
             duration_s: stop after this long (None = end of source / never when looping).
@@ -118,6 +85,7 @@ class ReplayNode(Node):
             on_frame: called with (rgb, header) for every published frame (demo, benchmark).
             wait_for_subscriber_s: wait up to this long for an ``image`` subscriber before the
                 first frame (a camera does not wait; the demo and tests do).
+            restamp: stamp bag frames with the node clock instead of their recorded stamps.
             **kwargs: passed to rclpy's Node (e.g. context).
         """
         super().__init__(node_name, **kwargs)
@@ -127,7 +95,7 @@ class ReplayNode(Node):
             raise ValueError(f"fps must be > 0, got {fps}")
         self.loop, self.frame_id, self.encoding = loop, frame_id, encoding
         self.hfov_deg, self.duration_s, self.on_frame = hfov_deg, duration_s, on_frame
-        self.wait_for_subscriber_s = wait_for_subscriber_s
+        self.wait_for_subscriber_s, self.restamp = wait_for_subscriber_s, restamp
         self.image_pub = self.create_publisher(Image, "image", 10)
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", 10)
         self.published = 0
@@ -145,7 +113,7 @@ class ReplayNode(Node):
         start = next_t = time.monotonic()
         try:
             while not self._stop.is_set():
-                for rgb in self.source.frames():
+                for frame in self.source.items():
                     now = time.monotonic()
                     if self.duration_s is not None and now - start >= self.duration_s:
                         return
@@ -155,7 +123,7 @@ class ReplayNode(Node):
                     else:
                         next_t = now  # behind schedule: do not try to catch up with a burst
                     next_t += period
-                    self._publish(rgb)
+                    self._publish(frame)
                     if self._stop.is_set():
                         return
                 if not self.loop or self.published == 0:
@@ -163,11 +131,19 @@ class ReplayNode(Node):
         finally:
             self.finished.set()
 
-    def _publish(self, rgb: np.ndarray) -> None:
+    def _publish(self, frame: Frame) -> None:
+        rgb = frame.rgb
         msg = rgb_to_image(rgb, encoding=self.encoding)
-        msg.header.stamp = self.get_clock().now().to_msg()
-        msg.header.frame_id = self.frame_id
-        self.info_pub.publish(camera_info(msg.width, msg.height, self.hfov_deg, msg.header))
+        if frame.stamp is not None and not self.restamp:
+            msg.header.stamp = Time(seconds=frame.stamp).to_msg()
+        else:
+            msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.frame_id = frame.frame_id or self.frame_id
+        if frame.camera_info is not None:
+            info = recorded_camera_info(frame.camera_info, msg.header)
+        else:
+            info = camera_info(msg.width, msg.height, self.hfov_deg, msg.header)
+        self.info_pub.publish(info)
         self.image_pub.publish(msg)
         self.published += 1
         if self.on_frame is not None:
@@ -184,7 +160,13 @@ class ReplayNode(Node):
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options (ROS arguments already removed)."""
     ap = argparse.ArgumentParser(prog="replay", description=__doc__.split("\n")[0])
-    ap.add_argument("path", help="video file or folder of images")
+    ap.add_argument("path", help="video file, folder of images, or ROS 2 bag (sqlite3 / mcap)")
+    ap.add_argument("--topic", default="", help="bag image topic (default: the bag's image "
+                    "topic with the most messages)")
+    ap.add_argument("--camera-info-topic", default="",
+                    help="bag CameraInfo topic (default: the image topic's sibling camera_info)")
+    ap.add_argument("--restamp", action="store_true",
+                    help="stamp bag frames with the clock instead of their recorded stamps")
     ap.add_argument("--fps", type=float, default=None, help="rate (default: the file's)")
     ap.add_argument("--loop", action="store_true", help="start again at the end")
     ap.add_argument("--frame-id", default="camera", help="header frame_id")
@@ -212,14 +194,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(remove_ros_args(argv)[1:])
     size = (args.width, args.height) if args.width else None
     try:
-        source = FrameSource(args.path, size)
+        source = open_source(args.path, size, args.topic, args.camera_info_topic)
     except ValueError as err:
         print(f"replay: {err}", file=sys.stderr)
         return 2
     apply_default_transport()  # the subscriber's process needs a compatible transport
     rclpy.init(args=argv)
     node = ReplayNode(source, args.fps, args.loop, args.frame_id, args.encoding, args.hfov,
-                      args.duration, wait_for_subscriber_s=args.wait)
+                      args.duration, wait_for_subscriber_s=args.wait, restamp=args.restamp)
     node.get_logger().info(f"publishing {source.path} at {node.fps:.1f} fps on "
                            f"{node.resolve_topic_name('image')}")
     try:

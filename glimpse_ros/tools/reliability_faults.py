@@ -1,7 +1,7 @@
 """In-process reliability checks: streaming soak, fault injection and hostile model files.
 
 Each function builds what it needs under ``tmp`` and returns plain numbers and messages
-(JSON-ready); tests assert on them and ``python -m glimpse_ros.ros.reliability`` reports them.
+(JSON-ready); tests assert on them and ``python -m glimpse_ros.tools.reliability`` reports them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from glimpse_ros.config import RecognizerConfig
-from glimpse_ros.ros.reliability_harness import REPO, make_checkpoint, node_env
+from glimpse_ros.tools.reliability_harness import REPO, make_checkpoint, node_env
 
 
 class _Records(logging.Handler):

@@ -1,10 +1,10 @@
 """``make bench-node``: the recognizer node under camera-like load, measured from outside.
 
-    python -m glimpse_ros.ros.bench_node --out bench_node.json [--model M] [--seconds 20]
+    python -m glimpse_ros.tools.bench_node --out bench_node.json [--model M] [--seconds 20]
 
 The node runs in its own process (``python -m glimpse_ros.recognizer``); this process publishes
-OpenCV's ``vtest.avi`` (fetched once, see :mod:`glimpse_ros.ros.vtest`) as a camera and listens to
-the node's outputs. Scenarios: 10 fps at the file's 768x576, 30 fps upscaled to 1920x1080 as
+OpenCV's ``vtest.avi`` (fetched once, see :mod:`glimpse_ros.tools.vtest`) as a camera and listens
+to the node's outputs. Scenarios: 10 fps at the file's 768x576, 30 fps upscaled to 1920x1080 as
 raw bgr8 and as JPEG (``image/compressed``).
 After a warm-up, for a fixed time it records:
 
@@ -41,7 +41,7 @@ from visualization_msgs.msg import MarkerArray
 from glimpse_ros.ros.image_conversion import rgb_to_image
 from glimpse_ros.ros.node import stamp_to_float
 from glimpse_ros.ros.transport import apply_default_transport
-from glimpse_ros.ros.vtest import fetch_vtest
+from glimpse_ros.tools.vtest import fetch_vtest
 from glimpse_ros.runtime.bench import cpu_name
 
 # name -> (fps, frame size or None for the file's, JPEG-compressed input)

@@ -1,8 +1,8 @@
 """Reliability scenarios against a node process over DDS: fuzz, stale camera, replay loop, load.
 
-Each function drives a running :class:`~glimpse_ros.ros.reliability_harness.NodeProcess` through
-a :class:`~glimpse_ros.ros.reliability_harness.Probe` and returns plain numbers (JSON-ready); the
-tests and ``python -m glimpse_ros.ros.reliability`` assert on / report them.
+Each function drives a running :class:`~glimpse_ros.tools.reliability_harness.NodeProcess` through
+a :class:`~glimpse_ros.tools.reliability_harness.Probe` and returns plain numbers (JSON-ready); the
+tests and ``python -m glimpse_ros.tools.reliability`` assert on / report them.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from glimpse_ros.ros.image_conversion import rgb_to_image
-from glimpse_ros.ros.reliability_fuzz import FuzzCase, FuzzGenerator
-from glimpse_ros.ros.reliability_harness import NodeProcess, Probe
+from glimpse_ros.tools.reliability_fuzz import FuzzCase, FuzzGenerator
+from glimpse_ros.tools.reliability_harness import NodeProcess, Probe
 
 
 def expected_outputs(valid_frames: int, frames: int, stride: int) -> int:

@@ -21,14 +21,15 @@ import cv2
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
-from glimpse_ros.ros.image_conversion import (ImageConversionError, compressed_to_rgb,
-                                              image_to_rgb)
+from glimpse_ros.ros.image_conversion import (SUPPORTED_ENCODINGS, ImageConversionError,
+                                              compressed_to_rgb, image_to_rgb)
 
 # encoding -> bytes per pixel, for building valid raw frames.
 VALID_ENCODINGS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "yuv422": 2,
-                   "yuyv": 2, "uyvy": 2, "yuv422_yuy2": 2, "8UC3": 3}
-UNSUPPORTED_ENCODINGS = ("bayer_rggb8", "bayer_grbg16", "mono16", "16UC1", "32FC1", "rgb16",
-                         "bgra16", "64FC4", "nv21", "RGB8", " rgb8", "rgb8\x00", "jpeg", "")
+                   "yuyv": 2, "uyvy": 2, "yuv422_yuy2": 2, "bayer_rggb8": 1, "mono16": 2,
+                   "rgb16": 6, "bgra16": 8, "bayer_grbg16": 2}
+UNSUPPORTED_ENCODINGS = ("8UC3", "8UC1", "16UC1", "32FC1", "64FC4", "nv21", "RGB8", " rgb8",
+                         "rgb8\x00", "jpeg", "")
 U32 = 2**32 - 1
 RAW_MUTATIONS = ("bad_encoding", "short_step", "truncated", "oversized", "zero_size",
                  "huge_dims", "huge_step", "odd_yuv", "random_fields")
@@ -95,8 +96,8 @@ class FuzzGenerator:
         if kind == "bad_encoding":
             msg.encoding = (str(rng.choice(UNSUPPORTED_ENCODINGS)) if rng.random() < 0.6
                             else self._text())
-            if msg.encoding in VALID_ENCODINGS:
-                msg.encoding = "bayer_bggr8"
+            if msg.encoding in SUPPORTED_ENCODINGS:
+                msg.encoding = "32FC1"
         elif kind == "short_step":
             msg.step = int(rng.integers(0, msg.width * VALID_ENCODINGS[msg.encoding]))
         elif kind == "truncated":

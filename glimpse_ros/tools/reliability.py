@@ -1,4 +1,4 @@
-"""``python -m glimpse_ros.ros.reliability --out reliability.json`` (``make reliability``).
+"""``python -m glimpse_ros.tools.reliability --out reliability.json`` (``make reliability``).
 
 The long versions of the reliability tests: >= 1000 fuzzed messages over DDS, 2 minutes of 60 fps
 1920x1080 rgb8 overload, a 10,000-frame stream-mode soak, fault injection and hostile inputs.
@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from glimpse_ros.config import RecognizerConfig
-from glimpse_ros.ros import reliability_faults as faults
-from glimpse_ros.ros.reliability_dds import run_fuzz, run_loop_replay, run_overload, run_stale
-from glimpse_ros.ros.reliability_fuzz import FuzzGenerator
-from glimpse_ros.ros.reliability_harness import NodeProcess, Probe, make_checkpoint
+from glimpse_ros.tools import reliability_faults as faults
+from glimpse_ros.tools.reliability_dds import run_fuzz, run_loop_replay, run_overload, run_stale
+from glimpse_ros.tools.reliability_fuzz import FuzzGenerator
+from glimpse_ros.tools.reliability_harness import NodeProcess, Probe, make_checkpoint
 
 FRAMES, STRIDE = 8, 2
 BAD_PARAMETERS = [("max_gap_s", math.nan), ("smoothing", 1.5), ("top_k", 0), ("stride", -2),

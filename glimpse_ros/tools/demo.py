@@ -3,8 +3,9 @@
     python -m glimpse_ros.demo                 # synthetic clip, shipped demo model
     python -m glimpse_ros.demo --video vtest.avi --seconds 10
 
-The default input is a clip made on the fly with the synthetic activity generator (several actions
-one after the other, nothing downloaded) and written to a temporary directory. When OpenCV's
+The default input is a clip made on the fly with the training package's synthetic activity
+generator (several actions one after the other, nothing downloaded; run as a tool from the source
+checkout) and written to a temporary directory. When OpenCV's
 ``vtest.avi`` is given (``--vtest PATH``) or was cached by ``make bench-node``, a second pass runs
 on it. Labels are printed with their latency (print time - source stamp) as they arrive;
 ``demo_out/overlay.mp4`` and ``demo_out/annotated.png`` (one annotated frame) are written.
@@ -13,6 +14,9 @@ on it. Labels are printed with their latency (print time - source stamp) as they
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -31,47 +35,73 @@ from visualization_msgs.msg import MarkerArray
 from glimpse_ros.ros.image_conversion import image_to_rgb
 from glimpse_ros.ros.node import RecognizerNode, stamp_to_float
 from glimpse_ros.ros.transport import apply_default_transport
-from glimpse_ros.ros.replay import FrameSource, ReplayNode
-from glimpse_ros.ros.vtest import cached_vtest
+from glimpse_ros.ros.replay import ReplayNode
+from glimpse_ros.sources import BagSource, FrameSource, open_source
+from glimpse_ros.tools.vtest import cached_vtest
 
 DEFAULT_CLIP_SIZE = (160, 120)  # the demo model's training videos (training/demo.py)
 MIN_OUTPUT_WIDTH = 480  # overlay.mp4 / annotated.png are enlarged to at least this width
 
 
+def repository_root() -> Path | None:
+    """The source checkout this package runs from, when it has the ``training/`` tools."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "training" / "synthetic" / "__main__.py").is_file() else None
+
+
 def synthetic_clip(out_dir: Path, actions: int, frames_per_action: int, seed: int,
                    size: tuple[int, int] = DEFAULT_CLIP_SIZE,
                    scale: int = 1) -> tuple[Path, list[str]]:
-    """Render ``actions`` synthetic videos of different classes back to back into one .avi.
+    """Render ``actions`` synthetic videos of different classes back to back into a frame folder.
 
-    The videos are rendered at ``size`` (the model's training size) and written enlarged
-    ``scale`` times, as a camera of that resolution would see the scene: the recognizer resizes
-    frames to its input size anyway, and the overlay stays readable.
+    The generator is the training package's tool (``python -m training.synthetic``), run in a
+    subprocess from the source checkout: the installed package never imports ``training``.
+    Video ``i`` shows action ``i % classes`` (the generator cycles classes by index). The videos
+    are rendered at ``size`` (the model's training size) and written enlarged ``scale`` times as
+    lossless PNG frames (a second lossy encoding would change what the model sees).
 
     Returns:
-        (path of the clip, ground-truth label of every frame).
-    """
-    from training.synthetic.actions import ACTION_NAMES
-    from training.synthetic.generator import render, sample_spec, write_video
+        (folder of the clip's frames, ground-truth label of every frame).
 
-    frames, truth = [], []
-    for i in range(actions):
-        # index i -> action i % len(ACTION_NAMES) (the generator cycles classes by index)
-        spec = sample_spec(seed, i, size, frames_per_action, 0.0)
-        video, _, _ = render(spec)  # (T, H, W, 3) RGB
-        if scale > 1:
-            video = np.stack([cv2.resize(f, (size[0] * scale, size[1] * scale),
-                                         interpolation=cv2.INTER_LINEAR) for f in video])
-        frames.append(video)
-        truth += [ACTION_NAMES[spec.name.action - 1]] * len(video)
-    path = out_dir / "synthetic_demo.avi"
-    write_video(path, np.concatenate(frames), fps=30.0)
-    return path, truth
+    Raises:
+        RuntimeError: no source checkout with ``training/`` (an installed package), or the
+            generator failed.
+    """
+    root = repository_root()
+    if root is None:
+        raise RuntimeError("the synthetic clip needs the source checkout's training/ "
+                           "(python -m training.synthetic); pass --video to use a file")
+    videos = out_dir / "synthetic_videos"
+    cmd = [sys.executable, "-m", "training.synthetic", "--out", str(videos),
+           "--videos", str(actions), "--frames", str(frames_per_action), "--seed", str(seed),
+           "--width", str(size[0]), "--height", str(size[1]), "--missing-skeleton-prob", "0"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"synthetic clip generator failed: {proc.stderr.strip()[-500:]}")
+    meta = json.loads((videos / "synthetic.json").read_text())
+    frames_dir = out_dir / "synthetic_clip"
+    frames_dir.mkdir(parents=True, exist_ok=True)
+    truth: list[str] = []
+    for stem in meta["samples"]:  # in generation order: the actions back to back
+        label = meta["labels"][int(stem[-3:]) - 1]  # ...Aaaa: 1-based action number
+        cap = cv2.VideoCapture(str(videos / f"{stem}_rgb.avi"))
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            if scale > 1:
+                bgr = cv2.resize(bgr, (size[0] * scale, size[1] * scale),
+                                 interpolation=cv2.INTER_LINEAR)
+            cv2.imwrite(str(frames_dir / f"{len(truth):06d}.png"), bgr)
+            truth.append(label)
+        cap.release()
+    return frames_dir, truth
 
 
 def training_frame_size(model: str) -> tuple[int, int]:
     """(width, height) of the synthetic videos the model was trained on, from its manifest."""
-    import json
-
     from glimpse_ros.runtime.model_files import resolve_model_path
 
     try:
@@ -134,7 +164,7 @@ class Viewer:
                 self.writer.release()
 
 
-def run_once(source: FrameSource, args: argparse.Namespace, out_dir: Path, tag: str,
+def run_once(source: FrameSource | BagSource, args: argparse.Namespace, out_dir: Path, tag: str,
              truth_frames: list[str] | None = None) -> dict:
     """Replay ``source`` through a recognizer node in this process; write the overlay outputs."""
     overrides = [Parameter("model_path", value=args.model),
@@ -214,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="demo", description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="", help="checkpoint ('' = shipped demo model)")
     ap.add_argument("--backend", default="auto")
-    ap.add_argument("--video", default=None, help="use this video instead of the synthetic clip")
+    ap.add_argument("--video", default=None,
+                    help="use this video, image folder or bag instead of the synthetic clip")
     ap.add_argument("--vtest", default=None, help="path of vtest.avi (default: the cached one)")
     ap.add_argument("--no-vtest", action="store_true", help="skip the vtest.avi pass")
     ap.add_argument("--fps", type=float, default=None, help="replay rate (default: the file's)")
@@ -232,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="glimpse_demo_") as tmp:
             if args.video:
-                run_once(FrameSource(args.video), args, args.out, "")
+                run_once(open_source(args.video), args, args.out, "")
             else:
                 path, truth = synthetic_clip(Path(tmp), args.actions, args.frames_per_action,
                                              args.seed, training_frame_size(args.model),

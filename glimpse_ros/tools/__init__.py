@@ -1,0 +1,1 @@
+"""Tools around the node: demo, benchmarks, reliability harness, test footage (not the node)."""
