@@ -19,19 +19,16 @@ that ratios are taken side by side on the same machine state:
 - peak RSS of the process.
 
 Why windows looked slower at small strides: an earlier version measured the strides one after
-the other (about a minute apart) and averaged three windows each, on a machine shared with other
+the other (tens of seconds apart) and averaged three windows each, on a machine shared with other
 jobs. Its figures (backbone per window 521 ms at stride 1, 447 ms at stride 4, 275 ms at stride 8,
-291 ms for the engine alone) followed the other jobs' load, not the stride: measured round robin
-with this process's CPU time per backbone call alongside (Zen 4, 2 cores, OpenVINO fp32), every
-stride and the engine alone cost the same 1.16-1.19 s of CPU per clip (2 threads x ~0.58 s) while
-their wall times ranged from 0.86 to 3.2 s with the external load. No thread contention inside
-the process (spinning pools would add CPU time), no per-window re-allocation or request
-re-creation (both would too). Hence: everything here runs round robin and reports own CPU time
-and external load next to wall time.
-
-``--small`` runs the same on the small variant (8x112^2) in seconds; ``--head-only`` measures only
-the head (both variants) and skips engines and the Recognizer. Weights are random: speed does not
-depend on them.
+291 ms for the engine alone) followed the other jobs' load, not the stride. Measured round robin
+(Zen 4, 2 cores, OpenVINO fp32, 6 rounds) with this process's CPU time per backbone call next to
+the wall time, strides 1, 4, 8 and the engine alone each took a median 1.20-1.22 s of CPU per
+clip (2 threads x ~0.6 s; an idle run's wall time is ~0.56 s) while their wall times ranged from
+0.86 to 3.2 s with the external load. Thread contention inside the process (spinning pools),
+per-window re-allocation or infer-request re-creation would all have added CPU time at small
+strides; none did. Hence: everything here runs round robin and reports own CPU time and the
+machine's external load next to wall time.
 """
 
 from __future__ import annotations
