@@ -9,6 +9,7 @@ import torch
 from glimpse_ros.config import ModelConfig, RecognizerConfig
 from glimpse_ros.model.backbone import InflatedResNet
 from glimpse_ros.runtime import precision as precision_mod
+from glimpse_ros.runtime.calibration import synthetic_clips
 from glimpse_ros.runtime.engine import create_engine
 from glimpse_ros.runtime.export import export_module_cached
 from glimpse_ros.runtime.precision import cpu_flags, native_bf16, native_int8
@@ -133,9 +134,8 @@ def test_int8_clip_engine_runs_close_to_fp32_and_is_cached(clip_onnx, work, monk
 
     if not native_int8()[0]:
         pytest.skip(native_int8()[1])
-    x = int8_mod.synthetic_clips(2, SHAPE[2], SHAPE[3], seed=123)[1]
-    np.testing.assert_array_equal(x, int8_mod.synthetic_clips(2, SHAPE[2], SHAPE[3],
-                                                              seed=123)[1])
+    x = synthetic_clips(2, SHAPE[2], SHAPE[3], seed=123)[1]
+    np.testing.assert_array_equal(x, synthetic_clips(2, SHAPE[2], SHAPE[3], seed=123)[1])
     ref = create_engine("openvino", clip_onnx, "fp32", threads=1, input_shape=SHAPE).run(x)
     eng = create_engine("openvino", clip_onnx, "int8", threads=1, cache_dir=work,
                         input_shape=SHAPE)
@@ -154,8 +154,6 @@ def test_int8_clip_engine_runs_close_to_fp32_and_is_cached(clip_onnx, work, monk
 
 def test_int8_step_engine_close_to_fp32(work):
     """The int8 step of a causal backbone tracks the fp32 step over more than T frames."""
-    from glimpse_ros.runtime.int8 import synthetic_clips
-
     if not native_int8()[0]:
         pytest.skip(native_int8()[1])
     backbone = small_backbone("causal")

@@ -3,8 +3,8 @@
 The shipped demo model (trained weights: random weights give near-uniform probabilities that
 would hide any error) runs held-out synthetic videos through the Recognizer once per
 ``(backbone precision, head precision)`` configuration. Videos come from the project's generator
-with the demo's training seed and size, keeping only subjects of the cross-subject test side, so
-the model saw neither these videos nor these people. Per configuration: the largest
+at the demo's training size with another seed, so the model saw neither these videos nor these
+people (bodies and clothes are drawn per seed and subject). Per configuration: the largest
 ``|p - p_fp32|`` over every frame and class, and the share of frames whose top-1 class equals the
 fp32 recognizer's (unsmoothed per-frame probabilities).
 
@@ -14,34 +14,60 @@ measures whichever path the demo model uses; the report names it.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from glimpse_ros.config import RecognizerConfig
 
 LOG = logging.getLogger("glimpse_ros.bench")
 VIDEO_SIZE = (160, 120)  # the demo model's training videos (models/demo/manifest.json)
+HELD_OUT_SEED = 1  # the demo model was trained on seed 0
 
 
-def held_out_videos(count: int, frames: int, seed: int = 0,
-                    first_index: int = 100_000) -> list[np.ndarray]:
-    """``count`` synthetic videos ``(frames, H, W, 3)`` uint8 of cross-subject test subjects.
+def held_out_videos(count: int, frames: int, out_dir: Path,
+                    seed: int = HELD_OUT_SEED) -> list[np.ndarray]:
+    """``count`` synthetic videos ``(frames, H, W, 3)`` uint8 RGB the demo model never saw.
 
-    Indices start far beyond any training set size, so no video is one the model trained on;
-    classes cycle with the index, subjects of the training side are skipped.
+    Rendered by the training package's generator (``python -m training.synthetic``) in a
+    subprocess from the source checkout (as ``glimpse_ros.tools.demo`` does): the installed
+    package never imports ``training``. Its bodies and colours are drawn per ``(seed, subject)``,
+    so with a seed other than the demo model's training seed (0) every subject is new.
+
+    Raises:
+        RuntimeError: no source checkout with ``training/``, or the generator failed.
     """
-    from training.ntu.splits import is_train_ids
-    from training.synthetic.generator import render, sample_spec
-
-    videos, index = [], first_index
-    while len(videos) < count:
-        spec = sample_spec(seed, index, VIDEO_SIZE, frames, 0.0)
-        index += 1
-        if is_train_ids(spec.name.subject, spec.name.camera, "cs"):
-            continue
-        videos.append(render(spec)[0])
+    root = Path(__file__).resolve().parents[2]  # the checkout holding glimpse_ros/ and training/
+    if not (root / "training" / "synthetic" / "__main__.py").is_file():
+        raise RuntimeError("the precision deviation needs the source checkout's training/ "
+                           "(python -m training.synthetic); run make bench from the checkout")
+    cmd = [sys.executable, "-m", "training.synthetic", "--out", str(out_dir),
+           "--videos", str(count), "--frames", str(frames), "--seed", str(seed),
+           "--width", str(VIDEO_SIZE[0]), "--height", str(VIDEO_SIZE[1]),
+           "--missing-skeleton-prob", "0"]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(root), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"synthetic video generator failed: {proc.stderr.strip()[-500:]}")
+    videos = []
+    for stem in json.loads((out_dir / "synthetic.json").read_text())["samples"]:
+        cap = cv2.VideoCapture(str(out_dir / f"{stem}_rgb.avi"))
+        video = []
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                break
+            video.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        cap.release()
+        videos.append(np.stack(video))
     return videos
 
 
@@ -62,7 +88,7 @@ def run_probs(config: RecognizerConfig, model: Path, videos: list[np.ndarray]
 def deviation(model: Path, configs: list[tuple[str, str]], backend: str, threads: int,
               cache_dir: str, videos: int = 18, frames: int = 24) -> dict:
     """Deviation from fp32 of each ``(precision, head_precision)`` in ``configs``."""
-    clips = held_out_videos(videos, frames)
+    clips = held_out_videos(videos, frames, Path(tempfile.mkdtemp(prefix="glimpse_heldout_")))
 
     def probs(prec: str, head: str) -> tuple[np.ndarray, str]:
         cfg = RecognizerConfig(backend=backend, precision=prec, head_precision=head,

@@ -5,9 +5,9 @@ ONNX graph (clip graph ``x (1, 3, T, H, W)`` or the causal step graph ``frame (1
 its state inputs) in which NNCF has inserted int8 quantise/dequantise pairs on the convolutions
 (``PERFORMANCE`` preset: symmetric int8 weights and activations), calibrated on synthetic clips:
 
-- clips come from the project's synthetic-activity generator (``training.synthetic``: a rendered
-  person acting in front of a textured background), preprocessed as the Recognizer does; seeds
-  are fixed, so calibration (and the quantised model) is deterministic;
+- clips are synthetic camera-like scenes (:mod:`glimpse_ros.runtime.calibration`: a moving stick
+  figure in front of a textured background), preprocessed as the Recognizer does; seeds are
+  fixed, so calibration (and the quantised model) is deterministic;
 - the step graph is calibrated on the states it meets in use: the fp32 step engine runs through
   the same clips frame by frame and every ``(frame, fresh, state)`` feed it sees is a sample.
 
@@ -25,33 +25,15 @@ from pathlib import Path
 
 import numpy as np
 
+from glimpse_ros.runtime.calibration import synthetic_clips
 from glimpse_ros.runtime.model_files import cache_root, file_sha256
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 
 # Bump when calibration or quantisation settings change, so cached models are not reused.
 INT8_VERSION = 1
-CALIBRATION_SEED = 7031  # not a training seed: calibration clips are unseen by the model
+CALIBRATION_SEED = 7031
 CALIBRATION_CLIPS = 12
-
-
-def synthetic_clips(count: int, frames: int, crop: int, seed: int = CALIBRATION_SEED
-                    ) -> list[np.ndarray]:
-    """``count`` preprocessed synthetic clips ``(1, 3, frames, crop, crop)`` float32.
-
-    Videos ``0..count-1`` of the synthetic generator with ``seed`` (classes cycle), rendered at
-    320x240 and preprocessed like the Recognizer's input (resize ``crop * 8 / 7``, centre crop).
-    """
-    from glimpse_ros.preprocess import preprocess_frame
-    from training.synthetic.generator import render, sample_spec
-
-    resize = int(round(crop * 8 / 7))
-    clips = []
-    for i in range(count):
-        video, _, _ = render(sample_spec(seed, i, (320, 240), frames, 0.0))  # (T, H, W, 3)
-        x = np.stack([preprocess_frame(f, resize, crop) for f in video], axis=1)  # (3, T, c, c)
-        clips.append(x[None])
-    return clips
 
 
 def step_feeds(onnx_path: Path, clips: list[np.ndarray], threads: int) -> list[dict]:
@@ -110,13 +92,14 @@ def quantize(onnx_path: str | Path, shape: tuple[int, ...], out: str | Path,
     if step:
         if len(shape) != 4:
             raise ValueError(f"a step graph takes a frame (B, 3, H, W), got shape {shape}")
-        data = step_feeds(Path(onnx_path), synthetic_clips(clips, 8, shape[2]), threads)
+        data = step_feeds(Path(onnx_path), synthetic_clips(clips, 8, shape[2], CALIBRATION_SEED),
+                          threads)
         model.reshape({p: ov.PartialShape(list(data[0][p.get_any_name()].shape))
                        for p in model.inputs})
     else:
         if len(shape) != 5:
             raise ValueError(f"a clip graph takes (B, 3, T, H, W), got shape {shape}")
-        data = synthetic_clips(clips, shape[2], shape[3])
+        data = synthetic_clips(clips, shape[2], shape[3], CALIBRATION_SEED)
         model.reshape({model.inputs[0]: ov.PartialShape(list(shape))})
     nncf.set_log_level(logging.WARNING)
     LOG.info("int8: calibrating %s on %d synthetic %s (NNCF %s)", Path(onnx_path).name,
@@ -162,4 +145,4 @@ def int8_model(onnx_path: str | Path, cache_dir: str | Path | None, shape: tuple
 
 
 __all__ = ["CALIBRATION_CLIPS", "CALIBRATION_SEED", "INT8_VERSION", "int8_model", "int8_path",
-           "quantize", "step_feeds", "synthetic_clips"]
+           "quantize", "step_feeds"]
