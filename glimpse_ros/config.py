@@ -139,6 +139,10 @@ class RecognizerConfig:
 
     model_path: str = ""
     backend: str = "auto"
+    # Backbone precision (glimpse_ros/runtime/precision.py): fp32 (default, explicit everywhere),
+    # fp16 (TensorRT), bf16 (OpenVINO on a CPU with native bf16), int8 (OpenVINO, NNCF
+    # post-training quantisation calibrated on synthetic clips). Opt-in approximations; `make
+    # bench` reports their speed-up and deviation from fp32.
     precision: str = "fp32"
     num_threads: int = 0
     engine_cache_dir: str = "~/.cache/glimpse_ros/engines"
@@ -159,7 +163,7 @@ class RecognizerConfig:
     def __post_init__(self) -> None:
         """Validate enumerations and ranges."""
         choices = {"backend": ("auto", "torch", "onnxruntime", "openvino", "tensorrt"),
-                   "precision": ("fp32", "fp16"), "head_mode": ("stream", "clip"),
+                   "precision": ("fp32", "fp16", "bf16", "int8"), "head_mode": ("stream", "clip"),
                    "head_precision": ("fp32", "int8")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

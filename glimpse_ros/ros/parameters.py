@@ -57,7 +57,9 @@ SPECS: dict[str, ParamSpec] = {
                             "glimpse_ros.model.checkpoint); '' = the shipped demo model"),
     "backend": ParamSpec("Backbone engine", choices=("auto", "torch", "onnxruntime", "openvino",
                                                      "tensorrt")),
-    "precision": ParamSpec("Engine precision (fp16 only on TensorRT)", choices=("fp32", "fp16")),
+    "precision": ParamSpec("Backbone precision: fp32, fp16 (TensorRT), bf16 (OpenVINO, CPUs with "
+                           "native bf16) or int8 (OpenVINO, NNCF-quantised)",
+                           choices=("fp32", "fp16", "bf16", "int8")),
     "num_threads": ParamSpec("CPU threads for the backbone engine (0 = engine default)",
                              low=0, high=MAX_THREADS),
     "engine_cache_dir": ParamSpec("Directory of cached ONNX exports and TensorRT engines"),

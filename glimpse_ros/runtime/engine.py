@@ -4,9 +4,9 @@ An engine runs the inflated ResNet only: ``(B, 3, T, H, W) float32 -> (Z, c)`` w
 ``Z (B, Dz, T, H/32, W/32)`` and ``c (B, T, Dc)``, numpy in and out. ``torch`` runs the PyTorch
 module (the reference); ``onnxruntime``, ``openvino`` and ``tensorrt`` load the ONNX export.
 
-Precision policy: ``fp16`` is a GPU precision. A CPU engine asked explicitly for fp16 raises
-``ValueError``; ``auto`` with fp16 on a machine without TensorRT + CUDA falls back to fp32 and logs
-it, so that one configuration file serves GPU and CPU machines.
+Precision policy (:mod:`glimpse_ros.runtime.precision`): fp32 everywhere by default; ``fp16`` is
+a GPU precision (``auto`` falls back to fp32 on a CPU machine and logs it); ``bf16`` and ``int8``
+are OpenVINO precisions, refused with a message where the CPU cannot run them natively.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from glimpse_ros.runtime.precision import PRECISIONS, resolve_precision
+
 LOG = logging.getLogger("glimpse_ros.runtime")
 
 ENGINE_NAMES = ("torch", "onnxruntime", "openvino", "tensorrt")
 # Fastest first, as measured on the reference CPU (DESIGN §6; `make bench` re-measures).
 CPU_PREFERENCE = ("openvino", "onnxruntime", "torch")
-PRECISIONS = ("fp32", "fp16")
 
 
 class EngineUnavailable(RuntimeError):
@@ -133,32 +134,25 @@ def create_engine(name: str, source: Any, precision: str | None = None, threads:
         source: an ONNX file path, or the PyTorch backbone module (``InflatedResNet``). The torch
             engine needs the module; the others need the ONNX file (a module is exported first,
             into ``cache_dir``, when ``input_shape`` is given).
-        precision: ``fp32`` or ``fp16``; None = the engine's default (fp16 for TensorRT, else
-            fp32).
+        precision: ``fp32``, ``fp16`` (GPU), ``bf16`` or ``int8`` (OpenVINO); None = the
+            engine's default (fp16 for TensorRT, else fp32).
         threads: CPU threads (0 = all available cores).
         cache_dir: directory for TensorRT engines and ONNX exports of modules.
         input_shape: ``(B, 3, T, H, W)`` the engine will see; lets OpenVINO and TensorRT compile a
-            static shape up front (they otherwise compile on the first call).
+            static shape up front (they otherwise compile on the first call). Required for int8
+            (the quantised model is calibrated and cached for that shape).
 
     Raises:
-        ValueError: unknown name or precision, fp16 on a CPU engine, wrong source type.
+        ValueError: unknown name or precision, a precision this engine or CPU cannot run
+            natively (fp16 on a CPU engine, bf16 without native bf16, ...), wrong source type.
         EngineUnavailable: the engine's package (or, for TensorRT, a CUDA GPU) is missing.
     """
     requested_auto = name == "auto"
     resolved, why = select_backend(name)
     if requested_auto:
         LOG.info("backend auto -> %s (%s)", resolved, why)
-    if precision is None:
-        precision = "fp16" if resolved == "tensorrt" else "fp32"
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     gpu = resolved == "tensorrt" or (resolved == "torch" and cuda_available())
-    if precision == "fp16" and not gpu:
-        if not requested_auto:
-            raise ValueError(f"precision fp16 needs a GPU engine; {resolved} runs on the CPU here "
-                             "(use fp32, or tensorrt on a CUDA machine)")
-        LOG.warning("precision fp16 requested but %s runs on the CPU: using fp32", resolved)
-        precision = "fp32"
+    precision = resolve_precision(resolved, precision, requested_auto, gpu)
     threads = resolve_threads(threads)
 
     if resolved == "torch":
@@ -177,7 +171,15 @@ def create_engine(name: str, source: Any, precision: str | None = None, threads:
     if resolved == "openvino":
         from glimpse_ros.runtime.openvino_engine import OpenVinoEngine
 
-        return OpenVinoEngine(onnx_path, threads=threads, input_shape=input_shape)
+        if precision == "int8":
+            from glimpse_ros.runtime.int8 import int8_model
+
+            if input_shape is None:
+                raise ValueError("precision int8 needs input_shape (the model is calibrated for "
+                                 "one shape)")
+            onnx_path = int8_model(onnx_path, cache_dir, input_shape, threads)
+        return OpenVinoEngine(onnx_path, threads=threads, input_shape=input_shape,
+                              precision=precision)
     from glimpse_ros.runtime.tensorrt_engine import TensorRTEngine
 
     return TensorRTEngine(onnx_path, precision=precision, cache_dir=cache_dir,
@@ -199,5 +201,6 @@ def _as_onnx_path(source: Any, cache_dir: str | Path | None,
     return export_module_cached(source, cache_dir, input_shape)
 
 
-__all__ = ["BackboneEngine", "CPU_PREFERENCE", "ENGINE_NAMES", "EngineUnavailable", "check_clip",
+__all__ = ["BackboneEngine", "CPU_PREFERENCE", "ENGINE_NAMES", "EngineUnavailable", "PRECISIONS",
+           "check_clip",
            "cpu_count", "create_engine", "engine_status", "resolve_threads", "select_backend"]

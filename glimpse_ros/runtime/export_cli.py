@@ -32,8 +32,12 @@ from glimpse_ros.runtime.engine import (ENGINE_NAMES, EngineUnavailable, create_
 from glimpse_ros.runtime.export import compare, export_backbone, onnx_for_checkpoint
 
 # Max |engine - torch| relative to max |torch| per output: fp32 engines differ only by summation
-# order (measured ~1e-6 on the small model); fp16 keeps ~3 significant digits through 50 layers.
-TOLERANCE = {"fp32": 1e-3, "fp16": 3e-2}
+# order (measured ~1e-6 on the small model); fp16 keeps ~3 significant digits through 50 layers,
+# bf16 ~2 (measured ~1e-2 on the small model). int8 approximates: the compared inputs are random
+# normal, unlike the calibration scenes, and the worst single value of the small random model is
+# off by 0.3-0.4 of the output scale, so its bound only catches a broken quantisation; `make
+# bench` measures the deviation that matters (probabilities on held-out videos).
+TOLERANCE = {"fp32": 1e-3, "fp16": 3e-2, "bf16": 5e-2, "int8": 0.5}
 
 
 def _load(args: argparse.Namespace) -> tuple[torch.nn.Module, ModelConfig, Path | None]:
@@ -73,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="use a randomly initialised backbone instead of a checkpoint")
     parser.add_argument("--backend", default="auto", choices=("auto", "none") + ENGINE_NAMES,
                         help="engine to build and compare with torch ('none': export only)")
-    parser.add_argument("--precision", choices=("fp32", "fp16"),
+    parser.add_argument("--precision", choices=tuple(TOLERANCE),
                         help="default: fp16 for tensorrt, fp32 otherwise")
     parser.add_argument("--onnx", help="also write the ONNX file here")
     parser.add_argument("--cache-dir", default="~/.cache/glimpse_ros/engines")

@@ -8,10 +8,13 @@ Compilation settings and why:
 - ``PERFORMANCE_HINT=LATENCY``: one stream using all threads for the single clip in flight, which
   is what a streaming recogniser wants (THROUGHPUT would split the cores across parallel requests).
 - ``INFERENCE_NUM_THREADS``: the configured thread count.
-- ``INFERENCE_PRECISION_HINT=f32``: explicit, so the result does not depend on the CPU. On an AVX2
-  CPU without bf16/fp16 units (the reference machine) f32 is already the plugin default, so this
-  costs nothing; on AVX512-BF16/AMX machines the default would silently switch to bf16 (~2-3
-  significant digits), which we do not want for a model validated in fp32.
+- ``INFERENCE_PRECISION_HINT=f32`` for fp32: explicit, so the result does not depend on the CPU.
+  On an AVX2 CPU without bf16/fp16 units f32 is already the plugin default; on AVX512-BF16/AMX
+  machines (Zen 4/5, Sapphire Rapids) the default silently switches to bf16 (~2-3 significant
+  digits), which we do not want for a model validated in fp32. ``bf16`` sets the hint to bf16
+  (only where the CPU has it natively, see :mod:`glimpse_ros.runtime.precision`); ``int8`` runs
+  the NNCF-quantised IR (:mod:`glimpse_ros.runtime.int8`) with f32 for its float layers.
+  :attr:`compiled_precision` reads back what the plugin compiled.
 """
 
 from __future__ import annotations
@@ -22,17 +25,26 @@ from pathlib import Path
 import numpy as np
 
 from glimpse_ros.runtime.engine import EngineUnavailable, check_clip
+from glimpse_ros.runtime.precision import OPENVINO_HINTS
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 
 
+def compile_config(threads: int, precision: str) -> dict:
+    """CPU plugin settings for ``precision`` (fp32, bf16 or int8); see the module docstring."""
+    if precision not in OPENVINO_HINTS:
+        raise ValueError(f"openvino runs {', '.join(OPENVINO_HINTS)}, not {precision!r}")
+    return {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
+            "INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision]}
+
+
 class OpenVinoEngine:
-    """Run the backbone ONNX file with OpenVINO on the CPU."""
+    """Run the backbone ONNX file (or, int8, its quantised IR) with OpenVINO on the CPU."""
 
     name = "openvino"
 
     def __init__(self, onnx_path: str | Path, threads: int = 1,
-                 input_shape: tuple[int, ...] | None = None) -> None:
+                 input_shape: tuple[int, ...] | None = None, precision: str = "fp32") -> None:
         """Read ``onnx_path``; compile now when ``input_shape`` is known, else on first use."""
         try:
             import openvino as ov
@@ -46,9 +58,8 @@ class OpenVinoEngine:
             raise ValueError(f"{onnx_path}: expected outputs ['Z', 'c'], got {names}")
         self.onnx_path = Path(onnx_path)
         self.threads = threads
-        self.precision = "fp32"
-        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
-                       "INFERENCE_PRECISION_HINT": "f32"}
+        self.precision = precision
+        self.config = compile_config(threads, precision)
         self.shape: tuple[int, ...] | None = None
         self._request = None
         if input_shape is not None:
@@ -59,12 +70,21 @@ class OpenVinoEngine:
         if self.shape is not None:
             LOG.info("openvino: input shape changed %s -> %s, recompiling", self.shape, shape)
         self.model.reshape({self.model.inputs[0]: self._ov.PartialShape(list(shape))})
-        compiled = self.core.compile_model(self.model, "CPU", self.config)
+        self._compiled = compiled = self.core.compile_model(self.model, "CPU", self.config)
         self._request = compiled.create_infer_request()
         self._z_port, self._c_port = compiled.output("Z"), compiled.output("c")
         self.shape = shape
-        LOG.info("openvino %s: compiled %s for %s, %d threads, LATENCY hint, f32",
-                 self._ov.__version__, self.onnx_path.name, shape, self.threads)
+        LOG.info("openvino %s: compiled %s for %s, %d threads, LATENCY hint, %s (%s)",
+                 self._ov.__version__, self.onnx_path.name, shape, self.threads,
+                 self.precision, self.compiled_precision)
+
+    @property
+    def compiled_precision(self) -> str:
+        """The compiled model's INFERENCE_PRECISION_HINT as the plugin reports it (``f32``...)."""
+        if self._request is None:
+            return ""
+        hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type
+        return hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the backbone: ``x (B, 3, T, H, W) float32 -> (Z, c)`` float32 numpy arrays."""
@@ -87,7 +107,7 @@ class OpenVinoStepEngine:
     name = "openvino"
 
     def __init__(self, onnx_path: str | Path, threads: int = 1,
-                 frame_shape: tuple[int, ...] | None = None) -> None:
+                 frame_shape: tuple[int, ...] | None = None, precision: str = "fp32") -> None:
         """Read ``onnx_path``; compile now when ``frame_shape`` is known, else on first use."""
         from glimpse_ros.runtime.export_step import FRAME, FRESH, state_input_names
 
@@ -106,9 +126,8 @@ class OpenVinoStepEngine:
                              for d in i.get_partial_shape()] for i in self.model.inputs[2:]]
         self.onnx_path = Path(onnx_path)
         self.threads = threads
-        self.precision = "fp32"
-        self.config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
-                       "INFERENCE_PRECISION_HINT": "f32"}
+        self.precision = precision
+        self.config = compile_config(threads, precision)
         self.shape: tuple[int, ...] | None = None
         self._request = None
         if frame_shape is not None:
@@ -125,13 +144,15 @@ class OpenVinoStepEngine:
         shapes = [list(shape), [shape[0]]] + [list(s) for s in self._shapes]
         self.model.reshape({port: self._ov.PartialShape(s)
                             for port, s in zip(self.model.inputs, shapes)})
-        compiled = self.core.compile_model(self.model, "CPU", self.config)
+        self._compiled = compiled = self.core.compile_model(self.model, "CPU", self.config)
         self._request = compiled.create_infer_request()
         self._ports = list(compiled.outputs)  # Z, c, state_out_0, ...
         self.shape = shape
         LOG.info("openvino %s step: compiled %s for %s, %d state tensors, %d threads, LATENCY "
-                 "hint, f32", self._ov.__version__, self.onnx_path.name, shape,
-                 len(self._shapes), self.threads)
+                 "hint, %s", self._ov.__version__, self.onnx_path.name, shape,
+                 len(self._shapes), self.threads, self.precision)
+
+    compiled_precision = OpenVinoEngine.compiled_precision
 
     def step(self, frame: np.ndarray, state: tuple[np.ndarray, ...] | None
              ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:

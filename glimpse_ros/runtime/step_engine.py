@@ -18,7 +18,8 @@ from typing import Any, Optional, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from glimpse_ros.runtime.engine import PRECISIONS, resolve_threads, select_backend
+from glimpse_ros.runtime.engine import resolve_threads, select_backend
+from glimpse_ros.runtime.precision import resolve_precision
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 
@@ -103,27 +104,22 @@ def create_step_engine(name: str, source: Any, precision: Optional[str] = None,
         name: ``auto``, ``torch``, ``onnxruntime``, ``openvino`` or ``tensorrt``.
         source: the causal ``InflatedResNet`` module, or the path of its step ONNX export (a
             module is exported into ``cache_dir`` for the ONNX engines).
-        precision: ``fp32`` or ``fp16`` (TensorRT only); None = fp16 on TensorRT, else fp32.
+        precision: ``fp32``, ``fp16`` (TensorRT only), ``bf16`` or ``int8`` (OpenVINO only,
+            where the CPU runs them natively); None = fp16 on TensorRT, else fp32.
         threads: CPU threads (0 = all available cores).
         cache_dir: directory for ONNX exports of modules and TensorRT engines.
-        frame_shape: ``(B, 3, H, W)`` the engine will see (needed to export or compile).
+        frame_shape: ``(B, 3, H, W)`` the engine will see (needed to export or compile, and for
+            int8: the quantised step is calibrated and cached for that shape).
 
     Raises:
-        ValueError: unknown name or precision, fp16 on a CPU engine, wrong source type.
+        ValueError: unknown name or precision, a precision this engine or CPU cannot run
+            natively, wrong source type.
         EngineUnavailable: the engine's package (or, for TensorRT, a CUDA GPU) is missing.
     """
     resolved, why = select_backend(name)
     if name == "auto":
         LOG.info("step backend auto -> %s (%s)", resolved, why)
-    precision = precision or ("fp16" if resolved == "tensorrt" else "fp32")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if precision == "fp16" and resolved != "tensorrt":
-        if name != "auto":
-            raise ValueError(f"precision fp16 needs the tensorrt engine; {resolved} runs fp32 "
-                             f"steps here")
-        LOG.warning("precision fp16 requested but %s runs on the CPU: using fp32", resolved)
-        precision = "fp32"
+    precision = resolve_precision(resolved, precision, name == "auto", resolved == "tensorrt")
     threads = resolve_threads(threads)
     if resolved == "torch":
         if isinstance(source, (str, Path)):
@@ -147,7 +143,15 @@ def create_step_engine(name: str, source: Any, precision: Optional[str] = None,
     if resolved == "openvino":
         from glimpse_ros.runtime.openvino_engine import OpenVinoStepEngine
 
-        return OpenVinoStepEngine(onnx_path, threads=threads, frame_shape=frame_shape)
+        if precision == "int8":
+            from glimpse_ros.runtime.int8 import int8_model
+
+            if frame_shape is None:
+                raise ValueError("precision int8 needs frame_shape (the step is calibrated for "
+                                 "one shape)")
+            onnx_path = int8_model(onnx_path, cache_dir, frame_shape, threads)
+        return OpenVinoStepEngine(onnx_path, threads=threads, frame_shape=frame_shape,
+                                  precision=precision)
     from glimpse_ros.runtime.tensorrt_step_engine import TensorRTStepEngine
 
     return TensorRTStepEngine(onnx_path, precision=precision, cache_dir=cache_dir,

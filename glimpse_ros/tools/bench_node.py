@@ -5,7 +5,11 @@
 The node runs in its own process (``python -m glimpse_ros.recognizer``); this process publishes
 OpenCV's ``vtest.avi`` (fetched once, see :mod:`glimpse_ros.tools.vtest`) as a camera and listens
 to the node's outputs. Scenarios: 10 fps at the file's 768x576, 30 fps upscaled to 1920x1080 as
-raw bgr8 and as JPEG (``image/compressed``).
+raw bgr8 and as JPEG (``image/compressed``), and a streaming row: 30 fps at 768x576 into a
+causal model, which labels every frame (one backbone step + one head step per frame). The
+streaming row uses ``--stream-model``, else the model itself when it is causal, else a causal
+copy of its configuration with random weights (speed does not depend on them; the JSON says
+which).
 After a warm-up, for a fixed time it records:
 
 - processed fps: frames whose output (glimpse markers) arrived, per second;
@@ -44,10 +48,11 @@ from glimpse_ros.ros.transport import apply_default_transport
 from glimpse_ros.tools.vtest import fetch_vtest
 from glimpse_ros.runtime.bench import cpu_name
 
-# name -> (fps, frame size or None for the file's, JPEG-compressed input)
-SCENARIOS = {"vtest_10fps_768x576": (10.0, None, False),
-             "vtest_30fps_1920x1080": (30.0, (1920, 1080), False),
-             "vtest_30fps_1920x1080_jpeg": (30.0, (1920, 1080), True)}
+# name -> (fps, frame size or None for the file's, JPEG-compressed input, causal model streamed)
+SCENARIOS = {"vtest_10fps_768x576": (10.0, None, False, False),
+             "vtest_30fps_1920x1080": (30.0, (1920, 1080), False, False),
+             "vtest_30fps_1920x1080_jpeg": (30.0, (1920, 1080), True, False),
+             "vtest_30fps_768x576_stream": (30.0, None, False, True)}
 MAX_CACHED_FRAMES = 90  # pre-built messages, replayed in a loop (keeps the publisher cheap)
 
 
@@ -147,12 +152,38 @@ def stream(listener: Listener, msgs: list[Image], fps: float, seconds: float) ->
     return n
 
 
+def stream_model(model: str, out_dir: Path) -> tuple[str, str]:
+    """A causal model for the streaming row and how it was obtained.
+
+    ``model`` ('' = the shipped demo model) when it is causal; else a causal copy of its
+    configuration with random weights, written into ``out_dir``.
+    """
+    import dataclasses
+
+    import torch
+
+    from glimpse_ros.model.checkpoint import load_checkpoint, save_checkpoint
+    from glimpse_ros.model.glimpse_clouds import GlimpseClouds
+    from glimpse_ros.runtime.model_files import resolve_model_path
+
+    path = resolve_model_path(model)
+    loaded = load_checkpoint(path)
+    if loaded.config.causal:
+        return model, f"{path.name} (causal)"
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(loaded.config, temporal_padding="causal")
+    out = save_checkpoint(out_dir / f"causal_{path.stem}.safetensors",
+                          GlimpseClouds(cfg).eval(), list(loaded.labels))
+    return str(out), f"causal copy of {path.name}'s configuration, random weights"
+
+
 def run_scenario(name: str, fps: float, size: tuple[int, int] | None, compressed: bool,
-                 args: argparse.Namespace, video: Path) -> dict:
+                 args: argparse.Namespace, video: Path, model_path: str | None = None) -> dict:
     """Start a node process, warm it up, measure for ``args.seconds``, stop it."""
     domain = random.randint(1, 100)
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    model = ["-p", f"model_path:={args.model}"] if args.model else []  # rcl rejects "x:="
+    model_path = args.model if model_path is None else model_path
+    model = ["-p", f"model_path:={model_path}"] if model_path else []  # rcl rejects "x:="
     cmd = [sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args", *model,
            "-p", f"backend:={args.backend}",
            "-p", "diagnostics_period_s:=0.5", "-p", f"stride:={args.stride}",
@@ -234,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--input-reliability", default="reliable", choices=("reliable", "best_effort"),
                     help="node input QoS (without config/fastdds.xml, best effort loses most "
                     "large frames between processes)")
+    ap.add_argument("--stream-model", default="",
+                    help="causal model for the streaming row (default: see module docstring)")
     ap.add_argument("--video", default=None, help="video to stream (default: cached vtest.avi)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated names")
     args = ap.parse_args(argv)
@@ -249,9 +282,17 @@ def main(argv: list[str] | None = None) -> int:
                "fastdds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", ""),
                "scenarios": {}}
     for name in args.scenarios.split(","):
-        fps, size, compressed = SCENARIOS[name]
+        fps, size, compressed, streamed = SCENARIOS[name]
+        model_path = None
+        if streamed and args.stream_model:
+            model_path = results["stream_model"] = args.stream_model
+        elif streamed:
+            model_path, results["stream_model"] = stream_model(
+                args.model, Path(tempfile.mkdtemp(prefix="glimpse_bench_node_")))
         print(f"scenario {name}: {fps:g} fps for {args.seconds:g} s ...", flush=True)
-        results["scenarios"][name] = run_scenario(name, fps, size, compressed, args, video)
+        results["scenarios"][name] = run_scenario(name, fps, size, compressed, args, video,
+                                                  model_path)
+        results["scenarios"][name]["streamed"] = streamed
         print(json.dumps(results["scenarios"][name]), flush=True)
     results["machine"]["loadavg_after"] = os.getloadavg()[0]
     Path(args.out).write_text(json.dumps(results, indent=1))

@@ -1,0 +1,148 @@
+"""Post-training int8 quantisation of the backbone export with NNCF, cached on disk (DESIGN §3).
+
+``int8_model(onnx_path, cache_dir, shape)`` returns an OpenVINO IR (``.xml`` + ``.bin``) of the
+ONNX graph (clip graph ``x (1, 3, T, H, W)`` or the causal step graph ``frame (1, 3, H, W)`` with
+its state inputs) in which NNCF has inserted int8 quantise/dequantise pairs on the convolutions
+(``PERFORMANCE`` preset: symmetric int8 weights and activations), calibrated on synthetic clips:
+
+- clips are synthetic camera-like scenes (:mod:`glimpse_ros.runtime.calibration`: a moving stick
+  figure in front of a textured background), preprocessed as the Recognizer does; seeds are
+  fixed, so calibration (and the quantised model) is deterministic;
+- the step graph is calibrated on the states it meets in use: the fp32 step engine runs through
+  the same clips frame by frame and every ``(frame, fresh, state)`` feed it sees is a sample.
+
+The IR is written next to the ONNX exports, ``<cache>/onnx/int8-<sha256(ONNX)[:24]>-<shape>-
+nncf<version>-v<INT8_VERSION>.xml``, keyed by the ONNX file's hash; a damaged file is rebuilt.
+``nncf`` is imported only here, on first use (it is an optional, heavy import).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from glimpse_ros.runtime.calibration import synthetic_clips
+from glimpse_ros.runtime.model_files import cache_root, file_sha256
+
+LOG = logging.getLogger("glimpse_ros.runtime")
+
+# Bump when calibration or quantisation settings change, so cached models are not reused.
+INT8_VERSION = 1
+CALIBRATION_SEED = 7031
+CALIBRATION_CLIPS = 12
+
+
+def step_feeds(onnx_path: Path, clips: list[np.ndarray], threads: int) -> list[dict]:
+    """Feeds ``{frame, fresh, state_in_i}`` that the fp32 step graph meets on ``clips``."""
+    import openvino as ov
+
+    from glimpse_ros.runtime.export_step import graph_state_shapes, step_inputs
+    from glimpse_ros.runtime.openvino_engine import OpenVinoStepEngine
+
+    b, _, _, h, w = clips[0].shape
+    engine = OpenVinoStepEngine(onnx_path, threads=threads, frame_shape=(b, 3, h, w))
+    dims = [[d.get_length() if d.is_static else None for d in i.get_partial_shape()]
+            for i in ov.Core().read_model(str(onnx_path)).inputs[2:]]
+    shapes = graph_state_shapes(dims, b)
+    feeds = []
+    for clip in clips:
+        state = None
+        for t in range(clip.shape[2]):
+            frame = np.ascontiguousarray(clip[:, :, t])  # (B, 3, H, W)
+            feeds.append({k: v.copy() for k, v in step_inputs(frame, state, shapes).items()})
+            _, _, state = engine.step(frame, state)
+    return feeds
+
+
+def int8_path(onnx_path: str | Path, cache_dir: str | Path | None,
+              shape: tuple[int, ...]) -> Path:
+    """Where the int8 IR of ``onnx_path`` for input ``shape`` is cached."""
+    import nncf
+
+    digest = file_sha256(onnx_path)[:24]
+    dims = "x".join(str(int(d)) for d in shape)
+    return (cache_root(cache_dir) / "onnx"
+            / f"int8-{digest}-{dims}-nncf{nncf.__version__}-v{INT8_VERSION}.xml")
+
+
+def quantize(onnx_path: str | Path, shape: tuple[int, ...], out: str | Path,
+             threads: int = 1, clips: int = CALIBRATION_CLIPS) -> Path:
+    """Quantise ``onnx_path`` reshaped to the static input ``shape``; write the IR to ``out``.
+
+    Args:
+        onnx_path: clip export (``shape`` = ``(B, 3, T, H, W)``) or causal step export
+            (``shape`` = ``(B, 3, H, W)``; calibrated on 8-frame sequences).
+        shape: input shape to compile for (the Recognizer's).
+        out: ``.xml`` path; the ``.bin`` goes beside it. Written atomically (xml last).
+        threads: CPU threads for the calibration runs.
+        clips: number of synthetic calibration clips.
+    """
+    import nncf
+    import openvino as ov
+
+    from glimpse_ros.runtime.export_step import FRAME
+
+    core = ov.Core()
+    model = core.read_model(str(onnx_path))
+    step = model.inputs[0].get_any_name() == FRAME
+    if step:
+        if len(shape) != 4:
+            raise ValueError(f"a step graph takes a frame (B, 3, H, W), got shape {shape}")
+        data = step_feeds(Path(onnx_path), synthetic_clips(clips, 8, shape[2], CALIBRATION_SEED),
+                          threads)
+        model.reshape({p: ov.PartialShape(list(data[0][p.get_any_name()].shape))
+                       for p in model.inputs})
+    else:
+        if len(shape) != 5:
+            raise ValueError(f"a clip graph takes (B, 3, T, H, W), got shape {shape}")
+        data = synthetic_clips(clips, shape[2], shape[3], CALIBRATION_SEED)
+        model.reshape({model.inputs[0]: ov.PartialShape(list(shape))})
+    nncf.set_log_level(logging.WARNING)
+    LOG.info("int8: calibrating %s on %d synthetic %s (NNCF %s)", Path(onnx_path).name,
+             len(data), "frames" if step else "clips", nncf.__version__)
+    quantized = nncf.quantize(model, nncf.Dataset(data), subset_size=len(data),
+                              preset=nncf.QuantizationPreset.PERFORMANCE)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".int8-", dir=out.parent))
+    try:
+        ov.save_model(quantized, str(tmp / "model.xml"), compress_to_fp16=False)
+        os.replace(tmp / "model.bin", out.with_suffix(".bin"))
+        os.replace(tmp / "model.xml", out)  # the xml appears last: its presence means complete
+    finally:
+        for f in tmp.iterdir():
+            f.unlink()
+        tmp.rmdir()
+    LOG.info("int8: wrote %s", out)
+    return out
+
+
+def int8_model(onnx_path: str | Path, cache_dir: str | Path | None, shape: tuple[int, ...],
+               threads: int = 1) -> Path:
+    """The cached int8 IR of ``onnx_path`` for ``shape``, quantised on first use."""
+    try:
+        import nncf  # noqa: F401 - checked here for a clear message
+    except ImportError as err:
+        raise ValueError("precision int8 needs nncf (pip install -r requirements-cpu.txt)"
+                         ) from err
+    path = int8_path(onnx_path, cache_dir, shape)
+    if path.is_file() and path.with_suffix(".bin").is_file():
+        try:
+            import openvino as ov
+
+            ov.Core().read_model(str(path))
+        except Exception as err:  # noqa: BLE001 - openvino raises RuntimeError subclasses
+            LOG.warning("cached int8 model %s is unusable (%s): quantising again", path,
+                        str(err).splitlines()[0][:200] if str(err) else type(err).__name__)
+        else:
+            LOG.info("using cached int8 model %s", path)
+            return path
+    return quantize(onnx_path, shape, path, threads)
+
+
+__all__ = ["CALIBRATION_CLIPS", "CALIBRATION_SEED", "INT8_VERSION", "int8_model", "int8_path",
+           "quantize", "step_feeds"]
