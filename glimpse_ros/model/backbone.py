@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from glimpse_ros.config import ModelConfig
+from glimpse_ros.model.frame_ops import conv_frame, conv_window, pool_frame
 from glimpse_ros.model.resnet2d import EXPANSION
 
 
@@ -124,7 +125,7 @@ class TimePaddedConv3d(nn.Conv3d):
             state = torch.where(fresh.view(-1, 1, 1, 1, 1), self._fill(x, self.state_frames),
                                 state)
         window = torch.cat([state, x], dim=2)  # (B, Cin, kt, H, W)
-        return super().forward(window), window[:, :, 1:]
+        return conv_window(self, window), window[:, :, 1:]
 
 
 class Bottleneck3d(nn.Module):
@@ -159,12 +160,16 @@ class Bottleneck3d(nn.Module):
 
     def step(self, x: torch.Tensor, state: Optional[torch.Tensor],
              fresh: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """One frame (B, inplanes, 1, H, W) -> (B, 4*planes, 1, H/s, W/s) and conv2's new state."""
-        identity = x if self.downsample is None else self.downsample(x)
-        out = self.relu(self.bn1(self.conv1(x)))
+        """One frame (B, inplanes, 1, H, W) -> (B, 4*planes, 1, H/s, W/s) and conv2's new state.
+
+        The convs run as 2D operators on the frame (:mod:`glimpse_ros.model.frame_ops`).
+        """
+        identity = (x if self.downsample is None
+                    else self.downsample[1](conv_frame(self.downsample[0], x)))
+        out = self.relu(self.bn1(conv_frame(self.conv1, x)))
         out, state = self.conv2.step(out, state, fresh)
         out = self.relu(self.bn2(out))
-        out = self.bn3(self.conv3(out))
+        out = self.bn3(conv_frame(self.conv3, out))
         return self.relu(out + identity), state
 
 
@@ -294,7 +299,8 @@ class InflatedResNet(nn.Module):
             ``(z_t (B, D, H/32, W/32), c_t (B, Dc), new buffers)``.
         """
         x = frame.unsqueeze(2)                                  # (B, 3, 1, H, W)
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (B, w, 1, H/4, W/4)
+        x = pool_frame(self.maxpool, self.relu(self.bn1(conv_frame(self.conv1, x))))
+        # x: (B, w, 1, H/4, W/4)
         new: list[torch.Tensor] = []
         f3 = x
         for name in STAGES:

@@ -30,7 +30,7 @@ from glimpse_ros.runtime.export import OPSET
 LOG = logging.getLogger("glimpse_ros.runtime")
 
 # Bump when the step export changes (names, axes, opset), so cached files are not reused.
-STEP_EXPORT_VERSION = 1
+STEP_EXPORT_VERSION = 2  # 2: per-frame layers exported as 2D operators (model/frame_ops.py)
 FRAME, FRESH, Z, C = "frame", "fresh", "Z", "c"
 
 
