@@ -221,3 +221,29 @@ def test_publish_error_is_counted_and_the_inference_thread_survives(context,
         assert "NaN" in stats["last_error"] and node._thread.is_alive()
     finally:
         node.destroy_node()
+
+
+def test_failing_reset_is_counted_and_the_inference_thread_survives(context) -> None:
+    """An exception outside push (here: the recognizer's reset) is counted; frames go on."""
+    node, rec = make_node(context, Parameter("queue_size", value=4))
+    rec.gate.set()
+
+    def broken_reset(kind, message=""):
+        raise RuntimeError("engine lost")
+
+    rec.reset = broken_reset
+    try:
+        node._on_reset(None, SimpleNamespace(success=False, message=""))
+        time.sleep(0.3)
+        msg = rgb_to_image(np.zeros((8, 8, 3), np.uint8))
+        msg.header.stamp.sec = 1
+        node.input.on_image(msg)
+        deadline = time.monotonic() + 5
+        while node.stats.snapshot()["frames_processed"] < 1:
+            assert time.monotonic() < deadline, node.stats.snapshot()
+            time.sleep(0.02)
+        stats = node.stats.snapshot()
+        assert stats["rejected_inference_error"] == 1 and "engine lost" in stats["last_error"]
+        assert node._thread.is_alive()
+    finally:
+        node.destroy_node()

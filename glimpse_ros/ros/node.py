@@ -250,24 +250,39 @@ class RecognizerNode(LifecycleNode):
     def _inference_loop(self) -> None:
         while self._running:
             item = self.input.queue.get(timeout=0.1)
-            with self._lock:
-                requested, self._reset_requested = self._reset_requested, False
-                config, self._pending_config = self._pending_config, None
-            if config is not None and hasattr(self.recognizer, "reconfigure"):
-                self.recognizer.reconfigure(config)  # validated by _on_set_parameters
-            if requested:
-                self.recognizer.reset(ResetKind.REQUESTED, "reset service")
-                self._recent.clear()
-            # The recognizer counts every reset by kind: requested ones and its own (time jump,
-            # gap), and the frames its stamp and size policy dropped or resized.
-            counters = getattr(self.recognizer, "counters", {})
-            self.stats.set_resets(self.recognizer.reset_reasons,
-                                  getattr(self.recognizer, "last_reset_reason", ""),
-                                  {k: counters.get(k, 0) for k in RECOGNIZER_COUNTERS})
-            if item is not None:
-                self._process(*item)
+            # A local reference: cleanup/shutdown may release the recognizer while this thread
+            # is still finishing a frame (the join there is bounded).
+            recognizer = self.recognizer
+            if recognizer is None:
+                break
+            try:
+                self._step(recognizer, item)
+            except Exception as err:  # noqa: BLE001 - the thread must outlive any one frame
+                self.stats.record_rejected("inference_error", repr(err))
+                self.get_logger().error(f"inference loop: {err!r}",
+                                        throttle_duration_sec=WARN_THROTTLE_S)
 
-    def _process(self, frame: np.ndarray | CompressedFrame, header: Any) -> None:
+    def _step(self, recognizer: Any, item: Any) -> None:
+        """Apply pending resets and parameter changes, then process one queued frame."""
+        with self._lock:
+            requested, self._reset_requested = self._reset_requested, False
+            config, self._pending_config = self._pending_config, None
+        if config is not None and hasattr(recognizer, "reconfigure"):
+            recognizer.reconfigure(config)  # validated by _on_set_parameters
+        if requested:
+            recognizer.reset(ResetKind.REQUESTED, "reset service")
+            self._recent.clear()
+        # The recognizer counts every reset by kind: requested ones and its own (time jump,
+        # gap), and the frames its stamp and size policy dropped or resized.
+        counters = getattr(recognizer, "counters", {})
+        self.stats.set_resets(recognizer.reset_reasons,
+                              getattr(recognizer, "last_reset_reason", ""),
+                              {k: counters.get(k, 0) for k in RECOGNIZER_COUNTERS})
+        if item is not None:
+            self._process(recognizer, *item)
+
+    def _process(self, recognizer: Any, frame: np.ndarray | CompressedFrame,
+                 header: Any) -> None:
         """Decode (compressed), push one frame and publish the results it produced."""
         frame = self.input.decode(frame)
         if frame is None:  # refused (counted)
@@ -277,7 +292,7 @@ class RecognizerNode(LifecycleNode):
         while len(self._recent) > self._keep_frames:
             self._recent.popitem(last=False)
         try:
-            results = self.recognizer.push(frame, stamp)
+            results = recognizer.push(frame, stamp)
         except ValueError as err:  # e.g. a frame the recognizer refuses
             self.stats.record_rejected("recognizer", str(err))
             self.get_logger().warning(f"recognizer rejected frame: {err}",
