@@ -28,6 +28,8 @@ from std_msgs.msg import String  # noqa: E402
 
 from glimpse_ros.config import ModelConfig  # noqa: E402
 from glimpse_ros.ros.image_conversion import rgb_to_image  # noqa: E402
+from glimpse_ros.tools.reliability_harness import stop_process  # noqa: E402
+from ros_pair import wait_for  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DOMAIN = random.randint(1, 100)
@@ -54,12 +56,7 @@ def managed_node(tmp_path_factory):
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     yield proc
-    if proc.poll() is None:
-        proc.send_signal(2)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    stop_process(proc)
 
 
 class Manager:
@@ -113,16 +110,6 @@ class Manager:
         self.executor.shutdown()
         self.node.destroy_node()
         rclpy.shutdown(context=self.context)
-
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    """Poll until true or fail."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_lifecycle_transitions_over_dds(managed_node) -> None:

@@ -7,13 +7,12 @@ import logging
 import numpy as np
 import onnx
 import pytest
-import torch
 
 from glimpse_ros.config import ModelConfig
-from glimpse_ros.model.backbone import InflatedResNet
 from glimpse_ros.runtime import engine as engine_mod
 from glimpse_ros.runtime.engine import EngineUnavailable, create_engine, select_backend
 from glimpse_ros.runtime.export import compare, export_backbone, export_module_cached
+from runtime_fixtures import random_backbone
 
 # Max |engine - torch| relative to max |torch|: fp32 engines differ from torch only in summation
 # order (measured ~1e-6 here), so 1e-4 of the output scale catches any real graph difference.
@@ -24,15 +23,7 @@ SHAPE = (1, 3, 4, 64, 64)
 @pytest.fixture(scope="module")
 def backbone():
     """Small random backbone with non-trivial batch-norm statistics."""
-    torch.manual_seed(0)
-    model = InflatedResNet(ModelConfig.small(frames=4, crop_size=64, resize_size=64)).eval()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm3d):
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.1)
-    return model
+    return random_backbone(ModelConfig.small(frames=4, crop_size=64, resize_size=64))
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from glimpse_ros.config import ModelConfig, RecognizerConfig
 from glimpse_ros.model.backbone import InflatedResNet
@@ -14,6 +13,7 @@ from glimpse_ros.runtime.engine import create_engine
 from glimpse_ros.runtime.export import export_module_cached
 from glimpse_ros.runtime.precision import cpu_flags, native_bf16, native_int8
 from glimpse_ros.runtime.step_engine import create_step_engine
+from runtime_fixtures import random_backbone
 
 ov = pytest.importorskip("openvino")
 SHAPE = (1, 3, 4, 64, 64)
@@ -25,16 +25,8 @@ LOOSE_REL, LOOSE_COS = 0.25, 0.98
 
 def small_backbone(padding: str) -> InflatedResNet:
     """Small random backbone with non-trivial batch-norm statistics."""
-    torch.manual_seed(0)
-    cfg = ModelConfig.small(frames=4, crop_size=64, resize_size=64, temporal_padding=padding)
-    model = InflatedResNet(cfg).eval()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm3d):
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.1)
-    return model
+    return random_backbone(ModelConfig.small(frames=4, crop_size=64, resize_size=64,
+                                             temporal_padding=padding))
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ from glimpse_ros.model.glimpse_clouds import GlimpseClouds
 from glimpse_ros.preprocess import preprocess_frame
 from glimpse_ros.runtime.frame_buffer import FrameBuffer
 from glimpse_ros.runtime.recognizer import Recognizer
+from runtime_fixtures import make_recognizer as make, random_frames as frames
 
 T = 4
 LABELS = ["a", "b", "c", "d"]
@@ -29,20 +30,6 @@ def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "small.safetensors"
     save_checkpoint(path, model, LABELS)
     return path
-
-
-def make(checkpoint, **kw) -> Recognizer:
-    """Build a Recognizer on the small checkpoint (torch backend, no smoothing by default)."""
-    kw.setdefault("backend", "torch")
-    kw.setdefault("smoothing", 0.0)
-    kw.setdefault("num_threads", 1)  # tiny model: one thread is fastest and robust to load
-    return Recognizer(RecognizerConfig(**kw), checkpoint)
-
-
-def frames(n: int, seed: int = 0, hw=(24, 32)) -> list[np.ndarray]:
-    """Random uint8 RGB frames."""
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (*hw, 3), dtype=np.uint8) for _ in range(n)]
 
 
 def run(rec: Recognizer, imgs, stamps):

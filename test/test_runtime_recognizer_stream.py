@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from glimpse_ros.config import ModelConfig, RecognizerConfig
+from glimpse_ros.config import ModelConfig
 from glimpse_ros.model.checkpoint import load_checkpoint, save_checkpoint
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds
 from glimpse_ros.preprocess import preprocess_frame
 from glimpse_ros.runtime.recognizer import Recognizer
 from glimpse_ros.runtime.stream_policy import ResetKind
+from runtime_fixtures import make_recognizer as make, random_frames as frames, randomise_batchnorm
 
 T = 4
 LABELS = ["a", "b", "c", "d"]
@@ -24,28 +25,10 @@ def checkpoint(tmp_path_factory):
     torch.manual_seed(0)
     cfg = ModelConfig.small(num_classes=4, frames=T, crop_size=64, resize_size=72,
                             temporal_padding="causal")
-    model = GlimpseClouds(cfg).eval()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm3d):
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 2.0)
+    model = randomise_batchnorm(GlimpseClouds(cfg).eval(), affine=False)
     path = tmp_path_factory.mktemp("ckpt") / "causal.safetensors"
     save_checkpoint(path, model, LABELS)
     return path
-
-
-def make(checkpoint, **kw) -> Recognizer:
-    """A Recognizer on the causal checkpoint (torch backend, no smoothing by default)."""
-    kw.setdefault("backend", "torch")
-    kw.setdefault("smoothing", 0.0)
-    kw.setdefault("num_threads", 1)
-    return Recognizer(RecognizerConfig(**kw), checkpoint)
-
-
-def frames(n: int, seed: int = 0, hw=(24, 32)) -> list[np.ndarray]:
-    """Random uint8 RGB frames."""
-    rng = np.random.default_rng(seed)
-    return [rng.integers(0, 256, (*hw, 3), dtype=np.uint8) for _ in range(n)]
 
 
 def clip_forward(checkpoint, imgs) -> tuple[np.ndarray, np.ndarray]:

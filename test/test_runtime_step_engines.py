@@ -13,6 +13,7 @@ from glimpse_ros.runtime.engine import EngineUnavailable
 from glimpse_ros.runtime.export import compare
 from glimpse_ros.runtime.export_step import export_step
 from glimpse_ros.runtime.step_engine import create_step_engine
+from runtime_fixtures import random_backbone
 
 # fp32 engines differ from torch only in summation order (~1e-6 relative measured here).
 REL_TOL = 1e-4
@@ -23,15 +24,7 @@ STEPS = 12
 @pytest.fixture(scope="module")
 def backbone():
     """Small random causal backbone with non-trivial batch-norm statistics."""
-    torch.manual_seed(0)
-    model = InflatedResNet(ModelConfig.small(temporal_padding="causal")).eval()
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm3d):
-            m.running_mean.normal_(0, 0.1)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.normal_(0, 0.1)
-    return model
+    return random_backbone(ModelConfig.small(temporal_padding="causal"))
 
 
 @pytest.fixture(scope="module")

@@ -163,7 +163,7 @@ def create_engine(name: str, source: Any, precision: str | None = None, threads:
                              "not an ONNX path")
         return TorchEngine(source, precision=precision, threads=threads)
 
-    onnx_path = _as_onnx_path(source, cache_dir, input_shape)
+    onnx_path = onnx_source_path(source, cache_dir, input_shape)
     if resolved == "onnxruntime":
         from glimpse_ros.runtime.onnxruntime_engine import OnnxRuntimeEngine
 
@@ -171,13 +171,7 @@ def create_engine(name: str, source: Any, precision: str | None = None, threads:
     if resolved == "openvino":
         from glimpse_ros.runtime.openvino_engine import OpenVinoEngine
 
-        if precision == "int8":
-            from glimpse_ros.runtime.int8 import int8_model
-
-            if input_shape is None:
-                raise ValueError("precision int8 needs input_shape (the model is calibrated for "
-                                 "one shape)")
-            onnx_path = int8_model(onnx_path, cache_dir, input_shape, threads)
+        onnx_path = openvino_model_path(onnx_path, precision, cache_dir, input_shape, threads)
         return OpenVinoEngine(onnx_path, threads=threads, input_shape=input_shape,
                               precision=precision)
     from glimpse_ros.runtime.tensorrt_engine import TensorRTEngine
@@ -186,9 +180,16 @@ def create_engine(name: str, source: Any, precision: str | None = None, threads:
                           input_shape=input_shape)
 
 
-def _as_onnx_path(source: Any, cache_dir: str | Path | None,
-                  input_shape: tuple[int, ...] | None) -> Path:
-    """Return an ONNX path for ``source`` (exporting a module into ``cache_dir`` when needed)."""
+def onnx_source_path(source: Any, cache_dir: str | Path | None,
+                     shape: tuple[int, ...] | None, step: bool = False) -> Path:
+    """Return an ONNX path for ``source`` (exporting a module into ``cache_dir`` when needed).
+
+    Args:
+        source: an ONNX file path, or the backbone module to export.
+        cache_dir: where module exports are cached.
+        shape: ``(B, 3, T, H, W)`` for a clip export, ``(B, 3, H, W)`` for a step export.
+        step: export the frame step (``export_step``) instead of the clip graph.
+    """
     if isinstance(source, (str, Path)):
         path = Path(source).expanduser()
         if not path.is_file():
@@ -196,11 +197,28 @@ def _as_onnx_path(source: Any, cache_dir: str | Path | None,
         return path
     from glimpse_ros.runtime.export import export_module_cached
 
-    if input_shape is None:
-        raise ValueError("exporting a module for a non-torch engine needs input_shape (B,3,T,H,W)")
-    return export_module_cached(source, cache_dir, input_shape)
+    if shape is None:
+        raise ValueError("exporting a module for a non-torch step engine needs frame_shape" if step
+                         else "exporting a module for a non-torch engine needs input_shape "
+                         "(B,3,T,H,W)")
+    return export_module_cached(source, cache_dir, shape, step=step)
+
+
+def openvino_model_path(onnx_path: Path, precision: str, cache_dir: str | Path | None,
+                        shape: tuple[int, ...] | None, threads: int, step: bool = False) -> Path:
+    """The file OpenVINO loads: ``onnx_path``, or for int8 its quantised IR for ``shape``."""
+    if precision != "int8":
+        return onnx_path
+    from glimpse_ros.runtime.int8 import int8_model
+
+    if shape is None:
+        raise ValueError("precision int8 needs frame_shape (the step is calibrated for one shape)"
+                         if step else "precision int8 needs input_shape (the model is calibrated "
+                         "for one shape)")
+    return int8_model(onnx_path, cache_dir, shape, threads)
 
 
 __all__ = ["BackboneEngine", "CPU_PREFERENCE", "ENGINE_NAMES", "EngineUnavailable", "PRECISIONS",
            "check_clip",
-           "cpu_count", "create_engine", "engine_status", "resolve_threads", "select_backend"]
+           "cpu_count", "create_engine", "engine_status", "onnx_source_path",
+           "openvino_model_path", "resolve_threads", "select_backend"]

@@ -38,14 +38,13 @@ def compile_config(threads: int, precision: str) -> dict:
             "INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision]}
 
 
-class OpenVinoEngine:
-    """Run the backbone ONNX file (or, int8, its quantised IR) with OpenVINO on the CPU."""
+class _OpenVinoBase:
+    """Model reading, compile settings and compiled precision shared by both engines."""
 
     name = "openvino"
 
-    def __init__(self, onnx_path: str | Path, threads: int = 1,
-                 input_shape: tuple[int, ...] | None = None, precision: str = "fp32") -> None:
-        """Read ``onnx_path``; compile now when ``input_shape`` is known, else on first use."""
+    def _read(self, onnx_path: str | Path, threads: int, precision: str) -> None:
+        """Import OpenVINO, read ``onnx_path`` and keep the compile settings (nothing compiled)."""
         try:
             import openvino as ov
         except ImportError as err:
@@ -53,30 +52,19 @@ class OpenVinoEngine:
         self._ov = ov
         self.core = ov.Core()
         self.model = self.core.read_model(str(onnx_path))
-        names = [o.get_any_name() for o in self.model.outputs]
-        if names[:2] != ["Z", "c"]:
-            raise ValueError(f"{onnx_path}: expected outputs ['Z', 'c'], got {names}")
         self.onnx_path = Path(onnx_path)
         self.threads = threads
         self.precision = precision
         self.config = compile_config(threads, precision)
         self.shape: tuple[int, ...] | None = None
         self._request = None
-        if input_shape is not None:
-            self._compile(tuple(input_shape))
 
-    def _compile(self, shape: tuple[int, ...]) -> None:
-        """Reshape the model to the static ``shape`` and compile it for the CPU."""
-        if self.shape is not None:
-            LOG.info("openvino: input shape changed %s -> %s, recompiling", self.shape, shape)
-        self.model.reshape({self.model.inputs[0]: self._ov.PartialShape(list(shape))})
-        self._compiled = compiled = self.core.compile_model(self.model, "CPU", self.config)
-        self._request = compiled.create_infer_request()
-        self._z_port, self._c_port = compiled.output("Z"), compiled.output("c")
-        self.shape = shape
-        LOG.info("openvino %s: compiled %s for %s, %d threads, LATENCY hint, %s (%s)",
-                 self._ov.__version__, self.onnx_path.name, shape, self.threads,
-                 self.precision, self.compiled_precision)
+    def _compile_static(self, shapes: list[list[int]]) -> None:
+        """Reshape the inputs to the static ``shapes`` (one per input), compile, make a request."""
+        self.model.reshape({port: self._ov.PartialShape(s)
+                            for port, s in zip(self.model.inputs, shapes)})
+        self._compiled = self.core.compile_model(self.model, "CPU", self.config)
+        self._request = self._compiled.create_infer_request()
 
     @property
     def compiled_precision(self) -> str:
@@ -85,6 +73,31 @@ class OpenVinoEngine:
             return ""
         hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type
         return hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
+
+
+class OpenVinoEngine(_OpenVinoBase):
+    """Run the backbone ONNX file (or, int8, its quantised IR) with OpenVINO on the CPU."""
+
+    def __init__(self, onnx_path: str | Path, threads: int = 1,
+                 input_shape: tuple[int, ...] | None = None, precision: str = "fp32") -> None:
+        """Read ``onnx_path``; compile now when ``input_shape`` is known, else on first use."""
+        self._read(onnx_path, threads, precision)
+        names = [o.get_any_name() for o in self.model.outputs]
+        if names[:2] != ["Z", "c"]:
+            raise ValueError(f"{onnx_path}: expected outputs ['Z', 'c'], got {names}")
+        if input_shape is not None:
+            self._compile(tuple(input_shape))
+
+    def _compile(self, shape: tuple[int, ...]) -> None:
+        """Reshape the model to the static ``shape`` and compile it for the CPU."""
+        if self.shape is not None:
+            LOG.info("openvino: input shape changed %s -> %s, recompiling", self.shape, shape)
+        self._compile_static([list(shape)])
+        self._z_port, self._c_port = self._compiled.output("Z"), self._compiled.output("c")
+        self.shape = shape
+        LOG.info("openvino %s: compiled %s for %s, %d threads, LATENCY hint, %s (%s)",
+                 self._ov.__version__, self.onnx_path.name, shape, self.threads,
+                 self.precision, self.compiled_precision)
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the backbone: ``x (B, 3, T, H, W) float32 -> (Z, c)`` float32 numpy arrays."""
@@ -96,7 +109,7 @@ class OpenVinoEngine:
         return np.array(result[self._z_port]), np.array(result[self._c_port])
 
 
-class OpenVinoStepEngine:
+class OpenVinoStepEngine(_OpenVinoBase):
     """Run the causal backbone's step export (``export_step``) with OpenVINO on the CPU.
 
     Same compilation settings as :class:`OpenVinoEngine` (static shape, LATENCY, explicit f32);
@@ -104,32 +117,18 @@ class OpenVinoStepEngine:
     :mod:`glimpse_ros.runtime.step_engine`.
     """
 
-    name = "openvino"
-
     def __init__(self, onnx_path: str | Path, threads: int = 1,
                  frame_shape: tuple[int, ...] | None = None, precision: str = "fp32") -> None:
         """Read ``onnx_path``; compile now when ``frame_shape`` is known, else on first use."""
         from glimpse_ros.runtime.export_step import FRAME, FRESH, state_input_names
 
-        try:
-            import openvino as ov
-        except ImportError as err:
-            raise EngineUnavailable("openvino is not installed (pip install openvino)") from err
-        self._ov = ov
-        self.core = ov.Core()
-        self.model = self.core.read_model(str(onnx_path))
+        self._read(onnx_path, threads, precision)
         names = [i.get_any_name() for i in self.model.inputs]
         n = len(names) - 2
         if names != [FRAME, FRESH] + state_input_names(n):
             raise ValueError(f"{onnx_path}: not a step export (inputs {names[:3]}...)")
         self._state_dims = [[d.get_length() if d.is_static else None
                              for d in i.get_partial_shape()] for i in self.model.inputs[2:]]
-        self.onnx_path = Path(onnx_path)
-        self.threads = threads
-        self.precision = precision
-        self.config = compile_config(threads, precision)
-        self.shape: tuple[int, ...] | None = None
-        self._request = None
         if frame_shape is not None:
             self._compile(tuple(frame_shape))
 
@@ -141,18 +140,12 @@ class OpenVinoStepEngine:
             LOG.info("openvino step: frame shape changed %s -> %s, recompiling", self.shape,
                      shape)
         self._shapes = graph_state_shapes(self._state_dims, shape[0])
-        shapes = [list(shape), [shape[0]]] + [list(s) for s in self._shapes]
-        self.model.reshape({port: self._ov.PartialShape(s)
-                            for port, s in zip(self.model.inputs, shapes)})
-        self._compiled = compiled = self.core.compile_model(self.model, "CPU", self.config)
-        self._request = compiled.create_infer_request()
-        self._ports = list(compiled.outputs)  # Z, c, state_out_0, ...
+        self._compile_static([list(shape), [shape[0]]] + [list(s) for s in self._shapes])
+        self._ports = list(self._compiled.outputs)  # Z, c, state_out_0, ...
         self.shape = shape
         LOG.info("openvino %s step: compiled %s for %s, %d state tensors, %d threads, LATENCY "
                  "hint, %s", self._ov.__version__, self.onnx_path.name, shape,
                  len(self._shapes), self.threads, self.precision)
-
-    compiled_precision = OpenVinoEngine.compiled_precision
 
     def step(self, frame: np.ndarray, state: tuple[np.ndarray, ...] | None
              ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:

@@ -18,7 +18,8 @@ from typing import Any, Optional, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from glimpse_ros.runtime.engine import resolve_threads, select_backend
+from glimpse_ros.runtime.engine import (onnx_source_path, openvino_model_path, resolve_threads,
+                                        select_backend)
 from glimpse_ros.runtime.precision import resolve_precision
 
 LOG = logging.getLogger("glimpse_ros.runtime")
@@ -126,16 +127,7 @@ def create_step_engine(name: str, source: Any, precision: Optional[str] = None,
             raise ValueError("the torch step engine needs the PyTorch backbone module, "
                              "not an ONNX path")
         return TorchStepEngine(source, threads=threads)
-    if isinstance(source, (str, Path)):
-        onnx_path = Path(source).expanduser()
-        if not onnx_path.is_file():
-            raise ValueError(f"{onnx_path}: ONNX file not found")
-    else:
-        from glimpse_ros.runtime.export import export_module_cached
-
-        if frame_shape is None:
-            raise ValueError("exporting a module for a non-torch step engine needs frame_shape")
-        onnx_path = export_module_cached(source, cache_dir, frame_shape, step=True)
+    onnx_path = onnx_source_path(source, cache_dir, frame_shape, step=True)
     if resolved == "onnxruntime":
         from glimpse_ros.runtime.onnxruntime_engine import OnnxRuntimeStepEngine
 
@@ -143,13 +135,8 @@ def create_step_engine(name: str, source: Any, precision: Optional[str] = None,
     if resolved == "openvino":
         from glimpse_ros.runtime.openvino_engine import OpenVinoStepEngine
 
-        if precision == "int8":
-            from glimpse_ros.runtime.int8 import int8_model
-
-            if frame_shape is None:
-                raise ValueError("precision int8 needs frame_shape (the step is calibrated for "
-                                 "one shape)")
-            onnx_path = int8_model(onnx_path, cache_dir, frame_shape, threads)
+        onnx_path = openvino_model_path(onnx_path, precision, cache_dir, frame_shape, threads,
+                                        step=True)
         return OpenVinoStepEngine(onnx_path, threads=threads, frame_shape=frame_shape,
                                   precision=precision)
     from glimpse_ros.runtime.tensorrt_step_engine import TensorRTStepEngine

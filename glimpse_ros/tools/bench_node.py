@@ -45,6 +45,7 @@ from visualization_msgs.msg import MarkerArray
 from glimpse_ros.ros.image_conversion import rgb_to_image
 from glimpse_ros.ros.node import stamp_to_float
 from glimpse_ros.ros.transport import apply_default_transport
+from glimpse_ros.tools.reliability_harness import stop_process
 from glimpse_ros.tools.vtest import fetch_vtest
 from glimpse_ros.runtime.bench import cpu_name
 
@@ -244,12 +245,7 @@ def run_scenario(name: str, fps: float, size: tuple[int, int] | None, compressed
         return result
     finally:
         rclpy.try_shutdown(context=context)
-        if proc.poll() is None:
-            proc.send_signal(2)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_process(proc)
         log.close()
 
 

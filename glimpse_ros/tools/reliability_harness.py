@@ -28,6 +28,18 @@ RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
                       reliability=ReliabilityPolicy.RELIABLE)
 
 
+def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int | None:
+    """SIGINT (clean rclpy shutdown), then kill after ``timeout``; return the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(2)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
 def node_env(domain: int, threads: int = 1) -> dict[str, str]:
     """Environment of a node process: private domain, localhost discovery, few threads."""
     env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
@@ -91,15 +103,9 @@ class NodeProcess:
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGINT (clean rclpy shutdown), then kill after ``timeout``; return the exit code."""
-        if self.alive():
-            self.proc.send_signal(2)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        code = stop_process(self.proc, timeout)
         self._log.close()
-        return self.proc.returncode
+        return code
 
 
 class Probe:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from glimpse_ros.runtime.bench_common import cpu_name
 from training.ablation.arms import ARM_KEYS, Budget, Run, plan
 from training.ablation.execute import execute
 from training.ablation.report import markdown, placement_png, sign_checks, summarise
@@ -144,17 +144,6 @@ def check_setup(out: Path, setup: dict) -> None:
                                  f"{value!r}; use another --out folder")
     out.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(setup, indent=1))
-
-
-def cpu_name() -> str:
-    """The CPU model name (for timings)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:
