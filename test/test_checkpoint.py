@@ -103,3 +103,30 @@ def test_pickle_checkpoint_is_refused_without_executing(tmp_path: Path) -> None:
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="nope.safetensors: checkpoint file not found"):
         load_checkpoint(tmp_path / "nope.safetensors")
+
+
+@pytest.mark.parametrize("first_bytes", [b"\x80", b"PK"])
+def test_safetensors_whose_header_length_starts_like_a_pickle_loads(
+        tmp_path: Path, small_model: GlimpseClouds, first_bytes: bytes) -> None:
+    """A safetensors file whose header length begins like a pickle or a zip is still read.
+
+    Its u64 header length can begin with 0x80 or "PK"; the 9th byte is the JSON header's "{".
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    good = save_checkpoint(tmp_path / "good.safetensors", small_model, LABELS)
+    with safe_open(str(good), framework="pt") as f:
+        meta = dict(f.metadata())
+    tensors = load_file(str(good))
+    path = tmp_path / "padded.safetensors"
+    for pad in range(0, 70000, 8):  # the header is padded to 8 bytes: step the length by 8
+        extra = json.loads(meta.get("extra", "{}"))
+        extra["pad"] = "x" * pad
+        save_file(tensors, str(path), metadata={**meta, "extra": json.dumps(extra)})
+        if path.read_bytes()[:len(first_bytes)] == first_bytes:
+            break
+    else:
+        pytest.fail("no padding gave the wanted header length")
+    assert read_metadata(path)["labels"] == LABELS
+    assert load_checkpoint(path).labels == LABELS

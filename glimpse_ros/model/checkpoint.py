@@ -67,10 +67,13 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ValueError(f"{path}: checkpoint file not found")
     with path.open("rb") as fh:
-        head = fh.read(2)
+        head = fh.read(9)
     # A pickle (torch.save, .pth) starts with the PROTO opcode 0x80, a zip (torch.save >= 1.6)
-    # with "PK". Neither is ever opened: unpickling can execute arbitrary code.
-    if head[:1] == b"\x80" or head == b"PK":
+    # with "PK". Neither is ever opened: unpickling can execute arbitrary code. A safetensors file
+    # starts with its header length (u64, little endian; its low byte can be 0x80 too) followed by
+    # the JSON header's "{": such a file goes to the safetensors parser, which never unpickles.
+    safetensors_like = head[8:9] == b"{"
+    if not safetensors_like and (head[:1] == b"\x80" or head[:2] == b"PK"):
         raise ValueError(f"{path}: looks like a pickle/torch.save file; refusing to unpickle it. "
                          f"Convert it with glimpse_ros.model.checkpoint.save_checkpoint")
     try:
