@@ -22,11 +22,16 @@ def ckpt(tmp_path_factory):
 
 
 def test_soak_stream_mode_finite_flat_memory_one_reset_line_per_loop(ckpt) -> None:
-    """900 frames in 3 replay loops: all outputs and states finite, RSS flat, 2 reset lines."""
+    """900 frames in 3 replay loops: all outputs and states finite, RSS flat, 2 resets.
+
+    Both loop restarts reset as time jumps; the log is throttled per kind and second, so a fast
+    run may log one line for the two.
+    """
     report = faults.soak(ckpt, 900, loops=3, warmup_frames=150)
     assert report["outputs"] >= 900 - 3 * 8
     assert report["nonfinite_outputs"] == 0 and report["nonfinite_states"] == 0
-    assert report["reset_log_lines"] == 2, report["reset_lines"]
+    assert report["resets"] == {"time_jump": 2}, report
+    assert 1 <= report["reset_log_lines"] <= 2, report["reset_lines"]
     assert all("backwards" in line for line in report["reset_lines"])
     assert report["rss_growth_mb"] < 20, report
 

@@ -196,7 +196,8 @@ def readme_table(r: dict[str, Any]) -> str:
          f"compute only); RSS +{ov['rss_growth_mb']} MB after warm-up"),
         ("Soak", f"{so['frames']} frames stream mode: {so['nonfinite_outputs']} NaN/Inf outputs, "
          f"{so['nonfinite_states']} NaN/Inf states, RSS +{so['rss_growth_mb']} MB, "
-         f"{so['reset_log_lines']} reset lines for {so['loops'] - 1} loop restarts"),
+         f"{so['resets']} resets and {so['reset_log_lines']} reset log lines (one per kind and "
+         f"second) for {so['loops'] - 1} loop restarts"),
         ("Faults survived", f"corrupt ONNX cache: {r['corrupt_onnx_cache']['outcome']}; corrupt "
          f"TensorRT engine: {r['corrupt_tensorrt_cache']['decision']}; camera stop: WARN after "
          f"{r['stale']['warn_after_stop_s']} s, OK {r['stale']['ok_after_resume_s']} s after "

@@ -66,8 +66,10 @@ def soak(checkpoint: Path, num_frames: int, loops: int = 2, stride: int = 2, siz
          warmup_frames: int = 500) -> dict[str, Any]:
     """Stream ``num_frames`` frames in stream mode, replayed in ``loops`` loops of equal stamps.
 
-    Checks every output and the head state for NaN/Inf, samples RSS, and counts the runtime's
-    reset log lines (one per loop restart expected, nothing else).
+    Checks every output and the head state for NaN/Inf, samples RSS, and counts the
+    recognizer's resets by kind (one time jump per loop restart expected, nothing else) and its
+    reset log lines (at most one per kind and second, so fewer than the resets when loops are
+    short; every line names the backwards jump).
     """
     from glimpse_ros.runtime.recognizer import Recognizer
 
@@ -97,6 +99,7 @@ def soak(checkpoint: Path, num_frames: int, loops: int = 2, stride: int = 2, siz
     resets = [m for m in log.messages if "reset" in m]
     return {"frames": num_frames, "outputs": outputs, "nonfinite_outputs": nonfinite,
             "nonfinite_states": bad_state, "loops": loops, "reset_log_lines": len(resets),
+            "resets": {str(getattr(k, "value", k)): int(v) for k, v in rec.reset_reasons.items()},
             "reset_lines": resets[:3], "seconds": round(elapsed, 1),
             "fps": round(num_frames / elapsed, 1),
             "rss_mb_after_warmup": round(rss_samples[0], 1),
