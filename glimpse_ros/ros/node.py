@@ -84,12 +84,21 @@ class RecognizerNode(LifecycleNode):
             StartupError: unmanaged, the recognizer could not be built.
         """
         super().__init__(node_name, **kwargs)
+        try:
+            self._start(recognizer_factory)
+        except BaseException:
+            # A node that failed to start is destroyed here: left to the garbage collector, its
+            # handles would be finalised after (or, in a forked child, without) their context.
+            self.destroy_node()
+            raise
+
+    def _start(self, recognizer_factory: Callable[[RecognizerConfig], Any]) -> None:
+        """Everything ``__init__`` does after the rclpy node exists."""
         self._log_handler = forward_python_logging(self.get_logger(), self.context.ok)
         try:
             self.config, self.node_config = declare_config_parameters(self)
         except ParameterError as err:
             self.get_logger().fatal(f"start-up failed: {err}")
-            stop_forwarding(self._log_handler)
             raise
         self.add_on_set_parameters_callback(self._on_set_parameters)
         cfg: NodeConfig = self.node_config
@@ -341,6 +350,7 @@ class RecognizerNode(LifecycleNode):
             self._thread.join(timeout=5.0)
         if hasattr(self, "_log_handler"):
             stop_forwarding(self._log_handler)
+            del self._log_handler
         super().destroy_node()
 
 
