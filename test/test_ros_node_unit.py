@@ -247,3 +247,22 @@ def test_failing_reset_is_counted_and_the_inference_thread_survives(context) -> 
         assert node._thread.is_alive()
     finally:
         node.destroy_node()
+
+
+def test_failed_start_up_leaves_no_handler_or_node_behind(context) -> None:
+    """A recognizer that cannot be built stops start-up; the node is destroyed on the way out."""
+    import logging
+
+    from glimpse_ros.ros.node import StartupError
+    from glimpse_ros.ros.ros_logging import RosLogHandler
+
+    def broken(cfg):
+        raise ValueError("model file is broken")
+
+    with pytest.raises(StartupError, match="model file is broken"):
+        RecognizerNode(broken, context=context)
+    handlers = logging.getLogger("glimpse_ros").handlers
+    assert not any(isinstance(h, RosLogHandler) for h in handlers)
+    # The name is free again: a second node of the same name starts in the same context.
+    node, _ = make_node(context)
+    node.destroy_node()
