@@ -42,7 +42,8 @@ bench-node: setup
 reliability: setup
 	$(PY) -m glimpse_ros.tools.reliability --out reliability.json
 
-# Re-train the shipped demo model on CPU (~25 min on 2 cores); see models/demo/manifest.json.
+# Re-train the shipped (causal) demo model and the symmetric one on the same budget on CPU
+# (~35 min on 2 cores); see models/demo/manifest.json.
 demo-model: setup
 	$(PY) -m training.demo --videos 1800 --seed 0 --epochs-global 5 --epochs-full 16 --compare-padding \
 		--lr-continue 0.0002 --grad-clip 5.0
