@@ -266,3 +266,38 @@ def test_failed_start_up_leaves_no_handler_or_node_behind(context) -> None:
     # The name is free again: a second node of the same name starts in the same context.
     node, _ = make_node(context)
     node.destroy_node()
+
+
+def test_forwarded_python_logging_keeps_every_severity(context) -> None:
+    """INFO, WARNING and ERROR records from one logger all reach the ROS logger, in order."""
+    import logging
+
+    from glimpse_ros.ros.ros_logging import forward_python_logging, stop_forwarding
+
+    seen: list[tuple[str, str]] = []
+
+    class Recording:
+        """Records calls; stands in for an rclpy logger."""
+
+        def get_effective_level(self):
+            return 20
+
+        def __getattr__(self, name):
+            return lambda message, **kw: seen.append((name, message))
+
+    node = rclpy.create_node("log_forwarding", context=context)
+    handler = forward_python_logging(node.get_logger())
+    handler_rec = forward_python_logging(Recording())
+    try:
+        log = logging.getLogger("glimpse_ros.runtime")
+        errors: list[logging.LogRecord] = []
+        handler.handleError = errors.append
+        for level in (logging.INFO, logging.WARNING, logging.INFO, logging.ERROR):
+            log.log(level, "message at %s", logging.getLevelName(level))
+        assert errors == []  # the real rclpy logger accepted every severity from the handler
+        assert seen == [("info", "message at INFO"), ("warning", "message at WARNING"),
+                        ("info", "message at INFO"), ("error", "message at ERROR")]
+    finally:
+        stop_forwarding(handler)
+        stop_forwarding(handler_rec)
+        node.destroy_node()

@@ -45,7 +45,21 @@ class RosLogHandler(logging.Handler):
         if not self.active():  # context shut down: /rosout is gone, drop like rclpy would
             return
         try:
-            self.ros_logger.log(self.format(record), severity(record.levelno))
+            # One call site per severity: rclpy keys its per-call-site state by the caller's
+            # file, line and bytecode offset and refuses a second severity from the same site
+            # ("Logger severity cannot be changed between calls"), so a single
+            # log(msg, severity) call here would fail on the first WARNING after an INFO.
+            sev, message, ros = severity(record.levelno), self.format(record), self.ros_logger
+            if sev == LoggingSeverity.FATAL:
+                ros.fatal(message)
+            elif sev == LoggingSeverity.ERROR:
+                ros.error(message)
+            elif sev == LoggingSeverity.WARN:
+                ros.warning(message)
+            elif sev == LoggingSeverity.INFO:
+                ros.info(message)
+            else:
+                ros.debug(message)
         except Exception:  # noqa: BLE001 - logging must never raise into the caller
             self.handleError(record)
 
