@@ -42,6 +42,9 @@ def main(args: list[str] | None = None) -> int:
         rclpy.try_shutdown()
         return 2
     except Exception as err:  # noqa: BLE001 - e.g. rcl refusing the params file: no traceback
+        if not rclpy.ok():  # SIGINT while rcl created the node ("context has been shutdown")
+            print(INTERRUPTED, file=sys.stderr)
+            return 0
         rclpy.logging.get_logger("glimpse_ros").fatal(f"start-up failed: {err}")
         rclpy.try_shutdown()
         return 2
