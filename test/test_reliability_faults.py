@@ -142,7 +142,9 @@ def test_sigint_during_start_up_exits_cleanly(ckpt, after) -> None:
     start-up, where a signal cannot be handled by any program yet.
     """
     report = faults.sigint_during_startup(ckpt, after)
-    assert report["returncode"] == 0 and not report["traceback"], report
+    # 0, or death by the SIGINT itself (-2, what a shell shows as 130): rclpy re-delivers a
+    # signal that arrived while it was shutting its context down. Never a traceback or exit 2.
+    assert report["returncode"] in (0, -2) and not report["traceback"], report
 
 
 @pytest.mark.parametrize("name,value", [
