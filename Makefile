@@ -17,13 +17,17 @@ $(STAMP): requirements-cpu.txt requirements-dev.txt setup.py
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
-# The tests that start rclpy contexts in the pytest process run in a pytest process of their own:
-# rclpy's DDS threads and handles do not survive the fork()s of the training tests' DataLoader
-# workers (a forked worker, and at times the parent, ended in a segmentation fault).
+# Three pytest processes. The training tests fork (DataLoader workers), and a fork() after
+# OpenVINO/NNCF (runtime precision tests) or rclpy (ROS tests) had started their threads in the
+# same process ended in a segmentation fault of the worker or of pytest itself; separate
+# processes keep those libraries out of the forking one.
 ROS_TESTS := test/test_ros_*.py test/test_reliability_*.py
+TRAINING_TESTS := test/test_training_*.py
 
 test: setup
-	$(PY) -m pytest -q -ra --durations=10 $(foreach t,$(ROS_TESTS),--ignore-glob='$(t)')
+	$(PY) -m pytest -q -ra --durations=10 \
+		$(foreach t,$(ROS_TESTS) $(TRAINING_TESTS),--ignore-glob='$(t)')
+	$(PY) -m pytest -q -ra --durations=10 $(TRAINING_TESTS)
 	$(PY) -m pytest -q -ra --durations=10 $(ROS_TESTS)
 
 # On a CUDA machine (CUDA build of torch + tensorrt, README "GPU setup"); writes gpu_check.json.
