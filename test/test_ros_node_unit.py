@@ -43,6 +43,14 @@ class SlowRecognizer:
                                 top_k=[("wave", 0.75), ("clap", 0.25)])]
 
 
+def wait_processed(node: RecognizerNode, frames: int, timeout: float = 5.0) -> None:
+    """Poll the node's statistics until ``frames`` frames were processed, or fail."""
+    deadline = time.monotonic() + timeout
+    while node.stats.snapshot()["frames_processed"] < frames:
+        assert time.monotonic() < deadline, node.stats.snapshot()
+        time.sleep(0.02)
+
+
 def make_node(context, *overrides: Parameter) -> tuple[RecognizerNode, SlowRecognizer]:
     """Node with a SlowRecognizer; returns both."""
     made = []
@@ -212,10 +220,7 @@ def test_publish_error_is_counted_and_the_inference_thread_survives(context,
             msg = rgb_to_image(np.zeros((8, 8, 3), np.uint8))
             msg.header.stamp.sec = sec
             node.input.on_image(msg)
-        deadline = time.monotonic() + 5
-        while node.stats.snapshot()["frames_processed"] < 1:
-            assert time.monotonic() < deadline, node.stats.snapshot()
-            time.sleep(0.02)
+        wait_processed(node, 1)
         stats = node.stats.snapshot()
         assert stats["rejected_output_error"] == 1 and stats["frames_processed"] == 1
         assert "NaN" in stats["last_error"] and node._thread.is_alive()
@@ -238,10 +243,7 @@ def test_failing_reset_is_counted_and_the_inference_thread_survives(context) -> 
         msg = rgb_to_image(np.zeros((8, 8, 3), np.uint8))
         msg.header.stamp.sec = 1
         node.input.on_image(msg)
-        deadline = time.monotonic() + 5
-        while node.stats.snapshot()["frames_processed"] < 1:
-            assert time.monotonic() < deadline, node.stats.snapshot()
-            time.sleep(0.02)
+        wait_processed(node, 1)
         stats = node.stats.snapshot()
         assert stats["rejected_inference_error"] == 1 and "engine lost" in stats["last_error"]
         assert node._thread.is_alive()
