@@ -44,10 +44,10 @@ demo: setup
 	$(PY) -m glimpse_ros.demo
 
 bench: setup
-	$(PY) -m glimpse_ros.runtime.bench --out bench.json
+	$(PY) -m glimpse_ros.bench --out bench.json
 
 bench-node: setup
-	$(PY) -m glimpse_ros.tools.bench_node --out bench_node.json
+	$(PY) -m glimpse_ros.bench.node --out bench_node.json
 
 reliability: setup
 	$(PY) -m glimpse_ros.tools.reliability --out reliability.json

@@ -1,8 +1,8 @@
-"""``python -m glimpse_ros.export``: see :mod:`glimpse_ros.runtime.export_cli`."""
+"""``python -m glimpse_ros.export``: see :mod:`glimpse_ros.tools.export`."""
 
 import sys
 
-from glimpse_ros.runtime.export_cli import main
+from glimpse_ros.tools.export import main
 
 __all__ = ["main"]
 

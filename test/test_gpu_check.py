@@ -186,7 +186,7 @@ def _latency_ms(fn, x, repeats: int = 20) -> float:
 def test_tensorrt_parity_latency_and_cache(tmp_path):
     """Paper backbone: ONNX -> TensorRT fp32/fp16 match torch fp32; the cache loads/rebuilds."""
     _tensorrt()
-    from glimpse_ros.runtime.export import compare, export_backbone
+    from glimpse_ros.runtime.export.clip import compare, export_backbone
     from glimpse_ros.runtime.tensorrt_engine import TensorRTEngine
     from glimpse_ros.runtime.torch_engine import TorchEngine
 

@@ -9,8 +9,9 @@ import pytest
 pytest.importorskip("sensor_msgs.msg")
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from glimpse_ros.ros.image_conversion import (  # noqa: E402
-    ImageConversionError, compressed_to_rgb, image_to_rgb, rgb_to_image)
+from glimpse_ros.ros.image_message import rgb_to_image  # noqa: E402
+from glimpse_ros.sources.image_decoding import (ImageConversionError,  # noqa: E402
+                                                compressed_to_rgb, image_to_rgb)
 
 H, W = 6, 10
 RNG = np.random.default_rng(0)

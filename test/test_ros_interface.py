@@ -25,7 +25,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
-from glimpse_ros.ros.image_conversion import rgb_to_image  # noqa: E402
+from glimpse_ros.ros.image_message import rgb_to_image  # noqa: E402
 from ros_pair import RosPair, wait_for  # noqa: E402
 
 RVIZ = Path(__file__).resolve().parents[1] / "config" / "recognizer.rviz"

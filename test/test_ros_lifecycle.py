@@ -27,7 +27,7 @@ from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
 
 from glimpse_ros.config import ModelConfig  # noqa: E402
-from glimpse_ros.ros.image_conversion import rgb_to_image  # noqa: E402
+from glimpse_ros.ros.image_message import rgb_to_image  # noqa: E402
 from glimpse_ros.tools.reliability_harness import stop_process  # noqa: E402
 from ros_pair import wait_for  # noqa: E402
 

@@ -28,7 +28,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 from visualization_msgs.msg import Marker, MarkerArray  # noqa: E402
 
 from glimpse_ros.config import ModelConfig  # noqa: E402
-from glimpse_ros.ros.image_conversion import rgb_to_image  # noqa: E402
+from glimpse_ros.ros.image_message import rgb_to_image  # noqa: E402
 
 W, H = 64, 48
 G = 3

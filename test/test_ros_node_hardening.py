@@ -20,8 +20,9 @@ from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import CameraInfo, CompressedImage  # noqa: E402
 from test_ros_node_unit import make_node  # noqa: E402
 
-import glimpse_ros.ros.image_conversion as conversion  # noqa: E402
-from glimpse_ros.ros.image_conversion import ImageConversionError, inspect_compressed  # noqa: E402
+import glimpse_ros.sources.image_decoding as conversion  # noqa: E402
+from glimpse_ros.sources.image_decoding import ImageConversionError  # noqa: E402
+from glimpse_ros.sources.image_decoding import inspect_compressed  # noqa: E402
 from glimpse_ros.ros.markers import Projection, check_camera_info, glimpse_markers  # noqa: E402
 from glimpse_ros.ros.parameters import ParameterError  # noqa: E402
 from glimpse_ros.tools.reliability_fuzz import scan_bomb_jpeg  # noqa: E402
@@ -163,7 +164,7 @@ def test_incompatible_publisher_and_sequence_gaps_are_counted(context) -> None:
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
 
-    from glimpse_ros.ros.image_conversion import rgb_to_image
+    from glimpse_ros.ros.image_message import rgb_to_image
 
     node, rec = make_node(context, Parameter("input_reliability", value="reliable"))
     other = rclpy.create_node("cam", context=context)

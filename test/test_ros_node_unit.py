@@ -13,7 +13,7 @@ import pytest
 rclpy = pytest.importorskip("rclpy")
 from rclpy.parameter import Parameter  # noqa: E402
 
-from glimpse_ros.ros.image_conversion import rgb_to_image  # noqa: E402
+from glimpse_ros.ros.image_message import rgb_to_image  # noqa: E402
 from glimpse_ros.ros.node import RecognizerNode  # noqa: E402
 from glimpse_ros.ros.parameters import DESCRIPTIONS, ParameterError, parameter_names  # noqa: E402
 from glimpse_ros.runtime.stream_policy import ResetKind  # noqa: E402

@@ -20,7 +20,7 @@ from rcl_interfaces.srv import (DescribeParameters, GetParameters,  # noqa: E402
 from rclpy.parameter import Parameter  # noqa: E402
 from visualization_msgs.msg import MarkerArray  # noqa: E402
 
-from glimpse_ros.ros.image_conversion import rgb_to_image  # noqa: E402
+from glimpse_ros.ros.image_message import rgb_to_image  # noqa: E402
 from glimpse_ros.ros.node import RecognizerNode  # noqa: E402
 from glimpse_ros.ros.parameters import ParameterError  # noqa: E402
 from ros_pair import RosPair, wait_for  # noqa: E402

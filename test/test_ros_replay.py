@@ -12,7 +12,7 @@ rclpy = pytest.importorskip("rclpy")
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
 
-from glimpse_ros.ros.image_conversion import image_to_rgb  # noqa: E402
+from glimpse_ros.sources.image_decoding import image_to_rgb  # noqa: E402
 from glimpse_ros.ros.replay import FrameSource, ReplayNode  # noqa: E402
 
 

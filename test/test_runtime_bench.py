@@ -10,9 +10,9 @@ import dataclasses
 
 import pytest
 
-from glimpse_ros.runtime import bench_common
-from glimpse_ros.runtime.bench_common import CpuMeter, CpuSample
-from glimpse_ros.runtime.bench_stream import Variant, _summary, ratios
+from glimpse_ros.bench import common as bench_common
+from glimpse_ros.bench.common import CpuMeter, CpuSample
+from glimpse_ros.bench.stream import Variant, _summary, ratios
 
 
 def rounds(ms: float, backbone: float, cpu: float | None = None) -> list[dict]:
@@ -98,7 +98,7 @@ def test_bench_node_stream_model_is_a_causal_copy(tmp_path):
     from glimpse_ros.config import ModelConfig
     from glimpse_ros.model.checkpoint import load_checkpoint, save_checkpoint
     from glimpse_ros.model.glimpse_clouds import GlimpseClouds
-    from glimpse_ros.tools.bench_node import stream_model
+    from glimpse_ros.bench.node import stream_model
 
     cfg = ModelConfig.small(num_classes=3)
     sym = save_checkpoint(tmp_path / "sym.safetensors", GlimpseClouds(cfg), ["a", "b", "c"])

@@ -9,9 +9,11 @@ import onnx
 import pytest
 
 from glimpse_ros.config import ModelConfig
-from glimpse_ros.runtime import engine as engine_mod
-from glimpse_ros.runtime.engine import EngineUnavailable, create_engine, select_backend
-from glimpse_ros.runtime.export import compare, export_backbone, export_module_cached
+from glimpse_ros.runtime import factory as engine_mod
+from glimpse_ros.runtime.engine import EngineUnavailable
+from glimpse_ros.runtime.factory import create_engine, select_backend
+from glimpse_ros.runtime.export.cache import export_module_cached
+from glimpse_ros.runtime.export.clip import compare, export_backbone
 from runtime_fixtures import random_backbone
 
 # Max |engine - torch| relative to max |torch|: fp32 engines differ from torch only in summation

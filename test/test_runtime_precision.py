@@ -9,10 +9,10 @@ from glimpse_ros.config import ModelConfig, RecognizerConfig
 from glimpse_ros.model.backbone import InflatedResNet
 from glimpse_ros.runtime import precision as precision_mod
 from glimpse_ros.runtime.calibration import synthetic_clips
-from glimpse_ros.runtime.engine import create_engine
-from glimpse_ros.runtime.export import export_module_cached
+from glimpse_ros.runtime.factory import create_engine
+from glimpse_ros.runtime.export.cache import export_module_cached
 from glimpse_ros.runtime.precision import cpu_flags, native_bf16, native_int8
-from glimpse_ros.runtime.step_engine import create_step_engine
+from glimpse_ros.runtime.factory import create_step_engine
 from runtime_fixtures import random_backbone
 
 ov = pytest.importorskip("openvino")

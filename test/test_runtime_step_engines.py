@@ -10,9 +10,9 @@ import torch
 from glimpse_ros.config import ModelConfig
 from glimpse_ros.model.backbone import InflatedResNet
 from glimpse_ros.runtime.engine import EngineUnavailable
-from glimpse_ros.runtime.export import compare
-from glimpse_ros.runtime.export_step import export_step
-from glimpse_ros.runtime.step_engine import create_step_engine
+from glimpse_ros.runtime.export.clip import compare
+from glimpse_ros.runtime.export.step import export_step
+from glimpse_ros.runtime.factory import create_step_engine
 from runtime_fixtures import random_backbone
 
 # fp32 engines differ from torch only in summation order (~1e-6 relative measured here).

@@ -19,9 +19,9 @@ from sensor_msgs.msg import CameraInfo
 from glimpse_ros.config import NodeConfig
 from glimpse_ros.ros.diagnostics import NodeStats
 from glimpse_ros.ros.frame_queue import DropOldestQueue
-from glimpse_ros.ros.image_conversion import (CompressedFrame, ImageConversionError,
-                                              decode_compressed, image_to_rgb,
-                                              inspect_compressed)
+from glimpse_ros.sources.image_decoding import (CompressedFrame, ImageConversionError,
+                                                decode_compressed, image_to_rgb,
+                                                inspect_compressed)
 from glimpse_ros.ros.markers import check_camera_info
 from glimpse_ros.ros.sequence_gaps import SequenceGaps
 

@@ -36,7 +36,7 @@ from glimpse_ros.ros.camera_topics import RELIABLE_INPUT_QOS, SENSOR_QOS, input_
 from glimpse_ros.ros.diagnostics import NodeStats, diagnostic_array
 from glimpse_ros.ros.frame_input import FrameInput
 from glimpse_ros.ros.frequency_status import frequency_check, merge_check
-from glimpse_ros.ros.image_conversion import CompressedFrame
+from glimpse_ros.sources.image_decoding import CompressedFrame
 from glimpse_ros.ros.parameters import (ParameterError, declare_config_parameters,
                                         updated_configs)
 from glimpse_ros.ros.result_output import ResultOutputs

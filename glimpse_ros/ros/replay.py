@@ -30,7 +30,7 @@ from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
-from glimpse_ros.ros.image_conversion import rgb_to_image
+from glimpse_ros.ros.image_message import rgb_to_image
 from glimpse_ros.ros.transport import apply_default_transport
 from glimpse_ros.sources import BagSource, Frame, FrameSource, open_source
 

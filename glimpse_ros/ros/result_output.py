@@ -26,7 +26,7 @@ from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
 from glimpse_ros.config import NodeConfig
-from glimpse_ros.ros.image_conversion import rgb_to_image
+from glimpse_ros.ros.image_message import rgb_to_image
 from glimpse_ros.ros.markers import Projection, glimpse_markers
 from glimpse_ros.ros.overlay import draw_overlay
 

@@ -1,31 +1,27 @@
-"""Backbone engines behind one interface, and the ``auto`` choice between them (DESIGN §3).
+"""The backbone engine interface and its errors (DESIGN §3); imports no engine.
 
 An engine runs the inflated ResNet only: ``(B, 3, T, H, W) float32 -> (Z, c)`` with
-``Z (B, Dz, T, H/32, W/32)`` and ``c (B, T, Dc)``, numpy in and out. ``torch`` runs the PyTorch
-module (the reference); ``onnxruntime``, ``openvino`` and ``tensorrt`` load the ONNX export.
+``Z (B, Dz, T, H/32, W/32)`` and ``c (B, T, Dc)``, numpy in and out. A step engine runs one frame
+of a causal backbone with an explicit state:
+``step(frame (B, 3, H, W) float32, state) -> (z (B, Dz, H/32, W/32), c (B, Dc), new_state)``.
+The state is a tuple of float32 arrays, one per temporal conv in network order
+(``InflatedResNet.state_shapes``: its last ``kt - 1`` input frames); ``None`` starts a sequence.
+States are values: stepping never modifies a state passed in, so any state can be stepped from
+again.
 
-Precision policy (:mod:`glimpse_ros.runtime.precision`): fp32 everywhere by default; ``fp16`` is
-a GPU precision (``auto`` falls back to fp32 on a CPU machine and logs it); ``bf16`` and ``int8``
-are OpenVINO precisions, refused with a message where the CPU cannot run them natively.
+The engines (``torch_engine``, ``onnxruntime_engine``, ``openvino_engine``, ``tensorrt_*``) import
+this module; :mod:`glimpse_ros.runtime.factory` creates them and is the only module that imports
+them all.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import logging
 import os
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Optional, Protocol, runtime_checkable
 
 import numpy as np
 
-from glimpse_ros.runtime.precision import PRECISIONS, resolve_precision
-
-LOG = logging.getLogger("glimpse_ros.runtime")
-
-ENGINE_NAMES = ("torch", "onnxruntime", "openvino", "tensorrt")
-# Fastest first, as measured on the reference CPU (DESIGN §6; `make bench` re-measures).
-CPU_PREFERENCE = ("openvino", "onnxruntime", "torch")
+StepState = tuple[np.ndarray, ...]
 
 
 class EngineUnavailable(RuntimeError):
@@ -34,13 +30,26 @@ class EngineUnavailable(RuntimeError):
 
 @runtime_checkable
 class BackboneEngine(Protocol):
-    """What every engine provides."""
+    """What every clip engine provides."""
 
     name: str
     precision: str
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Run the backbone: ``x (B, 3, T, H, W) float32 -> (Z, c)`` as float32 numpy arrays."""
+        ...
+
+
+@runtime_checkable
+class BackboneStepEngine(Protocol):
+    """What every step engine provides."""
+
+    name: str
+    precision: str
+
+    def step(self, frame: np.ndarray, state: Optional[StepState]
+             ) -> tuple[np.ndarray, np.ndarray, StepState]:
+        """Run one frame: ``(B, 3, H, W)`` float32 and the state -> ``(z, c, new_state)``."""
         ...
 
 
@@ -70,155 +79,27 @@ def check_clip(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
-def module_installed(name: str) -> bool:
-    """True when ``name`` can be imported (without importing it)."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except (ImportError, ValueError):
-        return False
+def check_frame_input(frame: np.ndarray, shape: Optional[tuple[int, ...]] = None) -> np.ndarray:
+    """Validate a step input (and its shape when the engine is fixed to one); C-contiguous."""
+    if not isinstance(frame, np.ndarray):
+        raise ValueError(f"step input must be a numpy array, got {type(frame).__name__}")
+    if frame.ndim != 4 or frame.shape[1] != 3:
+        raise ValueError(f"step input must be (B, 3, H, W), got shape {frame.shape}")
+    if frame.dtype != np.float32:
+        raise ValueError(f"step input must be float32, got {frame.dtype}")
+    if shape is not None and tuple(frame.shape) != tuple(shape):
+        raise ValueError(f"step input shape {frame.shape} differs from the engine's frame shape "
+                         f"{tuple(shape)} (the step graph is compiled for one frame size)")
+    return np.ascontiguousarray(frame)
 
 
-def cuda_available() -> bool:
-    """True when torch sees a CUDA device."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - torch is a dependency
-        return False
-    return bool(torch.cuda.is_available())
+def check_state(state: StepState, shapes: list[tuple[int, ...]]) -> None:
+    """Raise ``ValueError`` unless ``state`` has the engine's number and shapes of arrays."""
+    got = [tuple(s.shape) for s in state]
+    if got != [tuple(s) for s in shapes]:
+        raise ValueError(f"state: shapes {got[:2]}... ({len(got)} arrays) do not match the "
+                         f"backbone's {[tuple(s) for s in shapes][:2]}... ({len(shapes)})")
 
 
-def engine_status(name: str) -> tuple[bool, str]:
-    """Whether engine ``name`` can run here, and why (not)."""
-    if name in ("torch", "onnxruntime", "openvino"):
-        ok = module_installed(name)
-        return ok, f"{name} is {'installed' if ok else 'not installed'}"
-    if name == "tensorrt":
-        if not module_installed("tensorrt"):
-            return False, "tensorrt is not installed"
-        if not cuda_available():
-            return False, "tensorrt is installed but no CUDA GPU is visible to torch"
-        return True, "tensorrt is installed and a CUDA GPU is present"
-    raise ValueError(f"unknown engine {name!r}; choose one of auto, {', '.join(ENGINE_NAMES)}")
-
-
-def select_backend(requested: str = "auto") -> tuple[str, str]:
-    """Resolve ``auto`` to a concrete engine name; return ``(name, reason)``.
-
-    ``auto`` picks TensorRT when tensorrt and a CUDA GPU are present, else the first installed
-    engine of :data:`CPU_PREFERENCE` (OpenVINO, ONNX Runtime, torch).
-    """
-    if requested != "auto":
-        ok, why = engine_status(requested)
-        if not ok:
-            raise EngineUnavailable(f"backend {requested!r} cannot run here: {why}")
-        return requested, f"requested explicitly ({why})"
-    trt_ok, trt_why = engine_status("tensorrt")
-    if trt_ok:
-        return "tensorrt", trt_why
-    for name in CPU_PREFERENCE:
-        ok, _ = engine_status(name)
-        if ok:
-            skipped = CPU_PREFERENCE[:CPU_PREFERENCE.index(name)]
-            extra = f"; not installed: {', '.join(skipped)}" if skipped else ""
-            return name, f"{trt_why}; {name} is the fastest installed CPU engine{extra}"
-    raise EngineUnavailable("no backbone engine is installed (need torch at least)")
-
-
-def create_engine(name: str, source: Any, precision: str | None = None, threads: int = 0, *,
-                  cache_dir: str | Path | None = None,
-                  input_shape: tuple[int, ...] | None = None) -> BackboneEngine:
-    """Create a backbone engine.
-
-    Args:
-        name: ``auto``, ``torch``, ``onnxruntime``, ``openvino`` or ``tensorrt``.
-        source: an ONNX file path, or the PyTorch backbone module (``InflatedResNet``). The torch
-            engine needs the module; the others need the ONNX file (a module is exported first,
-            into ``cache_dir``, when ``input_shape`` is given).
-        precision: ``fp32``, ``fp16`` (GPU), ``bf16`` or ``int8`` (OpenVINO); None = the
-            engine's default (fp16 for TensorRT, else fp32).
-        threads: CPU threads (0 = all available cores).
-        cache_dir: directory for TensorRT engines and ONNX exports of modules.
-        input_shape: ``(B, 3, T, H, W)`` the engine will see; lets OpenVINO and TensorRT compile a
-            static shape up front (they otherwise compile on the first call). Required for int8
-            (the quantised model is calibrated and cached for that shape).
-
-    Raises:
-        ValueError: unknown name or precision, a precision this engine or CPU cannot run
-            natively (fp16 on a CPU engine, bf16 without native bf16, ...), wrong source type.
-        EngineUnavailable: the engine's package (or, for TensorRT, a CUDA GPU) is missing.
-    """
-    requested_auto = name == "auto"
-    resolved, why = select_backend(name)
-    if requested_auto:
-        LOG.info("backend auto -> %s (%s)", resolved, why)
-    gpu = resolved == "tensorrt" or (resolved == "torch" and cuda_available())
-    precision = resolve_precision(resolved, precision, requested_auto, gpu)
-    threads = resolve_threads(threads)
-
-    if resolved == "torch":
-        from glimpse_ros.runtime.torch_engine import TorchEngine
-
-        if isinstance(source, (str, Path)):
-            raise ValueError("the torch engine needs the PyTorch backbone module, "
-                             "not an ONNX path")
-        return TorchEngine(source, precision=precision, threads=threads)
-
-    onnx_path = onnx_source_path(source, cache_dir, input_shape)
-    if resolved == "onnxruntime":
-        from glimpse_ros.runtime.onnxruntime_engine import OnnxRuntimeEngine
-
-        return OnnxRuntimeEngine(onnx_path, threads=threads)
-    if resolved == "openvino":
-        from glimpse_ros.runtime.openvino_engine import OpenVinoEngine
-
-        onnx_path = openvino_model_path(onnx_path, precision, cache_dir, input_shape, threads)
-        return OpenVinoEngine(onnx_path, threads=threads, input_shape=input_shape,
-                              precision=precision)
-    from glimpse_ros.runtime.tensorrt_engine import TensorRTEngine
-
-    return TensorRTEngine(onnx_path, precision=precision, cache_dir=cache_dir,
-                          input_shape=input_shape)
-
-
-def onnx_source_path(source: Any, cache_dir: str | Path | None,
-                     shape: tuple[int, ...] | None, step: bool = False) -> Path:
-    """Return an ONNX path for ``source`` (exporting a module into ``cache_dir`` when needed).
-
-    Args:
-        source: an ONNX file path, or the backbone module to export.
-        cache_dir: where module exports are cached.
-        shape: ``(B, 3, T, H, W)`` for a clip export, ``(B, 3, H, W)`` for a step export.
-        step: export the frame step (``export_step``) instead of the clip graph.
-    """
-    if isinstance(source, (str, Path)):
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise ValueError(f"{path}: ONNX file not found")
-        return path
-    from glimpse_ros.runtime.export import export_module_cached
-
-    if shape is None:
-        raise ValueError("exporting a module for a non-torch step engine needs frame_shape" if step
-                         else "exporting a module for a non-torch engine needs input_shape "
-                         "(B,3,T,H,W)")
-    return export_module_cached(source, cache_dir, shape, step=step)
-
-
-def openvino_model_path(onnx_path: Path, precision: str, cache_dir: str | Path | None,
-                        shape: tuple[int, ...] | None, threads: int, step: bool = False) -> Path:
-    """The file OpenVINO loads: ``onnx_path``, or for int8 its quantised IR for ``shape``."""
-    if precision != "int8":
-        return onnx_path
-    from glimpse_ros.runtime.int8 import int8_model
-
-    if shape is None:
-        raise ValueError("precision int8 needs frame_shape (the step is calibrated for one shape)"
-                         if step else "precision int8 needs input_shape (the model is calibrated "
-                         "for one shape)")
-    return int8_model(onnx_path, cache_dir, shape, threads)
-
-
-__all__ = ["BackboneEngine", "CPU_PREFERENCE", "ENGINE_NAMES", "EngineUnavailable", "PRECISIONS",
-           "check_clip",
-           "cpu_count", "create_engine", "engine_status", "onnx_source_path",
-           "openvino_model_path", "resolve_threads", "select_backend"]
+__all__ = ["BackboneEngine", "BackboneStepEngine", "EngineUnavailable", "StepState",
+           "check_clip", "check_frame_input", "check_state", "cpu_count", "resolve_threads"]

@@ -40,7 +40,7 @@ def step_feeds(onnx_path: Path, clips: list[np.ndarray], threads: int) -> list[d
     """Feeds ``{frame, fresh, state_in_i}`` that the fp32 step graph meets on ``clips``."""
     import openvino as ov
 
-    from glimpse_ros.runtime.export_step import graph_state_shapes, step_inputs
+    from glimpse_ros.runtime.step_graph import graph_state_shapes, step_inputs
     from glimpse_ros.runtime.openvino_engine import OpenVinoStepEngine
 
     b, _, _, h, w = clips[0].shape
@@ -84,7 +84,7 @@ def quantize(onnx_path: str | Path, shape: tuple[int, ...], out: str | Path,
     import nncf
     import openvino as ov
 
-    from glimpse_ros.runtime.export_step import FRAME
+    from glimpse_ros.runtime.step_graph import FRAME
 
     core = ov.Core()
     model = core.read_model(str(onnx_path))

@@ -65,15 +65,15 @@ class OnnxRuntimeStepEngine:
     """Run the causal backbone's step export (``export_step``) with ONNX Runtime on the CPU.
 
     The state travels as explicit graph inputs/outputs (numpy arrays), see
-    :mod:`glimpse_ros.runtime.step_engine`.
+    :mod:`glimpse_ros.runtime.engine`.
     """
 
     name = "onnxruntime"
 
     def __init__(self, onnx_path: str | Path, threads: int = 1) -> None:
         """Load ``onnx_path`` (a step export) into an inference session."""
-        from glimpse_ros.runtime.export_step import (FRAME, FRESH, state_input_names,
-                                                     state_output_names)
+        from glimpse_ros.runtime.step_graph import (FRAME, FRESH, state_input_names,
+                                                    state_output_names)
 
         self.precision = "fp32"
         self.session = cpu_session(onnx_path, threads)
@@ -90,8 +90,8 @@ class OnnxRuntimeStepEngine:
     def step(self, frame: np.ndarray, state: tuple[np.ndarray, ...] | None
              ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
         """Run one frame: ``(B, 3, H, W)`` float32 and the state -> ``(z, c, new_state)``."""
-        from glimpse_ros.runtime.export_step import graph_state_shapes, step_inputs
-        from glimpse_ros.runtime.step_engine import check_frame_input
+        from glimpse_ros.runtime.step_graph import graph_state_shapes, step_inputs
+        from glimpse_ros.runtime.engine import check_frame_input
 
         frame = check_frame_input(frame)
         shapes = graph_state_shapes(self._state_dims, frame.shape[0])

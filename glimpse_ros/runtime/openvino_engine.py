@@ -114,13 +114,13 @@ class OpenVinoStepEngine(_OpenVinoBase):
 
     Same compilation settings as :class:`OpenVinoEngine` (static shape, LATENCY, explicit f32);
     the state travels as explicit graph inputs/outputs, see
-    :mod:`glimpse_ros.runtime.step_engine`.
+    :mod:`glimpse_ros.runtime.engine`.
     """
 
     def __init__(self, onnx_path: str | Path, threads: int = 1,
                  frame_shape: tuple[int, ...] | None = None, precision: str = "fp32") -> None:
         """Read ``onnx_path``; compile now when ``frame_shape`` is known, else on first use."""
-        from glimpse_ros.runtime.export_step import FRAME, FRESH, state_input_names
+        from glimpse_ros.runtime.step_graph import FRAME, FRESH, state_input_names
 
         self._read(onnx_path, threads, precision)
         names = [i.get_any_name() for i in self.model.inputs]
@@ -134,7 +134,7 @@ class OpenVinoStepEngine(_OpenVinoBase):
 
     def _compile(self, shape: tuple[int, ...]) -> None:
         """Reshape every input to the static shapes of a ``shape`` frame and compile."""
-        from glimpse_ros.runtime.export_step import graph_state_shapes
+        from glimpse_ros.runtime.step_graph import graph_state_shapes
 
         if self.shape is not None:
             LOG.info("openvino step: frame shape changed %s -> %s, recompiling", self.shape,
@@ -150,8 +150,8 @@ class OpenVinoStepEngine(_OpenVinoBase):
     def step(self, frame: np.ndarray, state: tuple[np.ndarray, ...] | None
              ) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, ...]]:
         """Run one frame: ``(B, 3, H, W)`` float32 and the state -> ``(z, c, new_state)``."""
-        from glimpse_ros.runtime.export_step import step_inputs
-        from glimpse_ros.runtime.step_engine import check_frame_input
+        from glimpse_ros.runtime.step_graph import step_inputs
+        from glimpse_ros.runtime.engine import check_frame_input
 
         frame = check_frame_input(frame)
         if frame.shape != self.shape:

@@ -50,14 +50,15 @@ import torch
 
 from glimpse_ros.config import RecognizerConfig
 from glimpse_ros.preprocess import check_frame, glimpse_box_pixels, preprocess_frame
-from glimpse_ros.runtime.engine import (BackboneEngine, EngineUnavailable, create_engine,
-                                        select_backend)
-from glimpse_ros.runtime.export import onnx_for_checkpoint
+from glimpse_ros.runtime.engine import BackboneEngine, EngineUnavailable
+from glimpse_ros.runtime.factory import create_engine, select_backend
+from glimpse_ros.runtime.export.cache import onnx_for_checkpoint
 from glimpse_ros.runtime.frame_buffer import FrameBuffer
 from glimpse_ros.runtime.labels import load_labels
 from glimpse_ros.runtime.model_files import resolve_model_path
 from glimpse_ros.runtime.smoothing import EmaSmoother, softmax, top_k
-from glimpse_ros.runtime.step_engine import BackboneStepEngine, create_step_engine
+from glimpse_ros.runtime.engine import BackboneStepEngine
+from glimpse_ros.runtime.factory import create_step_engine
 from glimpse_ros.runtime.stream_policy import Action, ResetKind, decide, reset_kind
 
 LOG = logging.getLogger("glimpse_ros.runtime")

@@ -3,7 +3,7 @@
 Same build, cache and precision rules as :mod:`glimpse_ros.runtime.tensorrt_engine` (lazy
 ``tensorrt`` import, CUDA memory from torch, one static optimisation profile, engines cached by
 ONNX hash + TensorRT version + GPU + precision + frame shape). The state travels as explicit graph
-inputs/outputs (numpy arrays on the host), see :mod:`glimpse_ros.runtime.step_engine`.
+inputs/outputs (numpy arrays on the host), see :mod:`glimpse_ros.runtime.engine`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from glimpse_ros.runtime.export_step import (FRAME, FRESH, graph_state_shapes, state_input_names,
-                                             state_output_names, step_inputs)
+from glimpse_ros.runtime.step_graph import (FRAME, FRESH, graph_state_shapes, state_input_names,
+                                            state_output_names, step_inputs)
 from glimpse_ros.runtime.model_files import file_sha256
-from glimpse_ros.runtime.step_engine import check_frame_input
+from glimpse_ros.runtime.engine import check_frame_input
 from glimpse_ros.runtime.tensorrt_engine import build_serialized, current_target, import_tensorrt
 from glimpse_ros.runtime.trt_cache import EngineCache, engine_key
 

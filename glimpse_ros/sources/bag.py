@@ -1,7 +1,7 @@
 """Image frames of a ROS 2 bag (sqlite3 or mcap storage) read with ``rosbags``, without ROS.
 
 The bag's ``sensor_msgs/Image`` or ``sensor_msgs/CompressedImage`` topic is decoded like the node
-decodes it (:mod:`glimpse_ros.ros.image_conversion`) and keeps its original header stamp and
+decodes it (:mod:`glimpse_ros.sources.image_decoding`) and keeps its original header stamp and
 frame id. CameraInfo messages recorded on the image topic's sibling ``camera_info``
 (image_transport's convention: ``/cam/image_raw`` -> ``/cam/camera_info``) go with the frames that
 follow them.
@@ -16,8 +16,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from glimpse_ros.ros.image_conversion import (DEFAULT_MAX_PIXELS, ImageConversionError,
-                                              compressed_to_rgb, image_to_rgb)
+from glimpse_ros.sources.image_decoding import (DEFAULT_MAX_PIXELS, ImageConversionError,
+                                                compressed_to_rgb, image_to_rgb)
 from glimpse_ros.sources.frame import Frame
 
 LOG = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import MarkerArray
 
-from glimpse_ros.ros.image_conversion import image_to_rgb
+from glimpse_ros.sources.image_decoding import image_to_rgb
 from glimpse_ros.ros.node import RecognizerNode, stamp_to_float
 from glimpse_ros.ros.transport import apply_default_transport
 from glimpse_ros.ros.replay import ReplayNode

@@ -87,7 +87,8 @@ def dds_runs(tmp: Path, domain: int, malformed: int, overload_s: float) -> dict[
 
 def window_timing(checkpoint: Path, width: int, height: int, stride: int) -> dict[str, float]:
     """In-process per-frame conversion+preprocess and per-window backbone+head times (ms)."""
-    from glimpse_ros.ros.image_conversion import image_to_rgb, rgb_to_image
+    from glimpse_ros.ros.image_message import rgb_to_image
+    from glimpse_ros.sources.image_decoding import image_to_rgb
     from glimpse_ros.runtime.recognizer import Recognizer
 
     rec = Recognizer(RecognizerConfig(backend="torch", num_threads=1, stride=stride), checkpoint)

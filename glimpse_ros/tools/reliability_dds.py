@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from glimpse_ros.ros.image_conversion import rgb_to_image
+from glimpse_ros.ros.image_message import rgb_to_image
 from glimpse_ros.tools.reliability_fuzz import FuzzCase, FuzzGenerator, scan_bomb_jpeg
 from glimpse_ros.tools.reliability_harness import NodeProcess, Probe
 

@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 
-from glimpse_ros.ros.image_conversion import (SUPPORTED_ENCODINGS, ImageConversionError,
-                                              compressed_to_rgb, image_to_rgb)
+from glimpse_ros.sources.image_decoding import (SUPPORTED_ENCODINGS, ImageConversionError,
+                                                compressed_to_rgb, image_to_rgb)
 
 # encoding -> bytes per pixel, for building valid raw frames.
 VALID_ENCODINGS = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1, "yuv422": 2,

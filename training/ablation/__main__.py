@@ -20,7 +20,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from glimpse_ros.runtime.bench_common import cpu_name
+from glimpse_ros.bench.common import cpu_name
 from training.ablation.arms import ARM_KEYS, Budget, Run, plan
 from training.ablation.execute import execute
 from training.ablation.report import markdown, placement_png, sign_checks, summarise

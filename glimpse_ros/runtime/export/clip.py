@@ -1,4 +1,4 @@
-"""ONNX export of the backbone, cached per checkpoint (DESIGN §3).
+"""ONNX export of the backbone clip graph (DESIGN §3).
 
 The graph has one input ``x (B, 3, T, H, W)`` and two outputs ``Z (B, Dz, T, H/32, W/32)`` and
 ``c (B, T, Dc)``; B, T, H and W are dynamic axes, and engines that profit from a static shape
@@ -11,7 +11,6 @@ convolutions that it handles exactly, and it needs no extra package (the dynamo 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import tempfile
@@ -20,8 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from glimpse_ros.runtime.model_files import cache_root, file_sha256
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 
@@ -72,57 +69,6 @@ def export_backbone(backbone: torch.nn.Module, path: str | Path,
     return path
 
 
-def module_digest(module: torch.nn.Module) -> str:
-    """Hex sha256 over a module's state dict (names, shapes, dtypes and bytes)."""
-    digest = hashlib.sha256()
-    for name, tensor in module.state_dict().items():
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _cached_export(backbone: torch.nn.Module, key: str, cache_dir: str | Path | None,
-                   input_shape: tuple[int, ...], step: bool = False) -> Path:
-    """Export into ``<cache>/onnx/<key>.onnx`` unless that file already exists.
-
-    ``step``: export the causal backbone's frame step (``export_step``, ``input_shape`` is then
-    the frame's ``(B, 3, H, W)``) instead of the clip graph.
-    """
-    if step:
-        from glimpse_ros.runtime.export_step import STEP_EXPORT_VERSION, export_step
-
-        name, version, exporter = "step", STEP_EXPORT_VERSION, export_step
-    else:
-        name, version, exporter = "backbone", EXPORT_VERSION, export_backbone
-    path = cache_root(cache_dir) / "onnx" / f"{name}-{key[:24]}-v{version}.onnx"
-    if path.is_file():
-        try:  # a damaged cache file (disk error, manual edit) is re-exported, not fatal
-            import onnx
-
-            onnx.checker.check_model(str(path))
-        except Exception as err:  # noqa: BLE001 - onnx raises several types for bad files
-            LOG.warning("cached ONNX export %s is unusable (%s): exporting again", path,
-                        str(err).splitlines()[0][:200] if str(err) else type(err).__name__)
-        else:
-            LOG.info("using cached ONNX export %s", path)
-            return path
-    return exporter(backbone, path, input_shape)
-
-
-def export_module_cached(backbone: torch.nn.Module, cache_dir: str | Path | None,
-                         input_shape: tuple[int, ...], step: bool = False) -> Path:
-    """Export ``backbone`` once per distinct set of weights (keyed by :func:`module_digest`)."""
-    return _cached_export(backbone, "m" + module_digest(backbone), cache_dir, input_shape, step)
-
-
-def onnx_for_checkpoint(checkpoint: str | Path, backbone: torch.nn.Module,
-                        cache_dir: str | Path | None, input_shape: tuple[int, ...],
-                        step: bool = False) -> Path:
-    """Export the backbone of ``checkpoint`` once per checkpoint file (keyed by its sha256)."""
-    return _cached_export(backbone, "c" + file_sha256(checkpoint), cache_dir, input_shape, step)
-
-
 def compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
     """Max absolute difference between two outputs, also relative to the reference's scale."""
     if reference.shape != other.shape:
@@ -132,5 +78,4 @@ def compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
     return {"max_abs": diff, "scale": scale, "relative": diff / max(scale, 1e-12)}
 
 
-__all__ = ["DYNAMIC_AXES", "OPSET", "compare", "export_backbone", "export_module_cached",
-           "module_digest", "onnx_for_checkpoint"]
+__all__ = ["DYNAMIC_AXES", "EXPORT_VERSION", "OPSET", "compare", "export_backbone"]

@@ -15,7 +15,7 @@ import time
 import torch
 
 from glimpse_ros.config import ModelConfig
-from glimpse_ros.runtime.bench_common import cpu_name
+from glimpse_ros.bench.common import cpu_name
 from glimpse_ros.runtime.recognizer import HEAD_THREADS
 
 

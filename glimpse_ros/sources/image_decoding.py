@@ -1,5 +1,8 @@
 """sensor_msgs Image / CompressedImage -> RGB uint8 numpy arrays, with the semantics of cv_bridge.
 
+Pure numpy/OpenCV on any object with the messages' fields (rclpy messages, or the ones rosbags
+deserialises): both the node and the offline bag reader decode with it; nothing here imports ROS.
+
 cv_bridge is not available from PyPI, so the node converts with numpy and OpenCV, following
 ``cv_bridge::toCvCopy(msg, "rgb8")`` (vision_opencv, ``cv_bridge.cpp``) per encoding:
 
@@ -30,7 +33,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from glimpse_ros.ros.compressed_header import MAX_JPEG_SCANS, CompressedHeader, read_header
+from glimpse_ros.sources.compressed_header import MAX_JPEG_SCANS, CompressedHeader, read_header
 
 
 class _Layout(NamedTuple):
@@ -175,8 +178,9 @@ def inspect_compressed(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> CompressedF
     """Check a sensor_msgs/CompressedImage without decoding it (microseconds per message).
 
     The declared image size is checked against ``max_pixels`` and a JPEG's scan count against
-    :data:`~glimpse_ros.ros.compressed_header.MAX_JPEG_SCANS`, so that a small message announcing
-    a huge image, or a progressive JPEG with thousands of scans, never reaches the decoder.
+    :data:`~glimpse_ros.sources.compressed_header.MAX_JPEG_SCANS`, so that a small message
+    announcing a huge image, or a progressive JPEG with thousands of scans, never reaches the
+    decoder.
 
     Raises:
         ImageConversionError: on an unsupported format, empty data, more bytes than a raw frame of
@@ -235,24 +239,3 @@ def compressed_to_rgb(msg, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     :func:`inspect_compressed` then :func:`decode_compressed`; raises what they raise.
     """
     return decode_compressed(inspect_compressed(msg, max_pixels))
-
-
-def rgb_to_image(rgb: np.ndarray, header=None, encoding: str = "rgb8"):
-    """Build a sensor_msgs/Image from an (H, W, 3) uint8 RGB array (encoding rgb8 or bgr8)."""
-    from sensor_msgs.msg import Image
-
-    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected (H, W, 3) uint8, got {rgb.shape} {rgb.dtype}")
-    if encoding == "bgr8":
-        rgb = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    elif encoding != "rgb8":
-        raise ValueError(f"encoding must be rgb8 or bgr8, got {encoding!r}")
-    msg = Image()
-    if header is not None:
-        msg.header = header
-    msg.height, msg.width = int(rgb.shape[0]), int(rgb.shape[1])
-    msg.encoding = encoding
-    msg.is_bigendian = 0
-    msg.step = int(rgb.shape[1] * 3)
-    msg.data = np.ascontiguousarray(rgb).tobytes()
-    return msg

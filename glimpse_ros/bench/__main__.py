@@ -1,6 +1,6 @@
 """Runtime benchmark: backbone engines, head step, Recognizer cost; writes JSON, prints a table.
 
-``python -m glimpse_ros.runtime.bench --out bench.json`` (``make bench``) measures, in ONE run so
+``python -m glimpse_ros.bench --out bench.json`` (``make bench``) measures, in ONE run so
 that ratios are taken side by side on the same machine state:
 
 - fp32 SGEMM peak (``torch.mm`` on large square matrices, all configured threads);
@@ -10,12 +10,12 @@ that ratios are taken side by side on the same machine state:
   over the same engine in fp32 (bf16, int8); a precision this CPU cannot run natively is skipped;
 - the head's step latency per frame, fp32 and ``head_precision: int8`` measured round robin,
   and the int8 head's deviation from fp32 (probabilities, logits, top-1) on random windows;
-- the Recognizer end to end with the fastest fp32 engine (:mod:`glimpse_ros.runtime.bench_stream`):
+- the Recognizer end to end with the fastest fp32 engine (:mod:`glimpse_ros.bench.stream`):
   windowed at strides 1, 4, 8 (``recognizer``: ``{stride, ms_per_frame, ...}``) and streamed
   with a causal model in every native precision (``recognizer_stream``), round robin, with
   frame-to-label latency, own CPU time and the machine's external load;
 - the deviation of bf16 / int8 backbones and the int8 head from fp32 on the demo model
-  (:mod:`glimpse_ros.runtime.bench_precision`);
+  (:mod:`glimpse_ros.bench.precision`);
 - peak RSS of the process.
 
 Why windows looked slower at small strides: an earlier version measured the strides one after
@@ -48,10 +48,11 @@ import numpy as np
 import torch
 
 from glimpse_ros.config import ModelConfig
-from glimpse_ros.runtime.bench_common import CpuMeter, cpu_description, cpu_name
-from glimpse_ros.runtime.bench_head import bench_heads, format_head, head_part, run_head_only
-from glimpse_ros.runtime.bench_report import format_table
-from glimpse_ros.runtime.engine import create_engine, engine_status, resolve_threads
+from glimpse_ros.bench.common import CpuMeter, cpu_description, cpu_name
+from glimpse_ros.bench.head import bench_heads, format_head, head_part, run_head_only
+from glimpse_ros.bench.report import format_table
+from glimpse_ros.runtime.engine import resolve_threads
+from glimpse_ros.runtime.factory import create_engine, engine_status
 
 LOG = logging.getLogger("glimpse_ros.bench")
 # Limits; the *_over_* and *_fps values are ratios measured in one run (DESIGN §6).
@@ -173,8 +174,8 @@ def save_models(cfg: ModelConfig, work: Path, name: str) -> tuple[Path, Path, to
 
 def run(args: argparse.Namespace) -> dict:
     """Run every measurement and return the report."""
-    from glimpse_ros.runtime.bench_stream import build_variants, measure, ratios
-    from glimpse_ros.runtime.export import onnx_for_checkpoint
+    from glimpse_ros.bench.stream import build_variants, measure, ratios
+    from glimpse_ros.runtime.export.cache import onnx_for_checkpoint
 
     threads = resolve_threads(args.threads)
     torch.set_num_threads(threads)
@@ -225,8 +226,8 @@ def run(args: argparse.Namespace) -> dict:
 
 def _deviation(backend: str, threads: int, work: Path) -> dict:
     """bf16 / int8 (backbone) and int8 (head) vs fp32 on the demo model; see bench_precision."""
-    from glimpse_ros.runtime.bench_precision import deviation
-    from glimpse_ros.runtime.bench_stream import stream_precisions
+    from glimpse_ros.bench.precision import deviation
+    from glimpse_ros.bench.stream import stream_precisions
     from glimpse_ros.runtime.model_files import resolve_model_path
 
     configs = stream_precisions(backend) + [("fp32", "int8")]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from glimpse_ros.runtime.bench_head import format_head
+from glimpse_ros.bench.head import format_head
 
 
 def format_table(report: dict) -> str:

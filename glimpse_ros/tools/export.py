@@ -27,9 +27,10 @@ import numpy as np
 import torch
 
 from glimpse_ros.config import ModelConfig
-from glimpse_ros.runtime.engine import (ENGINE_NAMES, EngineUnavailable, create_engine,
-                                        select_backend)
-from glimpse_ros.runtime.export import compare, export_backbone, onnx_for_checkpoint
+from glimpse_ros.runtime.engine import EngineUnavailable
+from glimpse_ros.runtime.factory import ENGINE_NAMES, create_engine, select_backend
+from glimpse_ros.runtime.export.cache import onnx_for_checkpoint
+from glimpse_ros.runtime.export.clip import compare, export_backbone
 
 # Max |engine - torch| relative to max |torch| per output: fp32 engines differ only by summation
 # order (measured ~1e-6 on the small model); fp16 keeps ~3 significant digits through 50 layers,
@@ -133,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
 def _main_step(args: argparse.Namespace, name: str, why: str, backbone: torch.nn.Module,
                cfg: ModelConfig, ckpt: Path | None) -> int:
     """``--step``: export the frame step, run ``args.steps`` steps, compare with torch."""
-    from glimpse_ros.runtime.export_step import export_step
-    from glimpse_ros.runtime.step_engine import create_step_engine
+    from glimpse_ros.runtime.export.step import export_step
+    from glimpse_ros.runtime.factory import create_step_engine
 
     if not cfg.causal:
         print("error: --step needs a causal model (temporal_padding: causal); this one is "

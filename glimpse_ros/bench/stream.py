@@ -12,7 +12,7 @@ Variants (ResNet-50 at 224^2 unless ``--small``, random weights: speed does not 
 
 All variants run round robin: in every round each pushes ``T`` frames (camera-sized images), so
 load from other processes falls on all of them alike and their ratios hold on a shared machine.
-Per frame we record wall and own-CPU time (see :mod:`glimpse_ros.runtime.bench_common`) and the
+Per frame we record wall and own-CPU time (see :mod:`glimpse_ros.bench.common`) and the
 backbone, head and preprocessing parts; per variant the median over rounds.
 
 Frame-to-label latency assumes frames arrive at ``camera_fps`` and the recognizer keeps up: a
@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from glimpse_ros.config import RecognizerConfig
-from glimpse_ros.runtime.bench_common import CpuMeter
+from glimpse_ros.bench.common import CpuMeter
 from glimpse_ros.runtime.precision import native_bf16, native_int8
 from glimpse_ros.runtime.recognizer import Recognizer
 

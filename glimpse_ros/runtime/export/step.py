@@ -19,29 +19,17 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Optional
-
-import numpy as np
 import torch
 from torch import nn
 
-from glimpse_ros.runtime.export import OPSET
+from glimpse_ros.runtime.export.clip import OPSET
+from glimpse_ros.runtime.step_graph import (C, FRAME, FRESH, Z, state_input_names,
+                                            state_output_names)
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 
 # Bump when the step export changes (names, axes, opset), so cached files are not reused.
 STEP_EXPORT_VERSION = 2  # 2: per-frame layers exported as 2D operators (model/frame_ops.py)
-FRAME, FRESH, Z, C = "frame", "fresh", "Z", "c"
-
-
-def state_input_names(n: int) -> list[str]:
-    """Names of the ``n`` state inputs, in network order."""
-    return [f"state_in_{i}" for i in range(n)]
-
-
-def state_output_names(n: int) -> list[str]:
-    """Names of the ``n`` state outputs, in network order."""
-    return [f"state_out_{i}" for i in range(n)]
 
 
 class StepGraph(nn.Module):
@@ -111,44 +99,4 @@ def export_step(backbone: nn.Module, path: str | Path,
     return path
 
 
-def step_inputs(frame: np.ndarray, state: Optional[tuple[np.ndarray, ...]],
-                shapes: list[tuple[int, ...]]) -> dict[str, np.ndarray]:
-    """Feed of the step graph for ``frame (B, 3, H, W)`` and a state (None = fresh).
-
-    Args:
-        frame: checked float32 frame.
-        state: the previous step's state outputs, or None at the start of a sequence.
-        shapes: the graph's state shapes with the batch dim as in ``frame``.
-    """
-    b = frame.shape[0]
-    if state is None:
-        fresh = np.ones(b, np.float32)
-        state = tuple(np.zeros(s, np.float32) for s in shapes)  # ignored where fresh = 1
-    else:
-        fresh = np.zeros(b, np.float32)
-        if [tuple(s.shape) for s in state] != [tuple(s) for s in shapes]:
-            raise ValueError(f"state: {len(state)} arrays of shapes "
-                             f"{[tuple(s.shape) for s in state][:2]}..., expected {len(shapes)} "
-                             f"of shapes {[tuple(s) for s in shapes][:2]}...")
-    feed = {FRAME: frame, FRESH: fresh}
-    feed.update(zip(state_input_names(len(shapes)),
-                    (np.ascontiguousarray(s, dtype=np.float32) for s in state)))
-    return feed
-
-
-def graph_state_shapes(dims: list[list[Any]], batch: int) -> list[tuple[int, ...]]:
-    """State shapes from the graph's state input dims, batch axis (dim 0) set to ``batch``.
-
-    Raises:
-        ValueError: when a state dim other than the batch is not static.
-    """
-    shapes = []
-    for i, d in enumerate(dims):
-        if not all(isinstance(n, int) and n > 0 for n in d[1:]):
-            raise ValueError(f"state_in_{i}: dims {d} are not static (not a step export?)")
-        shapes.append((batch, *(int(n) for n in d[1:])))
-    return shapes
-
-
-__all__ = ["FRAME", "FRESH", "STEP_EXPORT_VERSION", "StepGraph", "export_step",
-           "graph_state_shapes", "state_input_names", "state_output_names", "step_inputs"]
+__all__ = ["STEP_EXPORT_VERSION", "StepGraph", "export_step"]

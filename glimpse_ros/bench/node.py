@@ -1,6 +1,6 @@
 """``make bench-node``: the recognizer node under camera-like load, measured from outside.
 
-    python -m glimpse_ros.tools.bench_node --out bench_node.json [--model M] [--seconds 20]
+    python -m glimpse_ros.bench.node --out bench_node.json [--model M] [--seconds 20]
 
 The node runs in its own process (``python -m glimpse_ros.recognizer``); this process publishes
 OpenCV's ``vtest.avi`` (fetched once, see :mod:`glimpse_ros.tools.vtest`) as a camera and listens
@@ -42,12 +42,12 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
-from glimpse_ros.ros.image_conversion import rgb_to_image
+from glimpse_ros.ros.image_message import rgb_to_image
 from glimpse_ros.ros.node import stamp_to_float
 from glimpse_ros.ros.transport import apply_default_transport
 from glimpse_ros.tools.reliability_harness import stop_process
 from glimpse_ros.tools.vtest import fetch_vtest
-from glimpse_ros.runtime.bench import cpu_name
+from glimpse_ros.bench.common import cpu_name
 
 # name -> (fps, frame size or None for the file's, JPEG-compressed input, causal model streamed)
 SCENARIOS = {"vtest_10fps_768x576": (10.0, None, False, False),

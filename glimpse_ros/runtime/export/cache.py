@@ -1,0 +1,72 @@
+"""ONNX exports cached on disk, keyed by the weights (module digest) or the checkpoint's sha256.
+
+Clip graphs (:mod:`~glimpse_ros.runtime.export.clip`) and causal step graphs
+(:mod:`~glimpse_ros.runtime.export.step`) are written once into ``<cache>/onnx/`` and reused; a
+damaged cached file is exported again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import torch
+
+from glimpse_ros.runtime.export.clip import EXPORT_VERSION, export_backbone
+from glimpse_ros.runtime.export.step import STEP_EXPORT_VERSION, export_step
+from glimpse_ros.runtime.model_files import cache_root, file_sha256
+
+LOG = logging.getLogger("glimpse_ros.runtime")
+
+
+def module_digest(module: torch.nn.Module) -> str:
+    """Hex sha256 over a module's state dict (names, shapes, dtypes and bytes)."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tuple(t.shape)}:{t.dtype};".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _cached_export(backbone: torch.nn.Module, key: str, cache_dir: str | Path | None,
+                   input_shape: tuple[int, ...], step: bool = False) -> Path:
+    """Export into ``<cache>/onnx/<key>.onnx`` unless that file already exists.
+
+    ``step``: export the causal backbone's frame step (``export_step``, ``input_shape`` is then
+    the frame's ``(B, 3, H, W)``) instead of the clip graph.
+    """
+    if step:
+        name, version, exporter = "step", STEP_EXPORT_VERSION, export_step
+    else:
+        name, version, exporter = "backbone", EXPORT_VERSION, export_backbone
+    path = cache_root(cache_dir) / "onnx" / f"{name}-{key[:24]}-v{version}.onnx"
+    if path.is_file():
+        try:  # a damaged cache file (disk error, manual edit) is re-exported, not fatal
+            import onnx
+
+            onnx.checker.check_model(str(path))
+        except Exception as err:  # noqa: BLE001 - onnx raises several types for bad files
+            LOG.warning("cached ONNX export %s is unusable (%s): exporting again", path,
+                        str(err).splitlines()[0][:200] if str(err) else type(err).__name__)
+        else:
+            LOG.info("using cached ONNX export %s", path)
+            return path
+    return exporter(backbone, path, input_shape)
+
+
+def export_module_cached(backbone: torch.nn.Module, cache_dir: str | Path | None,
+                         input_shape: tuple[int, ...], step: bool = False) -> Path:
+    """Export ``backbone`` once per distinct set of weights (keyed by :func:`module_digest`)."""
+    return _cached_export(backbone, "m" + module_digest(backbone), cache_dir, input_shape, step)
+
+
+def onnx_for_checkpoint(checkpoint: str | Path, backbone: torch.nn.Module,
+                        cache_dir: str | Path | None, input_shape: tuple[int, ...],
+                        step: bool = False) -> Path:
+    """Export the backbone of ``checkpoint`` once per checkpoint file (keyed by its sha256)."""
+    return _cached_export(backbone, "c" + file_sha256(checkpoint), cache_dir, input_shape, step)
+
+
+__all__ = ["export_module_cached", "module_digest", "onnx_for_checkpoint"]
