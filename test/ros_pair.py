@@ -20,7 +20,11 @@ from glimpse_ros.ros.node import RecognizerNode
 
 
 class StandInRecognizer:
-    """Runtime Recognizer stand-in: one result per frame, records reconfigure calls."""
+    """Runtime Recognizer stand-in: one result per frame, records what it was told.
+
+    ``configs``: every reconfigure; ``used``: ``[(stamp, config)]`` per pushed frame, the config
+    it was processed with.
+    """
 
     labels = ["wave", "clap"]
     backend_name = "stand-in"
@@ -31,6 +35,7 @@ class StandInRecognizer:
         self.config = config
         self.reset_reasons: dict[str, int] = {}
         self.configs: list = []
+        self.used: list = []
 
     def reset(self, reason: str) -> None:
         """Count resets by reason."""
@@ -43,6 +48,7 @@ class StandInRecognizer:
 
     def push(self, frame: np.ndarray, stamp: float) -> list:
         """One result per frame, a box in the top-left quarter."""
+        self.used.append((stamp, self.config))
         h, w = frame.shape[:2]
         return [SimpleNamespace(stamp=stamp, boxes=np.array([[0.0, 0.0, w / 2, h / 2]]),
                                 label="wave", top_k=[("wave", 0.75), ("clap", 0.25)])]
@@ -62,6 +68,7 @@ class RosPair:
         self._spin(self.client, self.client_ctx)
         self.nodes: list[Any] = []
         self.made: list[StandInRecognizer] = []
+        self._clients: dict[str, Any] = {}
 
     def _spin(self, node, context) -> None:
         executor = MultiThreadedExecutor(num_threads=2, context=context)
@@ -83,15 +90,13 @@ class RosPair:
         return node
 
     def call(self, srv_type, name: str, request, timeout: float = 10.0):
-        """Call a service of the node from the client context."""
-        client = self.client.create_client(srv_type, name)
-        try:
-            assert client.wait_for_service(timeout_sec=timeout), f"no service {name}"
-            response = client.call(request, timeout_sec=timeout)
-            assert response is not None, f"{name}: no response"
-            return response
-        finally:
-            self.client.destroy_client(client)
+        """Call a service of the node from the client context (one matched client per name)."""
+        if name not in self._clients:
+            self._clients[name] = matched_client(self.client, srv_type, name,
+                                                 srv_type.Request(), timeout)
+        response = self._clients[name].call(request, timeout_sec=timeout)
+        assert response is not None, f"{name}: no response"
+        return response
 
     def close(self) -> None:
         """Stop executors, destroy nodes, shut both contexts down."""
@@ -102,6 +107,35 @@ class RosPair:
         self.client.destroy_node()
         rclpy.shutdown(context=self.node_ctx)
         rclpy.shutdown(context=self.client_ctx)
+
+
+def matched_client(node, srv_type, name: str, probe, timeout: float = 10.0,
+                   resend_s: float = 0.5):
+    """A client of ``name`` whose response path is known to be matched.
+
+    ``wait_for_service`` only says that *this* side matched the server's endpoints. The server's
+    response writer may match our response reader later; a response written before that is
+    lost (rmw_fastrtps waits 100 ms for the match, then writes to a volatile writer with no
+    reader), and the call then hangs until its timeout. So a side-effect-free ``probe`` request
+    (an empty GetParameters, a GetState, a ChangeState with an unknown label) is sent until one
+    answer arrives: from then on the server's writer has our reader and no response is lost.
+
+    Raises:
+        AssertionError: no service, or no answer to the probe within ``timeout``.
+    """
+    client = node.create_client(srv_type, name)
+    assert client.wait_for_service(timeout_sec=timeout), f"no service {name}"
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        future = client.call_async(probe)
+        sent = time.monotonic()
+        while not future.done() and time.monotonic() - sent < resend_s:
+            time.sleep(0.01)
+        if future.done():
+            return client
+        client.remove_pending_request(future)  # its answer went nowhere: ask again
+    node.destroy_client(client)
+    raise AssertionError(f"{name}: no answer to the probe within {timeout} s")
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

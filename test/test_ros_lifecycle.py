@@ -29,7 +29,7 @@ from std_msgs.msg import String  # noqa: E402
 from glimpse_ros.config import ModelConfig  # noqa: E402
 from glimpse_ros.ros.image_message import rgb_to_image  # noqa: E402
 from glimpse_ros.tools.reliability_harness import stop_process  # noqa: E402
-from ros_pair import wait_for  # noqa: E402
+from ros_pair import matched_client, wait_for  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DOMAIN = random.randint(1, 100)
@@ -72,11 +72,20 @@ class Manager:
                                       lambda m: self.outputs.append("label"), 50)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 50)
         self.camera = self.node.create_publisher(Image, "/camera/image_raw", 10)
-        self.get_state = self.node.create_client(GetState, f"/{NAME}/get_state")
-        self.change_state = self.node.create_client(ChangeState, f"/{NAME}/change_state")
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         threading.Thread(target=self.executor.spin, daemon=True).start()
+
+    def connect(self, timeout: float) -> None:
+        """Lifecycle clients whose response paths are matched (see ``matched_client``).
+
+        A ChangeState with an unknown label is refused without a transition: a safe probe.
+        """
+        self.get_state = matched_client(self.node, GetState, f"/{NAME}/get_state",
+                                        GetState.Request(), timeout)
+        self.change_state = matched_client(
+            self.node, ChangeState, f"/{NAME}/change_state",
+            ChangeState.Request(transition=Transition(label="no_such_transition")), timeout)
 
     def _diag(self, msg: DiagnosticArray) -> None:
         if any(s.hardware_id == f"/{NAME}" for s in msg.status):
@@ -116,7 +125,7 @@ def test_lifecycle_transitions_over_dds(managed_node) -> None:
     """Walk configure, activate, deactivate, cleanup; outputs only while active."""
     m = Manager()
     try:
-        assert m.get_state.wait_for_service(timeout_sec=90), managed_node.poll()
+        m.connect(timeout=90)
         assert m.state() == State.PRIMARY_STATE_UNCONFIGURED
         assert m.image_subscribers() == 0
         m.stream(1.0)

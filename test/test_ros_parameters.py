@@ -134,10 +134,15 @@ def test_live_changes_are_applied_and_get_equals_what_is_used(pair) -> None:
     msg.header.stamp.sec = 7
     node.input.on_image(msg)
     rec = pair.made[0]
-    wait_for(lambda: bool(rec.configs), 5, "reconfigure")
-    applied = rec.configs[-1]
+    # The config the frame stamped 7 (pushed after every set above) was processed with. Not the
+    # last reconfigure seen so far: the inference thread may apply an earlier set on an idle
+    # tick and the later ones only before this frame, so "some reconfigure happened" is not yet
+    # "the recognizer uses what get says".
+    wait_for(lambda: any(stamp == 7.0 for stamp, _ in rec.used), 5, "frame 7 processed")
+    applied = next(config for stamp, config in rec.used if stamp == 7.0)
     assert (applied.stride, applied.smoothing, applied.top_k, applied.max_gap_s,
             applied.stamp_jitter_s) == (2, 0.0, 1, 5.0, 0.02)
+    assert rec.configs[-1] == applied
     stamps = iter(range(8, 1000))
 
     def more_frames() -> bool:  # the node's writer may match our reader a moment later
