@@ -187,3 +187,17 @@ def test_unexportable_heads_are_refused(tmp_path) -> None:
         with pytest.raises(ValueError, match="quantised"):
             export_head(quantize_head(GlimpseCloudsHead(CFG).eval()), tmp_path / "q.onnx")
     assert not list(tmp_path.iterdir())
+
+
+def test_bench_rows_of_the_exported_head(head: GlimpseCloudsHead) -> None:
+    """The benchmark's exported-head rows: one per installed engine, deviation within 1e-5."""
+    from glimpse_ros.bench.head import bench_exported_head, format_exported_head
+
+    rows = bench_exported_head(head, CFG, runs=1)
+    engines = [b for b in BACKENDS if b in rows]
+    assert "torch_eager" in rows and engines
+    for b in engines:
+        assert rows[b]["speedup_vs_eager"] > 0 and len(rows[b]["times_ms"]) == 1
+        assert max(rows[b]["max_abs_diff_vs_eager"].values()) <= 1e-5, b
+    lines = format_exported_head({"model": "small", "head_step_exported": rows})
+    assert len(lines) == 3 + len(engines) and all(b in "".join(lines) for b in engines)
