@@ -18,8 +18,10 @@ Engine settings:
   the outputs are copied out of its output buffers (which it reuses); the copies (~0.2 MB of
   state for the paper-size head) cost far less than building the request's tensors per call.
 
-The OpenVINO CPU plugin computes int64 tensors as int32 internally: the frame counter ``step``
-is then exact for 2^31 frames (2.2 years at 30 fps).
+The OpenVINO CPU plugin computes int64 tensors as int32 internally: past 2^31 frames (2.2 years
+at 30 fps) the returned ``step`` and ``memory_times`` wrap modulo 2^32. The outputs stay exact,
+since the graph only uses the elapsed times ``step - memory_times``, differences taken in the
+same modular arithmetic (tested across frame 2^31).
 """
 
 from __future__ import annotations
