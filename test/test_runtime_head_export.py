@@ -227,3 +227,34 @@ def test_bench_rows_of_the_exported_head(head: GlimpseCloudsHead) -> None:
         assert max(rows[b]["max_abs_diff_vs_eager"].values()) <= 1e-5, b
     lines = format_exported_head({"model": "small", "head_step_exported": rows})
     assert len(lines) == 3 + len(engines) and all(b in "".join(lines) for b in engines)
+
+
+_NO_TORCH = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError("torch is blocked in this process")
+sys.meta_path.insert(0, Block())
+import numpy as np
+from glimpse_ros.runtime.head_engine import HeadStepEngine
+engine = HeadStepEngine(sys.argv[1], sys.argv[2])
+z = np.ones((1, *engine.dims["z_t"]), np.float32)
+c = np.ones((1, *engine.dims["c_t"]), np.float32)
+for _ in range(4):
+    out = engine.step(z, c)
+print(int(engine.state["step"][0]), out.logits.shape)
+"""
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_engine_runs_without_torch(onnx_path, backend: str) -> None:
+    """In a process where importing torch fails, the engine loads the export and steps it."""
+    import subprocess
+    import sys
+
+    pytest.importorskip(MODULES[backend])
+    run = subprocess.run([sys.executable, "-c", _NO_TORCH, str(onnx_path), backend],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split()[0] == "4" and f"{CFG.num_classes})" in run.stdout
