@@ -302,8 +302,8 @@ __all__ = ["ModelConfig", "NodeConfig", "RecognizerConfig", "RESNET50_LAYERS", "
 class NodeConfig:
     """ROS-side settings of the recognizer node (DESIGN §4); its fields are node parameters."""
 
-    # Camera conventions: a driver publishes image_raw + camera_info in its namespace.
-    image_topic: str = "/camera/image_raw"
+    # Relative, as image_pipeline nodes: ``image`` + ``camera_info`` in the node's namespace.
+    image_topic: str = "image"
     compressed: bool = False
     input_reliability: str = "best_effort"
     # "" = the sibling of the image topic after remapping (image_transport's convention).
