@@ -43,7 +43,7 @@ from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
 from glimpse_ros.ros.image_message import rgb_to_image
-from glimpse_ros.ros.node import stamp_to_float
+from glimpse_ros.ros.inference import stamp_to_float
 from glimpse_ros.ros.transport import apply_default_transport
 from glimpse_ros.tools.reliability_harness import stop_process
 from glimpse_ros.tools.vtest import fetch_vtest
