@@ -71,7 +71,7 @@ class Manager:
         self.node.create_subscription(String, f"/{NAME}/label",
                                       lambda m: self.outputs.append("label"), 50)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 50)
-        self.camera = self.node.create_publisher(Image, "/camera/image_raw", 10)
+        self.camera = self.node.create_publisher(Image, "/image", 10)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         threading.Thread(target=self.executor.spin, daemon=True).start()
@@ -112,7 +112,7 @@ class Manager:
 
     def image_subscribers(self) -> int:
         """Subscriptions on the camera topic."""
-        return self.node.count_subscribers("/camera/image_raw")
+        return self.node.count_subscribers("/image")
 
     def close(self) -> None:
         """Shut the context down."""

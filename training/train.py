@@ -37,7 +37,7 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from glimpse_ros.config import to_dict  # noqa: E402
+from glimpse_ros.config_loader import to_dict  # noqa: E402
 from glimpse_ros.model.checkpoint import save_checkpoint  # noqa: E402
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds  # noqa: E402
 from training import distributed as dist_utils  # noqa: E402
@@ -93,8 +93,9 @@ def warn_cpu_fallback(cfg: TrainConfig, device: torch.device, world: int) -> Non
     if device.type != "cpu" or cfg.device != "auto" or not dist_utils.is_main():
         return
     log.warning("no CUDA: %s. Training runs on the CPU with the gloo backend (%d process(es)), "
-                "far too slow for the paper model. Install the CUDA build of torch (README, "
-                "'GPU setup'), or set device=cpu to train on the CPU on purpose.",
+                "far too slow for the paper model. Install the CUDA build of torch "
+                "(docs/training.md, 'GPU setup'), or set device=cpu to train on the CPU on "
+                "purpose.",
                 dist_utils.cpu_fallback_reason(), world)
 
 
