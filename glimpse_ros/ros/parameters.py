@@ -61,7 +61,7 @@ SPECS: dict[str, ParamSpec] = {
     "precision": ParamSpec("Backbone precision: fp32, fp16 (TensorRT), bf16 (OpenVINO, CPUs with "
                            "native bf16) or int8 (OpenVINO, NNCF-quantised)",
                            choices=("fp32", "fp16", "bf16", "int8")),
-    "num_threads": ParamSpec("CPU threads for the backbone engine (0 = engine default)",
+    "num_threads": ParamSpec("CPU threads for the backbone engine (0 = cores - 1, at least 1)",
                              low=0, high=MAX_THREADS),
     "engine_cache_dir": ParamSpec("Directory of cached ONNX exports and TensorRT engines"),
     "stride": ParamSpec("Run the backbone every `stride` new frames (window of T frames; at "

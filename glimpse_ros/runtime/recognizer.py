@@ -58,12 +58,9 @@ from glimpse_ros.runtime.model_files import resolve_model_path
 from glimpse_ros.runtime.reset_log import ResetLog
 from glimpse_ros.runtime.smoothing import EmaSmoother, softmax, top_k
 from glimpse_ros.runtime.stream_policy import Action, ResetKind, decide, reset_kind
+from glimpse_ros.runtime.threads import head_threads, shared_process_threads
 
 LOG = logging.getLogger("glimpse_ros.runtime")
-# The head is a chain of batch-1 matrix-vector products and small ops: extra torch threads only
-# add synchronisation. Measured on the 2-core reference machine while other jobs ran: ResNet-50
-# head 46 ms/frame with 1 thread vs 264 ms with 2 (`make bench`). Engines keep num_threads.
-HEAD_THREADS = 1
 # Settings a running recognizer can take without rebuilding anything (``reconfigure``).
 LIVE_FIELDS = ("stride", "max_gap_s", "stamp_jitter_s", "smoothing", "top_k")
 
@@ -98,8 +95,11 @@ class Recognizer:
         if config.stride > cfg.frames and not self.streaming:
             raise ValueError(f"recognizer.stride: {config.stride} exceeds the model's window of "
                              f"{cfg.frames} frames (frames would be skipped)")
-        if config.num_threads > 0:
-            torch.set_num_threads(config.num_threads)
+        # Engine threads: the configured count, or (0) one core left for the rest of the
+        # process (executor, camera, consumer): see shared_process_threads. torch's count is
+        # process-wide: the torch engine runs with it, the head switches to HEAD_THREADS.
+        self.engine_threads = config.num_threads or shared_process_threads()
+        torch.set_num_threads(self.engine_threads)
         # Built once: exact fp32 (contiguous glimpse-GRU blocks) or the int8 copy.
         self.head = prepare_head(loaded.model.head.eval(), config.head_precision)
         self.frames = cfg.frames
@@ -107,14 +107,16 @@ class Recognizer:
         if self.streaming:
             input_shape = (1, 3, cfg.crop_size, cfg.crop_size)  # one frame per step
         name, why = select_backend(config.backend)
-        self.engine = build_backbone_engine(config, name, loaded.model.backbone, path,
-                                            input_shape, step=self.streaming)
+        self.engine = build_backbone_engine(
+            dataclasses.replace(config, num_threads=self.engine_threads), name,
+            loaded.model.backbone, path, input_shape, step=self.streaming)
         self.backend_name = self.engine.name
         mode = ("causal model: streamed frame by frame" if self.streaming else
                 f"T={cfg.frames} stride={config.stride} head_mode={config.head_mode}")
-        LOG.info("recognizer: %s, %d classes, backend %s (%s), %s, head_precision=%s",
-                 path.name, cfg.num_classes, self.backend_name, why, mode,
-                 config.head_precision)
+        LOG.info("recognizer: %s, %d classes, backend %s (%s), %s, head_precision=%s, "
+                 "%d engine threads%s", path.name, cfg.num_classes, self.backend_name, why, mode,
+                 config.head_precision, self.engine_threads,
+                 "" if config.num_threads else " (num_threads 0: cores - 1)")
         self._buffer = FrameBuffer(cfg.frames, (3, cfg.crop_size, cfg.crop_size))
         self._smoother = EmaSmoother(config.smoothing)
         self._state = None
@@ -217,12 +219,8 @@ class Recognizer:
         z, c = self.engine.run(self._buffer.clip())  # Z (1, Dz, T, h, w), c (1, T, Dc)
         t1 = time.perf_counter()
         zt, ct = torch.from_numpy(z), torch.from_numpy(c)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(HEAD_THREADS)
-        try:
+        with head_threads():
             steps, window_probs = self._step_head(zt, ct)
-        finally:
-            torch.set_num_threads(threads)
         t2 = time.perf_counter()
         results = self._results(steps, window_probs)
         self.timings = {"preprocess": self._preprocess_ms, "backbone": (t1 - t0) * 1e3,
@@ -241,13 +239,9 @@ class Recognizer:
         t1 = time.perf_counter()  # z (1, Dz, h, w), c (1, Dc)
         if self._state is None:
             self._state = self.head.initial_state(1)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(HEAD_THREADS)
-        try:
+        with head_threads():
             self._state, out = self.head.step(self._state, torch.from_numpy(z),
                                               torch.from_numpy(c))
-        finally:
-            torch.set_num_threads(threads)
         t2 = time.perf_counter()
         results = self._results([(-1, out)], None)  # -1: the newest frame of the buffer
         self.timings = {"preprocess": self._preprocess_ms, "backbone": (t1 - t0) * 1e3,
