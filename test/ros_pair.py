@@ -23,7 +23,7 @@ class StandInRecognizer:
     """Runtime Recognizer stand-in: one result per frame, records what it was told.
 
     ``configs``: every reconfigure; ``used``: ``[(stamp, config)]`` per pushed frame, the config
-    it was processed with.
+    it was processed with; ``threads``: the thread each frame was pushed on.
     """
 
     labels = ["wave", "clap"]
@@ -36,6 +36,7 @@ class StandInRecognizer:
         self.reset_reasons: dict[str, int] = {}
         self.configs: list = []
         self.used: list = []
+        self.threads: list[threading.Thread] = []
 
     def reset(self, reason: str) -> None:
         """Count resets by reason."""
@@ -49,6 +50,7 @@ class StandInRecognizer:
     def push(self, frame: np.ndarray, stamp: float) -> list:
         """One result per frame, a box in the top-left quarter."""
         self.used.append((stamp, self.config))
+        self.threads.append(threading.current_thread())
         h, w = frame.shape[:2]
         return [SimpleNamespace(stamp=stamp, boxes=np.array([[0.0, 0.0, w / 2, h / 2]]),
                                 label="wave", top_k=[("wave", 0.75), ("clap", 0.25)])]

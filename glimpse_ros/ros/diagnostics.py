@@ -75,6 +75,8 @@ class NodeStats:
         self._lost_events: collections.deque[tuple[float, int]] = collections.deque()
         self._drop_events: collections.deque[tuple[float, int]] = collections.deque()
         self._reset_events: collections.deque[tuple[float, int]] = collections.deque()
+        # (time, wall s, inference thread CPU s) per frame handed to the recognizer
+        self._inference: collections.deque[tuple[float, float, float]] = collections.deque()
         self._waiting_since: float | None = None  # first input since the last output
 
     def set_timeouts(self, stale_timeout_s: float, no_output_timeout_s: float) -> None:
@@ -90,7 +92,8 @@ class NodeStats:
             self._inputs.popleft()
         while self._processed and self._processed[0][0] < now - self.window_s:
             self._processed.popleft()
-        for events in (self._lost_events, self._drop_events, self._reset_events):
+        for events in (self._lost_events, self._drop_events, self._reset_events,
+                       self._inference):
             while events and events[0][0] < now - self.window_s:
                 events.popleft()
 
@@ -139,6 +142,16 @@ class NodeStats:
             else:
                 self.stamps_out_of_range += 1
                 self._processed.append((now, math.nan))
+            self._trim(now)
+
+    def record_inference(self, wall_s: float, cpu_s: float) -> None:
+        """One frame went through the recognizer: its wall time and the thread's CPU time.
+
+        CPU well below wall time means the inference thread waited (for a core or the GIL).
+        """
+        with self._lock:
+            now = self._clock()
+            self._inference.append((now, wall_s, cpu_s))
             self._trim(now)
 
     def record_lost(self, count: int) -> None:
@@ -199,6 +212,7 @@ class NodeStats:
             inputs_window = len(self._inputs)
             drops_window = sum(n for _, n in self._drop_events)
             last_input = self._inputs[-1] if self._inputs else None
+            pushed = len(self._inference)
             values: dict[str, float | int | str] = {
                 "backend": self.backend,
                 "input_rate_hz": len(self._inputs) / span,
@@ -225,6 +239,12 @@ class NodeStats:
                 "resets": self.resets,
                 "resets_in_window": sum(n for _, n in self._reset_events),
                 "overlays_published": self.overlays,
+                # seconds of the window covered by input (the rates are judged over a full one)
+                "input_span_s": (now - self._inputs[0]) if self._inputs else 0.0,
+                "inference_ms": 1e3 * sum(w for _, w, _ in self._inference) / pushed
+                if pushed else float("nan"),
+                "inference_cpu_ms": 1e3 * sum(c for _, _, c in self._inference) / pushed
+                if pushed else float("nan"),
             }
             values.update(self.recognizer_counts)
             for reason, count in sorted(self.rejected.items()):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -112,6 +113,7 @@ class InferenceThread:
         self.recent[stamp] = (header, frame)
         while len(self.recent) > self.keep_frames:
             self.recent.popitem(last=False)
+        wall, cpu = time.perf_counter(), time.thread_time()
         try:
             results = recognizer.push(frame, stamp)
         except ValueError as err:  # e.g. a frame the recognizer refuses
@@ -124,6 +126,7 @@ class InferenceThread:
             node.get_logger().error(f"inference failed: {err!r}",
                                     throttle_duration_sec=WARN_THROTTLE_S)
             return
+        node.stats.record_inference(time.perf_counter() - wall, time.thread_time() - cpu)
         for result in results:
             try:
                 self.publish_result(result)
