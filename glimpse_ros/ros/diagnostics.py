@@ -77,6 +77,7 @@ class NodeStats:
         self._reset_events: collections.deque[tuple[float, int]] = collections.deque()
         # (time, wall s, inference thread CPU s) per frame handed to the recognizer
         self._inference: collections.deque[tuple[float, float, float]] = collections.deque()
+        self.inference_totals = [0, 0.0, 0.0]  # frames pushed, wall s, CPU s since start
         self._waiting_since: float | None = None  # first input since the last output
 
     def set_timeouts(self, stale_timeout_s: float, no_output_timeout_s: float) -> None:
@@ -152,6 +153,8 @@ class NodeStats:
         with self._lock:
             now = self._clock()
             self._inference.append((now, wall_s, cpu_s))
+            totals = self.inference_totals
+            totals[0], totals[1], totals[2] = totals[0] + 1, totals[1] + wall_s, totals[2] + cpu_s
             self._trim(now)
 
     def record_lost(self, count: int) -> None:
@@ -243,6 +246,9 @@ class NodeStats:
                 "input_span_s": (now - self._inputs[0]) if self._inputs else 0.0,
                 "inference_ms": 1e3 * sum(w for _, w, _ in self._inference) / pushed
                 if pushed else float("nan"),
+                "frames_pushed": self.inference_totals[0],
+                "inference_s_total": self.inference_totals[1],
+                "inference_cpu_s_total": self.inference_totals[2],
                 "inference_cpu_ms": 1e3 * sum(c for _, _, c in self._inference) / pushed
                 if pushed else float("nan"),
             }

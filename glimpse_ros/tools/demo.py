@@ -1,4 +1,4 @@
-"""Demo: replay + recognizer + a viewer in ONE process (MultiThreadedExecutor), ends by itself.
+"""Demo: replay + recognizer + a viewer in ONE process (one executor), ends by itself.
 
     python -m glimpse_ros.demo                 # synthetic clip, shipped demo model
     python -m glimpse_ros.demo --video vtest.avi --seconds 10
@@ -9,39 +9,42 @@ checkout) and written to a temporary directory. When OpenCV's
 ``vtest.avi`` is given (``--vtest PATH``) or was cached by ``make bench-node``, a second pass runs
 on it. Labels are printed with their latency (print time - source stamp) as they arrive;
 ``demo_out/overlay.mp4`` and ``demo_out/annotated.png`` (one annotated frame) are written.
+The summary ends with a verdict (:mod:`glimpse_ros.tools.demo_verdict`): whether the recognizer
+kept up, and where it did not, the measured reason.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image
 from visualization_msgs.msg import MarkerArray
 
-from glimpse_ros.sources.image_decoding import image_to_rgb
 from glimpse_ros.ros.inference import stamp_to_float
 from glimpse_ros.ros.node import RecognizerNode
 from glimpse_ros.ros.transport import apply_default_transport
 from glimpse_ros.ros.replay import ReplayNode
 from glimpse_ros.sources import BagSource, FrameSource, open_source
+from glimpse_ros.tools.demo_verdict import machine_cpu_seconds, verdict
+from glimpse_ros.tools.demo_viewer import Viewer
+from glimpse_ros.tools.thread_cpu import ThreadCpu
 from glimpse_ros.tools.vtest import cached_vtest
 
 DEFAULT_CLIP_SIZE = (160, 120)  # the demo model's training videos (training/demo.py)
-MIN_OUTPUT_WIDTH = 480  # overlay.mp4 / annotated.png are enlarged to at least this width
 
 
 def repository_root() -> Path | None:
@@ -113,58 +116,6 @@ def training_frame_size(model: str) -> tuple[int, int]:
         return DEFAULT_CLIP_SIZE
 
 
-@dataclass
-class Viewer:
-    """Collects overlays and markers of the recognizer, prints labels with their latency."""
-
-    fps: float
-    out_video: Path
-    truth: dict[float, str] = field(default_factory=dict)
-    labels: list[tuple[float, str, float]] = field(default_factory=list)  # stamp, text, latency
-    overlays: dict[float, np.ndarray] = field(default_factory=dict)
-    writer: cv2.VideoWriter | None = None
-    last_print: float = 0.0
-    last_text: str = ""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def on_markers(self, msg: MarkerArray) -> None:
-        """Print the label of a processed frame (on change, else twice a second)."""
-        text = next((m.text for m in msg.markers if m.ns == "glimpse_label"), "")
-        stamp = stamp_to_float(msg.markers[0].header.stamp) if msg.markers else 0.0
-        latency = time.time() - stamp
-        with self.lock:
-            self.labels.append((stamp, text, latency))
-            now = time.monotonic()
-            if text.split(" (")[0] != self.last_text.split(" (")[0] or now - self.last_print > 0.5:
-                truth = self.truth.get(stamp)
-                extra = f"  [truth: {truth}]" if truth else ""
-                print(f"{len(self.labels):5d}  {text:28s} latency {latency * 1e3:7.1f} ms{extra}",
-                      flush=True)
-                self.last_print, self.last_text = now, text
-
-    def on_overlay(self, msg: Image) -> None:
-        """Append an overlay frame to the video; keep it for the annotated PNG."""
-        rgb = image_to_rgb(msg)
-        # Small frames (the demo model's 160x120) are enlarged for viewing, pixels kept sharp.
-        factor = -(-MIN_OUTPUT_WIDTH // rgb.shape[1])
-        if factor > 1:
-            rgb = cv2.resize(rgb, (rgb.shape[1] * factor, rgb.shape[0] * factor),
-                             interpolation=cv2.INTER_NEAREST)
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-        with self.lock:
-            if self.writer is None:
-                self.writer = cv2.VideoWriter(str(self.out_video), cv2.VideoWriter_fourcc(*"mp4v"),
-                                              self.fps, (rgb.shape[1], rgb.shape[0]))
-            self.writer.write(bgr)
-            self.overlays[stamp_to_float(msg.header.stamp)] = rgb
-
-    def close(self) -> None:
-        """Finish the video file."""
-        with self.lock:
-            if self.writer is not None:
-                self.writer.release()
-
-
 def run_once(source: FrameSource | BagSource, args: argparse.Namespace, out_dir: Path, tag: str,
              truth_frames: list[str] | None = None) -> dict:
     """Replay ``source`` through a recognizer node in this process; write the overlay outputs."""
@@ -184,10 +135,14 @@ def run_once(source: FrameSource | BagSource, args: argparse.Namespace, out_dir:
     view_node = rclpy.create_node("demo_viewer")
     view_node.create_subscription(MarkerArray, "/recognizer/glimpses", viewer.on_markers, 50)
     view_node.create_subscription(Image, "/recognizer/overlay", viewer.on_overlay, 50)
-    executor = MultiThreadedExecutor(num_threads=3)
+    # One thread runs every callback: the recognizer's only convert and enqueue (inference has
+    # its own thread). A MultiThreadedExecutor's dispatch thread rebuilt the wait set in Python
+    # several times per callback and held the GIL the inference thread needs: on 2 cores its
+    # dispatch thread used 13-29 ms of CPU per frame vs 7-9 ms for this one (NOTES_FOR_README).
+    executor = SingleThreadedExecutor()
     executor.add_node(recognizer)
     executor.add_node(view_node)
-    spin = threading.Thread(target=executor.spin, daemon=True)
+    spin = threading.Thread(target=executor.spin, name="executor", daemon=True)
     spin.start()
     deadline = time.monotonic() + 10.0  # let the overlay subscription match before frames flow
     overlay_pub = recognizer.outputs.overlay_pub
@@ -195,10 +150,13 @@ def run_once(source: FrameSource | BagSource, args: argparse.Namespace, out_dir:
         time.sleep(0.05)
     print(f"--- {tag or 'synthetic '}demo: {source.path.name} at {viewer.fps:.0f} fps, backend "
           f"{recognizer.stats.backend}, labels {len(recognizer.recognizer.labels)}", flush=True)
+    cpu, busy0, t0 = ThreadCpu(), machine_cpu_seconds()[0], time.monotonic()
+    cpu.start()
     replay = ReplayNode(source, fps=args.fps, duration_s=args.seconds, on_frame=on_frame,
                         wait_for_subscriber_s=10.0)
     executor.add_node(replay)
-    replay.finished.wait()
+    while not replay.finished.wait(0.5):
+        cpu.sample()
     # Drain: wait until the recognizer has nothing left to publish.
     last, quiet_since = -1, time.monotonic()
     while time.monotonic() - quiet_since < 1.5:
@@ -206,24 +164,34 @@ def run_once(source: FrameSource | BagSource, args: argparse.Namespace, out_dir:
         if n != last:
             last, quiet_since = n, time.monotonic()
         time.sleep(0.1)
+    run = {"threads": cpu.stop(), "wall_s": time.monotonic() - t0, "fps": replay.fps,
+           "machine_busy_s": machine_cpu_seconds()[0] - busy0}
     stats = recognizer.stats.snapshot()
     executor.shutdown()
     for node in (replay, view_node, recognizer):
         node.destroy_node()
     viewer.close()
-    return summarize(viewer, replay.published, stats, out_dir / f"{tag}annotated.png")
+    return summarize(viewer, replay.published, stats, out_dir / f"{tag}annotated.png", run)
 
 
-def summarize(viewer: Viewer, published: int, stats: dict, png: Path) -> dict:
-    """Print a summary, save one annotated frame (preferably a correctly labelled one)."""
+def summarize(viewer: Viewer, published: int, stats: dict, png: Path, run: dict) -> dict:
+    """Print a summary and the verdict, save one annotated frame (a correctly labelled one).
+
+    Latency percentiles are over the whole run, measured where the viewer receives the labels
+    (the node's diagnostics only cover their last window).
+    """
     with viewer.lock:
         labels = list(viewer.labels)
         overlays = dict(viewer.overlays)
     correct = [s for s, text, _ in labels if viewer.truth.get(s) == text.split(" (")[0]]
+    latency = np.array([lat for _, _, lat in labels]) * 1e3
+    stats = dict(stats, latency_p50_ms=float(np.percentile(latency, 50)) if labels else math.nan,
+                 latency_p95_ms=float(np.percentile(latency, 95)) if labels else math.nan)
     summary = {"frames_published": published, "frames_processed": stats["frames_processed"],
                "dropped_frames": stats["dropped_frames"],
                "latency_p50_ms": stats["latency_p50_ms"],
-               "latency_p95_ms": stats["latency_p95_ms"]}
+               "latency_p95_ms": stats["latency_p95_ms"],
+               "process_cpu_ms_per_frame": 1e3 * sum(run["threads"].values()) / max(published, 1)}
     if viewer.truth and labels:
         summary["accuracy"] = len(correct) / len(labels)
     if overlays:
@@ -234,6 +202,11 @@ def summarize(viewer: Viewer, published: int, stats: dict, png: Path) -> dict:
         summary["annotated"] = str(png)
     print("summary: " + ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}"
                                   for k, v in summary.items()), flush=True)
+    print("CPU per thread during the run (s): " + ", ".join(
+        f"{name} {sec:.2f}" for name, sec in run["threads"].items() if sec >= 0.05), flush=True)
+    summary["kept_up"], text = verdict(published, stats, run["fps"], run["threads"],
+                                       run["wall_s"], run["machine_busy_s"], os.cpu_count() or 1)
+    print(f"verdict: {text}", flush=True)
     return summary
 
 
