@@ -16,7 +16,7 @@ def stats(processed: int, p95: float, pushed: int = 300, wall_s: float = 3.0,
 def test_kept_up_needs_95_percent_and_p95_within_150_ms() -> None:
     """285 of 300 and p95 149 ms keeps up; 284 or p95 151 ms does not."""
     ok, text = verdict(300, stats(285, 149.0), 30.0, THREADS, 10.0, 14.0, 2)
-    assert ok and text == "kept up: processed 285/300 (95%), latency p50 15 ms / p95 149 ms"
+    assert ok and text == "kept up: processed 285/300 (95.0%), latency p50 15 ms / p95 149 ms"
     assert not verdict(300, stats(284, 20.0), 30.0, THREADS, 10.0, 14.0, 2)[0]
     assert not verdict(300, stats(300, 151.0), 30.0, THREADS, 10.0, 14.0, 2)[0]
 

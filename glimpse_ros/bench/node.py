@@ -17,7 +17,10 @@ After a warm-up, for a fixed time it records:
   between publisher and node (best-effort transport), from the node's diagnostics;
 - latency p50/p95: output arrival time - source stamp (the node's own publish-time figure is also
   reported; they differ by the DDS delivery time);
-- node RSS (current and peak) and node CPU use.
+- node RSS (current and peak), node CPU use and CPU per frame of all processes involved.
+
+Then, per backend (``--backends``), the node in its own process and in the same process as the
+publisher (one executor), 640x480 bgr8 at 30 fps (:mod:`glimpse_ros.bench.node_backends`).
 """
 
 from __future__ import annotations
@@ -26,20 +29,13 @@ import argparse
 import json
 import os
 import platform
-import random
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numpy as np
-import rclpy
-
-from glimpse_ros.bench.camera_load import Listener, load_frames, stream, video_size
-from glimpse_ros.bench.common import cpu_name
+from glimpse_ros.bench.common import cpu_description, cpu_name
+from glimpse_ros.bench.node_backends import BACKENDS, backends_table, run_backends
+from glimpse_ros.bench.node_run import run_scenario
 from glimpse_ros.ros.transport import apply_default_transport
-from glimpse_ros.tools.reliability_harness import stop_process
 from glimpse_ros.tools.vtest import fetch_vtest
 
 # name -> (fps, frame size or None for the file's, JPEG-compressed input, causal model streamed)
@@ -47,22 +43,6 @@ SCENARIOS = {"vtest_10fps_768x576": (10.0, None, False, False),
              "vtest_30fps_1920x1080": (30.0, (1920, 1080), False, False),
              "vtest_30fps_1920x1080_jpeg": (30.0, (1920, 1080), True, False),
              "vtest_30fps_768x576_stream": (30.0, None, False, True)}
-MAX_CACHED_FRAMES = 90  # pre-built messages, replayed in a loop (keeps the publisher cheap)
-
-
-def proc_stats(pid: int) -> dict[str, float]:
-    """RSS, peak RSS (MiB) and CPU seconds of a process, from /proc."""
-    out: dict[str, float] = {}
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                out[key] = int(value.split()[0]) / 1024.0
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        out["cpu_s"] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        pass
-    return out
 
 
 def stream_model(model: str, out_dir: Path) -> tuple[str, str]:
@@ -90,77 +70,6 @@ def stream_model(model: str, out_dir: Path) -> tuple[str, str]:
     return str(out), f"causal copy of {path.name}'s configuration, random weights"
 
 
-def run_scenario(name: str, fps: float, size: tuple[int, int] | None, compressed: bool,
-                 args: argparse.Namespace, video: Path, model_path: str | None = None) -> dict:
-    """Start a node process, warm it up, measure for ``args.seconds``, stop it."""
-    domain = random.randint(1, 100)
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    model_path = args.model if model_path is None else model_path
-    model = ["-p", f"model_path:={model_path}"] if model_path else []  # rcl rejects "x:="
-    cmd = [sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args", *model,
-           "-p", f"backend:={args.backend}",
-           "-p", "diagnostics_period_s:=0.5", "-p", f"stride:={args.stride}",
-           "-p", "image_topic:=image",
-           "-p", f"input_reliability:={args.input_reliability}",
-           "-p", f"compressed:={'true' if compressed else 'false'}"]
-    log_dir = Path(tempfile.gettempdir()) / "glimpse_bench_node"
-    log_dir.mkdir(exist_ok=True)
-    log = open(log_dir / f"{name}.log", "w")
-    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
-    try:
-        msgs = load_frames(video, size, MAX_CACHED_FRAMES, compressed)
-        listener = Listener(context, compressed)
-        deadline = time.monotonic() + 120
-        while listener.image_pub.get_subscription_count() == 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"node did not start (see {log.name})")
-            time.sleep(0.1)
-        stream(listener, msgs, fps, args.warmup)  # engine warm-up, caches, first windows
-        time.sleep(1.0)
-        with listener.lock:
-            listener.arrivals.clear()
-        before = {k: listener.diag_int(k) for k in ("frames_received", "dropped_frames",
-                                                    "frames_processed")}
-        cpu0 = proc_stats(proc.pid).get("cpu_s", 0.0)
-        t0 = time.time()
-        published = stream(listener, msgs, fps, args.seconds)
-        elapsed = time.time() - t0
-        cpu1 = proc_stats(proc.pid).get("cpu_s", 0.0)
-        time.sleep(2.0)  # let the last outputs and a diagnostics message arrive
-        mem = proc_stats(proc.pid)
-        with listener.lock:
-            arrivals = [(a, s) for a, s in listener.arrivals if s >= t0]
-            diag = dict(listener.diag)
-        after = {k: listener.diag_int(k) for k in before}
-        lat = np.array([a - s for a, s in arrivals]) * 1e3
-        received = after["frames_received"] - before["frames_received"]
-        result = {
-            "fps_in": fps, "size": list(size or video_size(video)), "jpeg": compressed,
-            "seconds": round(elapsed, 2), "frames_published": published,
-            "frames_processed": len(arrivals),
-            "processed_fps": round(len(arrivals) / elapsed, 2),
-            "dropped_in_node": after["dropped_frames"] - before["dropped_frames"],
-            "lost_in_transport": max(0, published - received),
-            "node_reported_lost_total": diag.get("lost_in_transport"),
-            "latency_p50_ms": round(float(np.percentile(lat, 50)), 1) if lat.size else None,
-            "latency_p95_ms": round(float(np.percentile(lat, 95)), 1) if lat.size else None,
-            "node_latency_p50_ms": diag.get("latency_p50_ms"),
-            "node_latency_p95_ms": diag.get("latency_p95_ms"),
-            "node_rss_mib": round(mem.get("VmRSS", float("nan")), 1),
-            "node_peak_rss_mib": round(mem.get("VmHWM", float("nan")), 1),
-            "node_cpu_percent": round(100.0 * (cpu1 - cpu0) / elapsed, 1),
-            "backend": diag.get("backend"),
-        }
-        listener.executor.shutdown()
-        return result
-    finally:
-        rclpy.try_shutdown(context=context)
-        stop_process(proc)
-        log.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the scenarios, print a table, write JSON."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -177,11 +86,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="causal model for the streaming row (default: see module docstring)")
     ap.add_argument("--video", default=None, help="video to stream (default: cached vtest.avi)")
     ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated names")
+    ap.add_argument("--backends", default=",".join(BACKENDS),
+                    help="per-backend rows, own process and in process ('' = none)")
+    ap.add_argument("--backend-seconds", type=float, default=10.0,
+                    help="measured time of each per-backend row")
     args = ap.parse_args(argv)
     # The node process applies the profile itself; this (publishing) process needs it as well.
     apply_default_transport()
     video = Path(args.video) if args.video else fetch_vtest()
-    results = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
+    results = {"machine": {"cpu": cpu_name(), "cpu_description": cpu_description(),
+                           "cores": os.cpu_count(),
                            "python": platform.python_version(),
                            "loadavg_before": os.getloadavg()[0]},
                "model": args.model or "demo", "video": str(video),
@@ -189,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                "stride": args.stride,
                "fastdds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", ""),
                "scenarios": {}}
-    for name in args.scenarios.split(","):
+    for name in filter(None, args.scenarios.split(",")):
         fps, size, compressed, streamed = SCENARIOS[name]
         model_path = None
         if streamed and args.stream_model:
@@ -202,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                                                   model_path)
         results["scenarios"][name]["streamed"] = streamed
         print(json.dumps(results["scenarios"][name]), flush=True)
+    if args.backends:
+        results["backends"] = run_backends(args, video, [b for b in args.backends.split(",") if b])
     results["machine"]["loadavg_after"] = os.getloadavg()[0]
     Path(args.out).write_text(json.dumps(results, indent=1))
     cols = ("processed_fps", "dropped_in_node", "lost_in_transport", "latency_p50_ms",
@@ -210,6 +126,11 @@ def main(argv: list[str] | None = None) -> int:
     print("|" + "---|" * (len(cols) + 1))
     for name, r in results["scenarios"].items():
         print(f"| {name} | " + " | ".join(str(r[c]) for c in cols) + " |")
+    if args.backends:
+        d = results["machine"]["cpu_description"]
+        print(backends_table(results["backends"], f"{d['name']} (family {d.get('cpu_family')} "
+                             f"model {d.get('model')}), {os.cpu_count()} cores, flags "
+                             f"{' '.join(d['flags']) or 'none notable'}"))
     return 0
 
 

@@ -43,7 +43,7 @@ def verdict(published: int, stats: dict, fps: float, threads: dict[str, float], 
     processed = int(stats["frames_processed"])
     share = processed / published if published else 0.0
     p50, p95 = float(stats["latency_p50_ms"]), float(stats["latency_p95_ms"])
-    head = (f"processed {processed}/{published} ({share:.0%}), latency p50 {p50:.0f} ms / "
+    head = (f"processed {processed}/{published} ({share:.1%}), latency p50 {p50:.0f} ms / "
             f"p95 {p95:.0f} ms")
     if share >= MIN_PROCESSED and p95 <= MAX_P95_MS:
         return True, f"kept up: {head}"
