@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import platform
-import random
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from rclpy.executors import SingleThreadedExecutor
 from sensor_msgs.msg import CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
+from glimpse_ros.ros.discovery import domain_id, local_env, use_local_discovery
 from glimpse_ros.ros.image_message import rgb_to_image
 from glimpse_ros.ros.node import stamp_to_float
 from glimpse_ros.ros.transport import apply_default_transport
@@ -178,11 +178,16 @@ def stream_model(model: str, out_dir: Path) -> tuple[str, str]:
     return str(out), f"causal copy of {path.name}'s configuration, random weights"
 
 
+def scenario_env() -> tuple[int, dict[str, str]]:
+    """The domain of one scenario (the caller's ROS_DOMAIN_ID when set) and its node's env."""
+    domain = domain_id()
+    return domain, local_env(domain)
+
+
 def run_scenario(name: str, fps: float, size: tuple[int, int] | None, compressed: bool,
                  args: argparse.Namespace, video: Path, model_path: str | None = None) -> dict:
     """Start a node process, warm it up, measure for ``args.seconds``, stop it."""
-    domain = random.randint(1, 100)
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    domain, env = scenario_env()
     model_path = args.model if model_path is None else model_path
     model = ["-p", f"model_path:={model_path}"] if model_path else []  # rcl rejects "x:="
     cmd = [sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args", *model,
@@ -268,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     # The node process applies the profile itself; this (publishing) process needs it as well.
     apply_default_transport()
+    use_local_discovery()  # the listener of this process too: nothing beyond this host
+    try:
+        domain_id()
+    except ValueError as err:
+        ap.error(str(err))
     video = Path(args.video) if args.video else fetch_vtest()
     results = {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(),
                            "python": platform.python_version(),
