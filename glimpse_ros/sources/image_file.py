@@ -5,7 +5,8 @@ the file's header (PNG, JPEG, BMP, PNM, TIFF) and compared with the limit the no
 camera frames (``max_frame_pixels``, default
 :data:`~glimpse_ros.sources.image_decoding.DEFAULT_MAX_PIXELS`), so an oversized file never reaches
 the decoder. Failures raise :class:`~glimpse_ros.sources.image_decoding.ImageConversionError` with
-the same reason keys as the node's conversions (``corrupt``, ``too_large``, ``zero_size``).
+the same reason keys as the node's conversions (``corrupt``, ``too_large``, ``zero_size``,
+``truncated``).
 """
 
 from __future__ import annotations
@@ -77,7 +78,8 @@ def read_image_file(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
 
     Raises:
         ImageConversionError: ``corrupt`` (no readable header, or OpenCV cannot decode it),
-            ``zero_size`` or ``too_large`` (declared size over ``max_pixels``).
+            ``zero_size`` or ``too_large`` (declared size over ``max_pixels``), ``truncated``
+            (a JPEG without end-of-image marker, as the node refuses it).
     """
     with open(path, "rb") as f:
         head = f.read(MAX_HEADER_BYTES)
@@ -86,6 +88,12 @@ def read_image_file(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndar
         raise ImageConversionError("corrupt", f"{len(head)} bytes that are not a PNG, JPEG, "
                                    "BMP, PNM or TIFF header")
     _check_dims(size[1], size[0], max_pixels)
+    if head[:2] == b"\xff\xd8":  # libjpeg fills a truncated stream with grey: require the EOI
+        with open(path, "rb") as f:
+            f.seek(max(0, path.stat().st_size - 64))
+            if b"\xff\xd9" not in f.read():
+                raise ImageConversionError("truncated", "JPEG ends without an end-of-image "
+                                           "marker")
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None or bgr.size == 0:
         raise ImageConversionError("corrupt", "OpenCV cannot decode it")
