@@ -30,7 +30,7 @@ test: setup
 	$(PY) -m pytest -q -ra --durations=10 $(TRAINING_TESTS)
 	$(PY) -m pytest -q -ra --durations=10 $(ROS_TESTS)
 
-# On a CUDA machine (CUDA build of torch + tensorrt, README "GPU setup"); writes gpu_check.json.
+# On a CUDA machine (CUDA build of torch + tensorrt, docs/training.md "GPU setup"); writes gpu_check.json.
 gpu-check: setup
 	GPU_CHECK_STRICT=1 $(PY) -m pytest -q -ra -m gpu test/test_gpu_check.py
 

@@ -53,7 +53,7 @@ def _tensorrt():
         import tensorrt
     except ImportError:
         if os.environ.get("GPU_CHECK_STRICT") == "1":
-            pytest.fail("tensorrt is not installed (see README, 'GPU setup')")
+            pytest.fail("tensorrt is not installed (see docs/training.md, 'GPU setup')")
         pytest.skip("tensorrt is not installed")
     return tensorrt
 

@@ -93,8 +93,9 @@ def warn_cpu_fallback(cfg: TrainConfig, device: torch.device, world: int) -> Non
     if device.type != "cpu" or cfg.device != "auto" or not dist_utils.is_main():
         return
     log.warning("no CUDA: %s. Training runs on the CPU with the gloo backend (%d process(es)), "
-                "far too slow for the paper model. Install the CUDA build of torch (README, "
-                "'GPU setup'), or set device=cpu to train on the CPU on purpose.",
+                "far too slow for the paper model. Install the CUDA build of torch "
+                "(docs/training.md, 'GPU setup'), or set device=cpu to train on the CPU on "
+                "purpose.",
                 dist_utils.cpu_fallback_reason(), world)
 
 
