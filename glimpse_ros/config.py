@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from dataclasses import dataclass
@@ -298,6 +299,10 @@ __all__ = ["ModelConfig", "NodeConfig", "RecognizerConfig", "RESNET50_LAYERS", "
            "load_dataclass", "load_yaml_config", "to_dict"]
 
 
+# tf2 refuses frame ids with a leading '/'; RViz and tf2_ros tools split on whitespace.
+FRAME_ID = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     """ROS-side settings of the recognizer node (DESIGN §4); its fields are node parameters."""
@@ -344,5 +349,7 @@ class NodeConfig:
         if 0 < self.max_output_rate_hz < self.min_output_rate_hz:
             raise ValueError(f"node.max_output_rate_hz: {self.max_output_rate_hz} is below "
                              f"min_output_rate_hz {self.min_output_rate_hz}")
-        if not self.image_plane_frame_id:
-            raise ValueError("node.image_plane_frame_id: must not be empty")
+        if not FRAME_ID.fullmatch(self.image_plane_frame_id):
+            raise ValueError(f"node.image_plane_frame_id: {self.image_plane_frame_id!r} is not a "
+                             f"frame id tf2 and RViz accept (letters, digits, '_', '-', '.', '/'"
+                             f" between names; no leading '/', no whitespace)")

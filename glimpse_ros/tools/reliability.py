@@ -39,7 +39,8 @@ BAD_PARAMETERS = [("max_gap_s", math.nan), ("smoothing", 1.5), ("top_k", 0), ("s
                   ("max_frame_pixels", 0), ("input_reliability", "sometimes"),
                   ("image_topic", ""), ("image_topic", "bad topic!"),
                   ("camera_info_topic", "a//b"), ("stamp_jitter_s", -0.001),
-                  ("no_output_timeout_s", 0.0), ("strid", 3)]
+                  ("no_output_timeout_s", 0.0), ("image_plane_frame_id", "/bad frame"),
+                  ("strid", 3)]
 
 
 def _probe(node: NodeProcess, domain: int, topic: str, compressed: bool = False) -> Probe:
