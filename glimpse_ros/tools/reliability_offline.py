@@ -55,7 +55,8 @@ def annotate_held(h: Hostile, out: Path) -> tuple[bool, str]:
     want = 0 if h.good else 2
     ok = code == want and expected_summary(h) in text and "Traceback" not in text
     if code == 0:
-        named = [Path(p.strip()) for p in text.split("->", 1)[1].split(",")]
+        summary = stdout.getvalue().strip().splitlines()[-1]
+        named = [Path(p.strip()) for p in summary.split("->", 1)[1].split(",")]
         ok = ok and all(p.is_file() for p in named)
         meta = json.loads((out / "frames.json").read_text())
         ok = ok and meta["frames_read"] == h.good
