@@ -1,7 +1,9 @@
 """Head step measurements of ``make bench``: fp32 vs ``head_precision: int8`` (DESIGN §6).
 
 The Recognizer steps the head with one torch thread (:data:`HEAD_THREADS`); these functions time
-it that way, fp32 and int8 round robin, and measure the int8 head's deviation from fp32.
+it that way, fp32 and int8 round robin, and measure the int8 head's deviation from fp32. The
+exported head step (``export_head``) on ONNX Runtime and OpenVINO is timed with the same thread
+count, round robin with the eager fp32 head, and compared with it frame by frame.
 """
 
 from __future__ import annotations
@@ -10,7 +12,10 @@ import argparse
 import copy
 import platform
 import statistics
+import tempfile
 import time
+from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -28,30 +33,90 @@ def _random_window(cfg: ModelConfig, seed: int) -> tuple[torch.Tensor, torch.Ten
     return z, c
 
 
-def bench_heads(heads: dict[str, torch.nn.Module], cfg: ModelConfig, runs: int) -> dict:
-    """Median and min step latency per frame of each head (state carried across frames).
+def _round_robin(windows: dict[str, Callable[[], None]], frames: int, runs: int) -> dict:
+    """Median and min ms per frame of each window function (``frames`` steps each).
 
-    The heads are timed round robin (window of A, window of B, A, B, ...) so that load from other
-    processes affects them alike and their ratio holds on a shared machine.
+    Timed round robin (window of A, window of B, A, B, ...) so that load from other processes
+    affects them alike and their ratio holds on a shared machine; one warm-up window each.
     """
-    z, c = _random_window(cfg, 0)
-
-    def window(head: torch.nn.Module) -> None:
-        state = head.initial_state(1)
-        for t in range(cfg.frames):
-            state, _ = head.step(state, z[:, :, t], c[:, t])
-
-    times: dict[str, list[float]] = {name: [] for name in heads}
+    times: dict[str, list[float]] = {name: [] for name in windows}
     with torch.inference_mode():
-        for head in heads.values():
-            window(head)  # warm-up
+        for window in windows.values():
+            window()  # warm-up
         for _ in range(runs):
-            for name, head in heads.items():
+            for name, window in windows.items():
                 start = time.perf_counter()
-                window(head)
-                times[name].append((time.perf_counter() - start) * 1e3 / cfg.frames)
+                window()
+                times[name].append((time.perf_counter() - start) * 1e3 / frames)
     return {name: {"median_ms": statistics.median(t), "min_ms": min(t), "times_ms": t}
             for name, t in times.items()}
+
+
+def _eager_window(head: torch.nn.Module, z: torch.Tensor, c: torch.Tensor
+                  ) -> Callable[[], None]:
+    """A window function stepping ``head`` over ``z (1, D, T, h, w)``, ``c (1, T, Dc)``."""
+    def window() -> None:
+        state = head.initial_state(1)
+        for t in range(z.shape[2]):
+            state, _ = head.step(state, z[:, :, t], c[:, t])
+    return window
+
+
+def bench_heads(heads: dict[str, torch.nn.Module], cfg: ModelConfig, runs: int) -> dict:
+    """Median and min step latency per frame of each head (state carried across frames)."""
+    z, c = _random_window(cfg, 0)
+    return _round_robin({name: _eager_window(head, z, c) for name, head in heads.items()},
+                        cfg.frames, runs)
+
+
+def bench_exported_head(head: torch.nn.Module, cfg: ModelConfig, runs: int) -> dict:
+    """The exported fp32 head step on each installed engine vs the eager fp32 head.
+
+    Returns per engine (``torch_eager``, ``onnxruntime``, ``openvino``) the latency per frame
+    (round robin, :data:`HEAD_THREADS` threads each), its speed-up over eager, and the largest
+    deviation from eager over one window (logits, glimpses, assignment).
+    """
+    from glimpse_ros.model.quantize import prepare_head
+    from glimpse_ros.runtime.engine import EngineUnavailable
+    from glimpse_ros.runtime.export.head import export_head
+    from glimpse_ros.runtime.head_engine import BACKENDS, HeadStepEngine
+
+    eager = prepare_head(head, "fp32")
+    z, c = _random_window(cfg, 0)
+    zs = [z[:, :, t].numpy() for t in range(cfg.frames)]
+    cs = [c[:, t].numpy() for t in range(cfg.frames)]
+    windows = {"torch_eager": _eager_window(eager, z, c)}
+    deviation, engines = {}, {}
+    with tempfile.TemporaryDirectory(prefix="glimpse_head_") as work:
+        path = export_head(head, Path(work) / "head.onnx")
+        for backend in BACKENDS:
+            try:
+                engines[backend] = HeadStepEngine(path, backend, threads=HEAD_THREADS)
+            except EngineUnavailable:
+                continue
+        with torch.inference_mode():
+            ref = head(z, c)  # (1, T, ...) per-frame outputs from a fresh state
+        for backend, engine in engines.items():
+            engine.reset()
+            outs = [engine.step(zt, ct) for zt, ct in zip(zs, cs)]
+            deviation[backend] = {
+                k: float(max(abs(getattr(o, k)[0] - getattr(ref, r)[0, t].numpy()).max()
+                             for t, o in enumerate(outs)))
+                for k, r in (("logits", "step_logits"), ("glimpses", "glimpses"),
+                             ("assignment", "assignment"))}
+
+            def window(engine: HeadStepEngine = engine) -> None:
+                engine.reset()
+                for zt, ct in zip(zs, cs):
+                    engine.step(zt, ct)
+            windows[backend] = window
+        timed = _round_robin(windows, cfg.frames, runs)
+    base = timed["torch_eager"]["median_ms"]
+    for backend in engines:
+        timed[backend]["speedup_vs_eager"] = base / timed[backend]["median_ms"]
+        timed[backend]["max_abs_diff_vs_eager"] = deviation[backend]
+    timed["threads"] = HEAD_THREADS
+    return timed
 
 
 def int8_accuracy(head: torch.nn.Module, cfg: ModelConfig, windows: int = 3) -> dict:
@@ -95,6 +160,7 @@ def head_report(model: torch.nn.Module, cfg: ModelConfig, runs: int) -> dict:
                         cfg, runs)
     timed["int8_speedup"] = timed["fp32"]["median_ms"] / timed["int8"]["median_ms"]
     timed["int8_accuracy"] = int8_accuracy(head, cfg)
+    timed["exported"] = bench_exported_head(head, cfg, runs)
     return timed
 
 
@@ -109,6 +175,7 @@ def head_part(report: dict, model: torch.nn.Module, cfg: ModelConfig,
     report["head_step_int8"] = heads["int8"]
     report["head_int8_speedup"] = heads["int8_speedup"]
     report["head_int8_accuracy"] = heads["int8_accuracy"]
+    report["head_step_exported"] = heads["exported"]
     if not args.small:  # the small variant's head (the CPU demo model), for reference
         small = ModelConfig.small()
         report["head_step_small_model"] = head_report(GlimpseClouds(small), small,
@@ -144,8 +211,33 @@ def format_head(report: dict) -> list[str]:
                      f"{q['min_ms']:7.2f} {speedup:7.2f}x  {acc['max_abs_prob_diff']:.4f}, "
                      f"{acc['max_abs_logit_diff']:.4f} ({acc['logit_std']:.1f}), "
                      f"{100 * acc['top1_agreement']:.0f}% of {acc['frames']} frames")
+    lines += format_exported_head(report)
     return lines
 
 
-__all__ = ["bench_heads", "format_head", "head_part", "head_report", "int8_accuracy",
-           "run_head_only"]
+def format_exported_head(report: dict) -> list[str]:
+    """Table lines of the exported head step (fp32) vs the eager head."""
+    rows = [(report["model"], report.get("head_step_exported"))]
+    if "head_step_small_model" in report:
+        rows.append(("small", report["head_step_small_model"].get("exported")))
+    lines = [f"exported head step fp32 ({HEAD_THREADS} thread), ms/frame, round robin with eager:",
+             f"  {'model':<9} {'engine':<12} {'median':>8} {'(min)':>7} {'vs eager':>8}  "
+             "max |diff| vs eager: logits, glimpses, assignment"]
+    for name, exported in rows:
+        if not exported:
+            continue
+        for engine in ("torch_eager", "onnxruntime", "openvino"):
+            if engine not in exported:
+                continue
+            e = exported[engine]
+            line = f"  {name:<9} {engine:<12} {e['median_ms']:8.2f} {e['min_ms']:7.2f}"
+            if "speedup_vs_eager" in e:
+                d = e["max_abs_diff_vs_eager"]
+                line += (f" {e['speedup_vs_eager']:7.2f}x  {d['logits']:.1e}, "
+                         f"{d['glimpses']:.1e}, {d['assignment']:.1e}")
+            lines.append(line)
+    return lines
+
+
+__all__ = ["bench_exported_head", "bench_heads", "format_exported_head", "format_head",
+           "head_part", "head_report", "int8_accuracy", "run_head_only"]
