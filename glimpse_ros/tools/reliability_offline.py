@@ -5,7 +5,8 @@ this process, the shipped demo model on torch: an exception out of ``main`` is a
 through ``python -m glimpse_ros.replay`` (its own process). An input *held* when the tool exits 0
 with the usable frames, or 2 when there are none, counts every skipped input under its reason,
 prints no traceback and names only files it wrote. Replay arguments out of range must exit 2
-naming the argument; SIGTERM during the recognizer's imports must exit 0.
+naming the argument; SIGTERM during the recognizer's imports must exit 0. Streams whose every
+frame the node refuses must give a WARN naming the reason, not "stale".
 """
 
 from __future__ import annotations
@@ -167,6 +168,52 @@ def sigterm_during_imports(domain: int, repeats: int = 2) -> dict[str, Any]:
     return _tally(results)
 
 
+REJECTED_STREAMS = [  # (what, encoding, width, height, step, data bytes, max_frame_pixels, reason)
+    ("32FC1", "32FC1", 6, 4, 24, 96, 4096 * 4096, "encoding"),
+    ("max_frame_pixels=1", "rgb8", 6, 4, 18, 72, 1, "too_large"),
+    ("size mismatch", "rgb8", 6, 4, 18, 80, 4096 * 4096, "size_mismatch"),
+    ("truncated", "bgr8", 6, 4, 18, 50, 4096 * 4096, "truncated"),
+    ("yuv422 odd width", "yuv422", 5, 4, 10, 40, 4096 * 4096, "size_mismatch"),
+    ("zero size", "mono8", 0, 0, 0, 0, 4096 * 4096, "zero_size"),
+]
+
+
+def rejection_diagnostics(seconds: float = 12.0, rate_hz: float = 30.0) -> dict[str, Any]:
+    """Streams whose every frame is refused, through the node's input callback and statistics.
+
+    Held: after ``seconds`` at ``rate_hz`` (a manual clock) the status is WARN naming the reason,
+    not "stale", and every message was counted on arrival.
+    """
+    import numpy as np
+    import rclpy.logging
+    from sensor_msgs.msg import Image
+
+    from glimpse_ros.config import NodeConfig
+    from glimpse_ros.ros.diagnostics import NodeStats
+    from glimpse_ros.ros.frame_input import FrameInput
+
+    results = {}
+    for what, enc, width, height, step, size, pixels, reason in REJECTED_STREAMS:
+        now = [100.0]
+        stats = NodeStats(clock=lambda: now[0])
+        config = NodeConfig(max_frame_pixels=pixels)
+        inp = FrameInput(stats, rclpy.logging.get_logger("reliability_rejections"),
+                         lambda: config, "image")
+        msg = Image(height=height, width=width, encoding=enc, step=step,
+                    data=np.zeros(size, np.uint8).tobytes())
+        n = int(seconds * rate_hz)
+        for _ in range(n):
+            now[0] += 1.0 / rate_hz
+            inp.on_image(msg)
+        status, snap = stats.status(), stats.snapshot()
+        level = int.from_bytes(status.level, "little") if isinstance(status.level, bytes) \
+            else int(status.level)
+        results[what] = (level == 1 and f"rejected ({reason})" in status.message
+                         and "stale" not in status.message and snap["messages_received"] == n,
+                         status.message[:160])
+    return _tally(results)
+
+
 def offline_runs(tmp: Path, domain: int) -> dict[str, Any]:
     """Every offline class; each entry ``{"tried", "held", "failed"}``."""
     for sub in ("bags", "bags_mcap", "out"):
@@ -174,6 +221,7 @@ def offline_runs(tmp: Path, domain: int) -> dict[str, Any]:
     out = hostile_inputs(tmp, domain)
     out["replay_arguments"] = replay_arguments(tmp, domain)
     out["sigterm_imports"] = sigterm_during_imports(domain)
+    out["rejection_diagnostics"] = rejection_diagnostics()
     return out
 
 
@@ -194,6 +242,9 @@ def offline_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
         ("Pixel bound (4096x4096)", f"4200x4200 video, PNG/BMP bombs: {held('pixel_bound')}"),
         ("Replay arguments", f"{held('replay_arguments')} (exit 2 naming the argument)"),
         ("SIGTERM during imports", f"{held('sigterm_imports')} (exit 0)"),
+        ("Every frame rejected", f"{len(REJECTED_STREAMS)} streams of 12 s at 30 Hz (32FC1, "
+         f"max_frame_pixels=1, size mismatch, truncated, odd-width yuv422, zero size): "
+         f"{held('rejection_diagnostics')} (WARN naming the reason, not 'stale')"),
     ]
 
 
