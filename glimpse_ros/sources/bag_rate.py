@@ -39,8 +39,12 @@ def cdr_header_stamp(raw: bytes) -> float | None:
 
 
 def rate_from_times(times: Iterable[float]) -> float | None:
-    """1 / median positive interval of ``times`` (seconds, in message order); None if none."""
-    t = np.asarray(list(times), dtype=np.float64)
+    """1 / median positive interval of the sorted ``times`` (seconds); None if none.
+
+    Sorted, so that a stray value (the bytes of a message that is not an image, read as a stamp)
+    changes at most the two intervals beside it, not the median.
+    """
+    t = np.sort(np.asarray(list(times), dtype=np.float64))
     if t.size < 2:
         return None
     steps = np.diff(t)
