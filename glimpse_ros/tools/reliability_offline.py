@@ -91,8 +91,8 @@ def _tally(results: dict[str, tuple[bool, str]]) -> dict[str, Any]:
 
 def hostile_inputs(tmp: Path, domain: int) -> dict[str, Any]:
     """Hostile bags (both storages), folders and an oversized video through both tools."""
-    bags = {**hostile_bags(tmp / "bags", "sqlite3"), **hostile_bags(tmp / "bags_mcap", "mcap")}
-    bags = {h.path.name: h for h in bags.values()}
+    bags = {h.path.name: h for storage in ("sqlite3", "mcap")
+            for h in hostile_bags(tmp / f"bags_{storage}", storage).values()}
     folders = hostile_folders(tmp / "folders")
     payload = {k: h for k, h in bags.items() if not h.fps or k.endswith("mixed")}
     rates = {k: h for k, h in bags.items() if k not in payload}
@@ -216,7 +216,7 @@ def rejection_diagnostics(seconds: float = 12.0, rate_hz: float = 30.0) -> dict[
 
 def offline_runs(tmp: Path, domain: int) -> dict[str, Any]:
     """Every offline class; each entry ``{"tried", "held", "failed"}``."""
-    for sub in ("bags", "bags_mcap", "out"):
+    for sub in ("bags_sqlite3", "bags_mcap", "out"):
         (tmp / sub).mkdir(parents=True, exist_ok=True)
     out = hostile_inputs(tmp, domain)
     out["replay_arguments"] = replay_arguments(tmp, domain)
