@@ -1,24 +1,16 @@
-"""Frozen configuration dataclasses and a strict YAML/dict loader.
+"""Frozen configuration dataclasses: model, recognizer and node settings with their ranges.
 
-Every consumer gets its own frozen dataclass (one per consumer, DESIGN §7). Loading is strict: an
-unknown key or a value of the wrong type raises ``ValueError`` naming the offending key, so
-configuration errors fail at start-up instead of deep inside a running node or a training job.
+Every consumer gets its own frozen dataclass (one per consumer, DESIGN §7); each validates its
+ranges in ``__post_init__`` and raises ``ValueError`` naming the key. Building them from YAML or
+a mapping, strictly, is :mod:`glimpse_ros.config_loader`'s job.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import re
-import types
-import typing
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Mapping, TypeVar
-
-import yaml
-
-T = TypeVar("T")
+from typing import Any
 
 # ResNet-50: bottleneck blocks per stage (He et al. 2016).
 RESNET50_LAYERS: tuple[int, ...] = (3, 4, 6, 3)
@@ -185,118 +177,7 @@ class RecognizerConfig:
             raise ValueError(f"recognizer.top_k: must be >= 1, got {self.top_k}")
 
 
-def _check_value(value: Any, annotation: Any, key: str) -> Any:
-    """Check ``value`` against a resolved type annotation; return it, converted where lossless."""
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if annotation is Any:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        for option in args:
-            try:
-                return _check_value(value, option, key)
-            except ValueError:
-                pass
-        raise ValueError(f"{key}: {value!r} matches none of {args}")
-    if annotation is type(None):
-        if value is None:
-            return None
-        raise ValueError(f"{key}: expected null, got {value!r}")
-    if dataclasses.is_dataclass(annotation):
-        if not isinstance(value, Mapping):
-            raise ValueError(f"{key}: expected a mapping, got {type(value).__name__}")
-        return load_dataclass(annotation, value, where=key)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{key}: expected a list, got {type(value).__name__}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_check_value(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
-        if len(args) != len(value):
-            raise ValueError(f"{key}: expected {len(args)} items, got {len(value)}")
-        return tuple(_check_value(v, a, f"{key}[{i}]")
-                     for i, (v, a) in enumerate(zip(args, value)))
-    if origin is list:
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{key}: expected a list, got {type(value).__name__}")
-        return [_check_value(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        if not isinstance(value, Mapping):
-            raise ValueError(f"{key}: expected a mapping, got {type(value).__name__}")
-        return dict(value)
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        raise ValueError(f"{key}: expected a boolean, got {value!r}")
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ValueError(f"{key}: expected an integer, got {value!r}")
-    if annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ValueError(f"{key}: expected a number, got {value!r}")
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise ValueError(f"{key}: expected a string, got {value!r}")
-    raise ValueError(f"{key}: unsupported annotation {annotation!r}")
-
-
-def load_dataclass(cls: type[T], values: Mapping[str, Any] | None, where: str = "") -> T:
-    """Build the frozen dataclass ``cls`` from a mapping, strictly.
-
-    Args:
-        cls: A dataclass type.
-        values: Field values; missing fields take their defaults.
-        where: Key prefix used in error messages (e.g. ``"recognizer"``).
-
-    Raises:
-        ValueError: on an unknown key, a wrong type or a value the dataclass rejects; the message
-            names the key.
-    """
-    values = dict(values or {})
-    prefix = f"{where}." if where else ""
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"{prefix}{unknown[0]}: unknown key (known: {', '.join(sorted(names))})")
-    kwargs = {name: _check_value(v, hints[name], f"{prefix}{name}") for name, v in values.items()}
-    try:
-        return cls(**kwargs)
-    except TypeError as err:
-        raise ValueError(f"{where or cls.__name__}: {err}") from err
-
-
-def load_yaml_config(cls: type[T], path: str | Path, section: str | None = None) -> T:
-    """Load ``cls`` from a YAML file, optionally from one top-level section of it."""
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as err:
-        raise ValueError(f"{path}: cannot read config: {err}") from err
-    if not isinstance(data, Mapping):
-        raise ValueError(f"{path}: top level must be a mapping")
-    if section is not None:
-        data = data.get(section, {})
-        if not isinstance(data, Mapping):
-            raise ValueError(f"{path}: section {section!r} must be a mapping")
-    return load_dataclass(cls, data, where=section or "")
-
-
-def to_dict(obj: Any) -> Any:
-    """Convert a (nested) dataclass into plain JSON/YAML-serialisable values."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-    if isinstance(obj, (list, tuple)):
-        return [to_dict(v) for v in obj]
-    if isinstance(obj, dict):
-        return {k: to_dict(v) for k, v in obj.items()}
-    return obj
-
-
-__all__ = ["ModelConfig", "NodeConfig", "RecognizerConfig", "RESNET50_LAYERS", "TEMPORAL_PADDINGS",
-           "load_dataclass", "load_yaml_config", "to_dict"]
+__all__ = ["ModelConfig", "NodeConfig", "RecognizerConfig", "RESNET50_LAYERS", "TEMPORAL_PADDINGS"]
 
 
 # tf2 refuses frame ids with a leading '/'; RViz and tf2_ros tools split on whitespace.
@@ -307,8 +188,8 @@ FRAME_ID = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
 class NodeConfig:
     """ROS-side settings of the recognizer node (DESIGN §4); its fields are node parameters."""
 
-    # Camera conventions: a driver publishes image_raw + camera_info in its namespace.
-    image_topic: str = "/camera/image_raw"
+    # Relative, as image_pipeline nodes: ``image`` + ``camera_info`` in the node's namespace.
+    image_topic: str = "image"
     compressed: bool = False
     input_reliability: str = "best_effort"
     # "" = the sibling of the image topic after remapping (image_transport's convention).

@@ -1,11 +1,13 @@
 """Launch the glimpse_ros recognizer node (and optionally RViz) in a ROS 2 install.
 
-    ros2 launch glimpse_ros recognizer.launch.py image_topic:=/camera/image_raw rviz:=true
+    ros2 launch glimpse_ros recognizer.launch.py namespace:=robot1 rviz:=true  # /robot1/image
+    ros2 launch glimpse_ros recognizer.launch.py image_topic:=/cam1/image_raw # + /cam1/camera_info
     ros2 launch glimpse_ros recognizer.launch.py managed:=true   # then: ros2 lifecycle set ...
 
 Launch arguments model, backend and image_topic override the same keys of the params file
 (config/recognizer.yaml of this package when params_file is empty) only when given; left empty,
-the params file's value is kept. With rviz:=true the rviz2 package is looked up first: when it is
+the params file's value is kept. The input topics are relative (``image``, ``camera_info``) and
+follow ``namespace``. With rviz:=true the rviz2 package is looked up first: when it is
 missing the launch fails before anything is started. Closing RViz ends the launch.
 Without a ROS install (PyPI wheels) run the node directly instead:
     python -m glimpse_ros.recognizer --ros-args --params-file config/recognizer.yaml
@@ -24,7 +26,8 @@ ARGUMENTS = (
     ("model", "", "Model checkpoint (.safetensors); empty = model_path of the params file"),
     ("backend", "", "Backbone engine (auto, torch, onnxruntime, openvino, tensorrt); empty = "
      "backend of the params file"),
-    ("image_topic", "", "Input image topic; empty = image_topic of the params file"),
+    ("image_topic", "", "Input image topic (relative names resolve in namespace); empty = "
+     "image_topic of the params file (image)"),
     ("node_name", "recognizer", "Name of the recognizer node (its topics, logger, diagnostics)"),
     ("namespace", "", "Namespace of the recognizer node"),
     ("use_sim_time", "false", "Use /clock (e.g. when playing a bag)"),

@@ -10,7 +10,7 @@ from glimpse_ros.config import ModelConfig
 from glimpse_ros.model.checkpoint import load_checkpoint
 from glimpse_ros.model.checkpoint_checks import expected_tensors, tensor_bytes
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds
-from glimpse_ros.tools.reliability_faults import HOSTILE_CONFIGS, hostile_model_files
+from glimpse_ros.tools.reliability_model_files import HOSTILE_CONFIGS, hostile_model_files
 
 pytest.importorskip("safetensors")
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from glimpse_ros.config import (ModelConfig, RecognizerConfig, load_dataclass, load_yaml_config,
-                                to_dict)
+from glimpse_ros.config import ModelConfig, RecognizerConfig
+from glimpse_ros.config_loader import load_dataclass, load_yaml_config, to_dict
 
 
 def test_defaults_are_paper_resnet50() -> None:

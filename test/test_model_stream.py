@@ -8,7 +8,8 @@ import torch.nn.functional as F
 
 from glimpse_ros.config import ModelConfig
 from glimpse_ros.model import backbone as backbone_mod
-from glimpse_ros.model.backbone import InflatedResNet, TimePaddedConv3d
+from glimpse_ros.model.backbone import InflatedResNet
+from glimpse_ros.model.time_conv import TimePaddedConv3d
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds
 from glimpse_ros.model.inflate import inflate_state_dict
 from glimpse_ros.model.resnet2d import ResNet2d

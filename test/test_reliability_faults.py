@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 from glimpse_ros.config import RecognizerConfig  # noqa: E402
 from glimpse_ros.tools import reliability_faults as faults  # noqa: E402
+from glimpse_ros.tools import reliability_model_files as model_files  # noqa: E402
 from glimpse_ros.tools.reliability_harness import make_checkpoint  # noqa: E402
 from glimpse_ros.runtime.recognizer import Recognizer  # noqa: E402
 
@@ -58,7 +59,7 @@ def test_missing_mismatched_checkpoint_and_label_file_errors(ckpt, tmp_path) -> 
     missing = tmp_path / "nope.safetensors"
     with pytest.raises(ValueError, match="nope.safetensors.*not found"):
         Recognizer(cfg, missing)
-    bad = faults.mismatched_checkpoint(tmp_path)
+    bad = model_files.mismatched_checkpoint(tmp_path)
     with pytest.raises(ValueError, match=r"mismatched\.safetensors.*shape"):
         Recognizer(cfg, bad)
     labels = tmp_path / "labels.txt"
@@ -71,7 +72,7 @@ def test_malicious_pickle_refused_without_running_it(tmp_path) -> None:
     """Pickle payloads are refused by the model loader, the training loaders and the inflater."""
     from glimpse_ros.model.inflate import read_state_dict
 
-    files, marker = faults.malicious_pickles(tmp_path)
+    files, marker = model_files.malicious_pickles(tmp_path)
     cfg = RecognizerConfig(backend="torch")
     for path in files.values():
         with pytest.raises(ValueError, match=path.name):
@@ -91,9 +92,9 @@ def test_malicious_pickle_refused_without_running_it(tmp_path) -> None:
 
 def test_node_start_up_refuses_bad_model_files(ckpt, tmp_path) -> None:
     """Node start-up: missing, mismatched and pickle checkpoints end it, naming the file."""
-    files, marker = faults.malicious_pickles(tmp_path)
+    files, marker = model_files.malicious_pickles(tmp_path)
     cases = {"missing": (tmp_path / "missing.safetensors", "not found"),
-             "mismatched": (faults.mismatched_checkpoint(tmp_path), "shape"),
+             "mismatched": (model_files.mismatched_checkpoint(tmp_path), "shape"),
              "pickle": (files["torch_zip.pt"], "refusing to unpickle")}
     with ThreadPoolExecutor(len(cases)) as pool:
         reports = dict(zip(cases, pool.map(lambda c: faults.node_startup(c[0]), cases.values())))
@@ -109,7 +110,7 @@ def test_node_start_up_refuses_hostile_model_files_exit_2(tmp_path) -> None:
     No traceback, nothing built (the refusals come before allocation; see
     test_checkpoint_validation for every case in process).
     """
-    files = faults.hostile_model_files(tmp_path)
+    files = model_files.hostile_model_files(tmp_path)
     cases = ("glimpse_hidden_20000", "config_is_list", "nan_weight")
     with ThreadPoolExecutor(len(cases)) as pool:
         reports = dict(zip(cases, pool.map(lambda c: faults.node_startup(files[c][0]), cases)))

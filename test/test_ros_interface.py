@@ -46,19 +46,19 @@ def subscribers(pair: RosPair, topic: str) -> list:
 
 def test_qos_overrides_apply_to_the_image_subscription_and_outputs(pair) -> None:
     """qos_overrides.<topic>.subscription.reliability:=reliable changes the actual QoS."""
-    pair.start(Parameter("qos_overrides./camera/image_raw.subscription.reliability",
+    pair.start(Parameter("qos_overrides./image.subscription.reliability",
                          value="reliable"),
                Parameter("qos_overrides./recognizer/label.publisher.reliability",
                          value="best_effort"))
-    wait_for(lambda: subscribers(pair, "/camera/image_raw"), 10, "image subscription")
-    (info,) = subscribers(pair, "/camera/image_raw")
+    wait_for(lambda: subscribers(pair, "/image"), 10, "image subscription")
+    (info,) = subscribers(pair, "/image")
     assert info.qos_profile.reliability == ReliabilityPolicy.RELIABLE
     wait_for(lambda: pair.client.get_publishers_info_by_topic("/recognizer/label"), 10, "label")
     (info,) = pair.client.get_publishers_info_by_topic("/recognizer/label")
     assert info.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
     # a best-effort camera does not match a reliable subscription (it did by default)
     pub = pair.client.create_publisher(
-        Image, "/camera/image_raw", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+        Image, "/image", QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
     time.sleep(1.0)
     assert pub.get_subscription_count() == 0
 
@@ -66,20 +66,34 @@ def test_qos_overrides_apply_to_the_image_subscription_and_outputs(pair) -> None
 def test_default_input_qos_is_sensor_data(pair) -> None:
     """Without overrides the image subscription is best effort (REP-2003)."""
     pair.start()
-    wait_for(lambda: subscribers(pair, "/camera/image_raw"), 10, "image subscription")
-    (info,) = subscribers(pair, "/camera/image_raw")
+    wait_for(lambda: subscribers(pair, "/image"), 10, "image subscription")
+    (info,) = subscribers(pair, "/image")
     assert info.qos_profile.reliability == ReliabilityPolicy.BEST_EFFORT
 
 
 @pytest.mark.parametrize("compressed", [False, True])
-def test_camera_info_is_the_sibling_of_the_remapped_image_topic(pair, compressed) -> None:
-    """-r /camera/image_raw:=/cam1/image_raw -> /cam1/image_raw[/compressed], /cam1/camera_info."""
+def test_default_topics_are_relative_to_the_namespace(pair, compressed) -> None:
+    """-r __ns:=/robot1 -> /robot1/image[/compressed] and /robot1/camera_info."""
     node = pair.start(Parameter("compressed", value=compressed),
-                      cli_args=["--ros-args", "-r", "/camera/image_raw:=/cam1/image_raw"])
+                      cli_args=["--ros-args", "-r", "__ns:=/robot1"])
+    image = "/robot1/image/compressed" if compressed else "/robot1/image"
+    wait_for(lambda: subscribers(pair, "/robot1/camera_info") and subscribers(pair, image), 10,
+             "subscriptions")
+    assert not subscribers(pair, "/image") and not subscribers(pair, "/camera_info")
+    assert not subscribers(pair, "/image/compressed")
+    assert (node.topics.image, node.topics.camera_info) == (image, "/robot1/camera_info")
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_camera_info_is_the_sibling_of_the_remapped_image_topic(pair, compressed) -> None:
+    """-r image:=/cam1/image_raw -> /cam1/image_raw[/compressed], /cam1/camera_info."""
+    node = pair.start(Parameter("compressed", value=compressed),
+                      cli_args=["--ros-args", "-r", "image:=/cam1/image_raw"])
     image = "/cam1/image_raw/compressed" if compressed else "/cam1/image_raw"
     wait_for(lambda: subscribers(pair, "/cam1/camera_info") and subscribers(pair, image), 10,
              "subscriptions")
-    assert not subscribers(pair, "/camera/camera_info") and not subscribers(pair, "/camera_info")
+    assert not subscribers(pair, "/image") and not subscribers(pair, "/camera_info")
+    assert not subscribers(pair, "/image/compressed")
     assert (node.topics.image, node.topics.camera_info) == (image, "/cam1/camera_info")
 
 
@@ -87,7 +101,7 @@ def test_camera_info_topic_parameter_overrides_the_pairing(pair) -> None:
     """An explicit camera_info_topic wins over the sibling rule; CameraInfo there is used."""
     node = pair.start(Parameter("camera_info_topic", value="/calib/info"))
     wait_for(lambda: subscribers(pair, "/calib/info"), 10, "camera_info subscription")
-    assert not subscribers(pair, "/camera/camera_info")
+    assert not subscribers(pair, "/camera_info")
     info = CameraInfo(width=16, height=8)
     info.k = [10.0, 0.0, 8.0, 0.0, 10.0, 4.0, 0.0, 0.0, 1.0]
     pub = pair.client.create_publisher(CameraInfo, "/calib/info", 10)
@@ -153,7 +167,7 @@ def test_shipped_rviz_view_shows_the_markers_with_and_without_camera_info(pair) 
     markers: list[MarkerArray] = []
     pair.client.create_subscription(MarkerArray, topics["rviz_default_plugins/MarkerArray"],
                                     markers.append, 50)
-    camera_info = pair.client.create_publisher(CameraInfo, "/camera/camera_info", 10)
+    camera_info = pair.client.create_publisher(CameraInfo, "/camera_info", 10)
     wait_for(lambda: pair.client.count_publishers(topics["rviz_default_plugins/MarkerArray"]),
              10, "marker publisher")
     time.sleep(0.5)

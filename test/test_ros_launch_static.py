@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from glimpse_ros.config import NodeConfig, RecognizerConfig, load_dataclass
+from glimpse_ros.config import NodeConfig, RecognizerConfig
+from glimpse_ros.config_loader import load_dataclass
 
 REPO = Path(__file__).resolve().parents[1]
 LAUNCH = REPO / "launch" / "recognizer.launch.py"

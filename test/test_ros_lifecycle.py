@@ -71,7 +71,7 @@ class Manager:
         self.node.create_subscription(String, f"/{NAME}/label",
                                       lambda m: self.outputs.append("label"), 50)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self._diag, 50)
-        self.camera = self.node.create_publisher(Image, "/camera/image_raw", 10)
+        self.camera = self.node.create_publisher(Image, "/image", 10)
         self.get_state = self.node.create_client(GetState, f"/{NAME}/get_state")
         self.change_state = self.node.create_client(ChangeState, f"/{NAME}/change_state")
         self.executor = SingleThreadedExecutor(context=self.context)
@@ -103,7 +103,7 @@ class Manager:
 
     def image_subscribers(self) -> int:
         """Subscriptions on the camera topic."""
-        return self.node.count_subscribers("/camera/image_raw")
+        return self.node.count_subscribers("/image")
 
     def close(self) -> None:
         """Shut the context down."""

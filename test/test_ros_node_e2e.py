@@ -71,11 +71,10 @@ class Probe:
         self.markers: list[MarkerArray] = []
         self.overlays: list[Image] = []
         self.diag: dict[str, str] = {}
-        # the node's defaults: a camera namespace with image_raw + camera_info
-        self.image_pub = self.node.create_publisher(Image, "/camera/image_raw", 10)
-        self.compressed_pub = self.node.create_publisher(CompressedImage,
-                                                         "/camera/image_raw/compressed", 10)
-        self.info_pub = self.node.create_publisher(CameraInfo, "/camera/camera_info", 10)
+        # the node's defaults: relative image + camera_info, here in the root namespace
+        self.image_pub = self.node.create_publisher(Image, "/image", 10)
+        self.compressed_pub = self.node.create_publisher(CompressedImage, "/image/compressed", 10)
+        self.info_pub = self.node.create_publisher(CameraInfo, "/camera_info", 10)
         self.node.create_subscription(String, f"/{name}/label", self._label, 50)
         self.node.create_subscription(MarkerArray, f"/{name}/glimpses", self.markers.append, 50)
         self.camera_markers: list[MarkerArray] = []

@@ -129,11 +129,11 @@ def test_non_finite_result_is_skipped_and_counted(context) -> None:
     node.outputs.label_pub = SimpleNamespace(publish=published.append)
     try:
         frame = np.zeros((8, 8, 3), np.uint8)
-        node._recent[5.0] = (SimpleNamespace(stamp=None, frame_id="cam"), frame)
+        node.inference.recent[5.0] = (SimpleNamespace(stamp=None, frame_id="cam"), frame)
         result = SimpleNamespace(stamp=5.0, boxes=np.array([[1.0, 1.0, math.nan, 5.0]]),
                                  label="wave", top_k=[("wave", 0.7)])
         with pytest.raises(ValueError, match="non-finite"):
-            node._publish_result(result)
+            node.inference.publish_result(result)
         assert published == []
     finally:
         rec.gate.set()

@@ -223,7 +223,7 @@ def test_publish_error_is_counted_and_the_inference_thread_survives(context,
         wait_processed(node, 1)
         stats = node.stats.snapshot()
         assert stats["rejected_output_error"] == 1 and stats["frames_processed"] == 1
-        assert "NaN" in stats["last_error"] and node._thread.is_alive()
+        assert "NaN" in stats["last_error"] and node.inference.thread.is_alive()
     finally:
         node.destroy_node()
 
@@ -246,7 +246,7 @@ def test_failing_reset_is_counted_and_the_inference_thread_survives(context) -> 
         wait_processed(node, 1)
         stats = node.stats.snapshot()
         assert stats["rejected_inference_error"] == 1 and "engine lost" in stats["last_error"]
-        assert node._thread.is_alive()
+        assert node.inference.thread.is_alive()
     finally:
         node.destroy_node()
 

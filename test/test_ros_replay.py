@@ -29,8 +29,8 @@ def run(context, source: FrameSource, **kwargs) -> tuple[list[Image], list[Camer
     sub = rclpy.create_node("sink", context=context)
     images: list[Image] = []
     infos: list[CameraInfo] = []
-    sub.create_subscription(Image, "/camera/image_raw", images.append, 100)
-    sub.create_subscription(CameraInfo, "/camera/camera_info", infos.append, 100)
+    sub.create_subscription(Image, "/image", images.append, 100)
+    sub.create_subscription(CameraInfo, "/camera_info", infos.append, 100)
     node = ReplayNode(source, context=context, wait_for_subscriber_s=5.0, **kwargs)
     ex = SingleThreadedExecutor(context=context)
     ex.add_node(sub)

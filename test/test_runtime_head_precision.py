@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from glimpse_ros.config import ModelConfig, RecognizerConfig, load_dataclass
+from glimpse_ros.config import ModelConfig, RecognizerConfig
+from glimpse_ros.config_loader import load_dataclass
 from glimpse_ros.model.checkpoint import save_checkpoint
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds
 from glimpse_ros.model.quantize import Int8GRUCell, prepare_head, quantize_head

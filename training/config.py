@@ -3,7 +3,7 @@
 Example: ``python training/train.py --config config/train/synthetic.yaml optim.epochs=3
 model.frames=4``. Override values are parsed as YAML scalars (``3``, ``1e-4``, ``true``,
 ``[1,1]``).
-Unknown keys and wrong types are errors naming the key (glimpse_ros.config.load_dataclass).
+Unknown keys and wrong types are errors naming the key (glimpse_ros.config_loader.load_dataclass).
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from typing import Any
 
 import yaml
 
-from glimpse_ros.config import ModelConfig, load_dataclass, to_dict
+from glimpse_ros.config import ModelConfig
+from glimpse_ros.config_loader import load_dataclass, to_dict
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from glimpse_ros.config import load_dataclass, to_dict
+from glimpse_ros.config_loader import load_dataclass, to_dict
 from training.config import TrainConfig, apply_override
 
 log = logging.getLogger("training")

@@ -37,7 +37,7 @@ import torch
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from glimpse_ros.config import to_dict  # noqa: E402
+from glimpse_ros.config_loader import to_dict  # noqa: E402
 from glimpse_ros.model.checkpoint import save_checkpoint  # noqa: E402
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds  # noqa: E402
 from training import distributed as dist_utils  # noqa: E402

@@ -21,7 +21,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from glimpse_ros.config import ModelConfig, load_dataclass, to_dict
+from glimpse_ros.config import ModelConfig
+from glimpse_ros.config_loader import load_dataclass, to_dict
 from glimpse_ros.model.checkpoint_checks import check_file_matches, check_weights_finite
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds
 

@@ -7,7 +7,7 @@ Two modes for a 2D kernel (Cout, Cin, kh, kw) going into a 3D slot (Cout, Cin, k
   The 3D network then equals the 2D network applied frame by frame, for any video.
 - ``mean``: the kernel repeated over kt and divided by kt (I3D). The 3D network then equals the
   2D network on a static video (exactly so at every frame, thanks to the replicated temporal
-  padding of :class:`glimpse_ros.model.backbone.TimePaddedConv3d`).
+  padding of :class:`glimpse_ros.model.time_conv.TimePaddedConv3d`).
 
 BatchNorm parameters and buffers are copied; the 2D classifier ``fc`` is not part of the backbone
 and is left out. Nothing is ever downloaded: the 2D checkpoint is a file path.

@@ -19,7 +19,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from glimpse_ros.config import ModelConfig, to_dict
+from glimpse_ros.config import ModelConfig
+from glimpse_ros.config_loader import to_dict
 from glimpse_ros.model.backbone import InflatedResNet
 
 # Attribute name on GlimpseClouds -> part name in the report.

@@ -1,9 +1,11 @@
 """Input topic names of the recognizer: the image, and its CameraInfo as image_transport pairs it.
 
-image_transport's CameraSubscriber listens to ``<ns>/camera_info`` next to the image topic
-``<ns>/<image>``, *after* remapping: with ``-r /camera/image_raw:=/cam1/image_raw`` the image comes
-from ``/cam1/image_raw`` and the CameraInfo from ``/cam1/camera_info``. A compressed stream is
-``<image>/compressed`` of the (remapped) base topic, as with image_transport's plugins.
+The default image topic is the relative ``image`` (image_pipeline's convention), resolved in the
+node's namespace: ``-r __ns:=/robot1`` gives ``/robot1/image``. image_transport's CameraSubscriber
+listens to ``<ns>/camera_info`` next to the image topic ``<ns>/<image>``, *after* remapping: with
+``-r image:=/cam1/image_raw`` the image comes from ``/cam1/image_raw`` and the CameraInfo from
+``/cam1/camera_info``. A compressed stream is ``<image>/compressed`` of the (remapped) base topic,
+as with image_transport's plugins.
 """
 
 from __future__ import annotations

@@ -10,20 +10,17 @@ activates itself at start-up; managed, it waits for the lifecycle_msgs services:
 - cleanup: destroy publishers and service, free the recognizer and its engine.
 
 Threads: the executor runs the subscription callbacks (``frame_input.py``), which only check
-and convert the message and enqueue the frame (drop-oldest, counted); one inference thread pops
-frames, decodes compressed ones, feeds the Recognizer and publishes its results, every output
-stamped with the header of the frame it describes. A costly compressed image never blocks the
-executor: the ~/reset service, CameraInfo and /diagnostics keep answering.
+and convert the message and enqueue the frame (drop-oldest, counted); one inference thread
+(``inference.py``) pops frames, decodes compressed ones, feeds the Recognizer and publishes its
+results, every output stamped with the header of the frame it describes. A costly compressed
+image never blocks the executor: the ~/reset service, CameraInfo and /diagnostics keep answering.
 """
 
 from __future__ import annotations
 
-import collections
 import copy
-import threading
 from typing import Any, Callable
 
-import numpy as np
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -36,27 +33,18 @@ from glimpse_ros.ros.camera_topics import RELIABLE_INPUT_QOS, SENSOR_QOS, input_
 from glimpse_ros.ros.diagnostics import NodeStats, diagnostic_array
 from glimpse_ros.ros.frame_input import FrameInput
 from glimpse_ros.ros.frequency_status import frequency_check, merge_check
-from glimpse_ros.sources.image_decoding import CompressedFrame
+from glimpse_ros.ros.inference import InferenceThread
 from glimpse_ros.ros.parameters import (ParameterError, declare_config_parameters,
                                         integers_as_doubles, updated_configs)
 from glimpse_ros.ros.result_output import ResultOutputs
 from glimpse_ros.ros.ros_logging import forward_python_logging, stop_forwarding
-from glimpse_ros.runtime.stream_policy import ResetKind
 
-WARN_THROTTLE_S = 5.0
 TASK = "recognition"  # diagnostics status "<node name>: recognition"
 SUCCESS = TransitionCallbackReturn.SUCCESS
-# Recognizer counters shown in the diagnostics (stream policy: dropped jitter, size changes).
-RECOGNIZER_COUNTERS = ("jitter_dropped", "size_changes")
 
 
 class StartupError(ValueError):
     """The recognizer could not be built (model, labels, backend); the node logged why."""
-
-
-def stamp_to_float(stamp) -> float:
-    """builtin_interfaces/Time -> seconds."""
-    return stamp.sec + stamp.nanosec * 1e-9
 
 
 def default_recognizer(config: RecognizerConfig) -> Any:
@@ -107,14 +95,7 @@ class RecognizerNode(LifecycleNode):
         self.recognizer: Any = None
         self.stats = NodeStats(stale_timeout_s=cfg.stale_timeout_s,
                                no_output_timeout_s=cfg.no_output_timeout_s)
-        self._recent: collections.OrderedDict[float, tuple[Any, np.ndarray]] = \
-            collections.OrderedDict()
-        self._keep_frames = 18
-        self._reset_requested = False
-        self._pending_config: RecognizerConfig | None = None
-        self._lock = threading.Lock()
-        self._running = False
-        self._thread: threading.Thread | None = None
+        self.inference = InferenceThread(self)
         self._inputs: list[Any] = []  # subscriptions, while active
         self._timer = None
         self._service = None
@@ -146,7 +127,7 @@ class RecognizerNode(LifecycleNode):
         self.stats.backend = str(getattr(self.recognizer, "backend_name", "unknown"))
         # Frames kept to pair results with their header and pixels: a window's results are for
         # frames pushed at most T frames ago (T = the model's window).
-        self._keep_frames = 2 * int(getattr(self.recognizer, "frames", 8)) + 2
+        self.inference.keep_frames = 2 * int(getattr(self.recognizer, "frames", 8)) + 2
         self.outputs = ResultOutputs(self)
         self._service = self.create_service(Trigger, "~/reset", self._on_reset)
         self.get_logger().info(
@@ -177,10 +158,7 @@ class RecognizerNode(LifecycleNode):
                                      qos_overriding_options=_qos_options()),
             self.create_subscription(CameraInfo, self.topics.camera_info, inp.on_camera_info,
                                      copy.copy(SENSOR_QOS), qos_overriding_options=_qos_options())]
-        self._running = True
-        self._thread = threading.Thread(target=self._inference_loop, name="inference",
-                                        daemon=True)
-        self._thread.start()
+        self.inference.start()
         self._timer = self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(f"listening on {self.topics.image} "
                                f"(CameraInfo: {self.topics.camera_info})")
@@ -211,10 +189,8 @@ class RecognizerNode(LifecycleNode):
         if self._timer is not None:
             self.destroy_timer(self._timer)
             self._timer = None
-        self._running = False
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-            self._thread = None
+        self.inference.running = False
+        self.inference.join()
         self.input.discard()
 
     def _release(self) -> None:
@@ -225,7 +201,7 @@ class RecognizerNode(LifecycleNode):
             self.destroy_service(self._service)
             self._service = None
         self.recognizer = None  # the engine goes with it
-        self._recent.clear()
+        self.inference.recent.clear()
 
     # ----- parameters -----
     def _on_set_parameters(self, params: list) -> SetParametersResult:
@@ -244,95 +220,18 @@ class RecognizerNode(LifecycleNode):
         except ParameterError as err:
             return SetParametersResult(successful=False, reason=str(err))
         if config != self.config:
-            with self._lock:
-                self._pending_config = config
+            self.inference.reconfigure(config)
         self.config, self.node_config = config, node_config
         self.stats.set_timeouts(node_config.stale_timeout_s, node_config.no_output_timeout_s)
         return SetParametersResult(successful=True)
 
     # ----- services -----
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
-        with self._lock:
-            self._reset_requested = True
+        self.inference.request_reset()
         dropped = self.input.discard()  # counted like queue drops: nothing vanishes unreported
         response.success = True
         response.message = f"recognizer state reset; {dropped} queued frames discarded"
         return response
-
-    # ----- inference thread -----
-    def _inference_loop(self) -> None:
-        while self._running:
-            item = self.input.queue.get(timeout=0.1)
-            # A local reference: cleanup/shutdown may release the recognizer while this thread
-            # is still finishing a frame (the join there is bounded).
-            recognizer = self.recognizer
-            if recognizer is None:
-                break
-            try:
-                self._step(recognizer, item)
-            except Exception as err:  # noqa: BLE001 - the thread must outlive any one frame
-                self.stats.record_rejected("inference_error", repr(err))
-                self.get_logger().error(f"inference loop: {err!r}",
-                                        throttle_duration_sec=WARN_THROTTLE_S)
-
-    def _step(self, recognizer: Any, item: Any) -> None:
-        """Apply pending resets and parameter changes, then process one queued frame."""
-        with self._lock:
-            requested, self._reset_requested = self._reset_requested, False
-            config, self._pending_config = self._pending_config, None
-        if config is not None and hasattr(recognizer, "reconfigure"):
-            recognizer.reconfigure(config)  # validated by _on_set_parameters
-        if requested:
-            recognizer.reset(ResetKind.REQUESTED, "reset service")
-            self._recent.clear()
-        # The recognizer counts every reset by kind: requested ones and its own (time jump,
-        # gap), and the frames its stamp and size policy dropped or resized.
-        counters = getattr(recognizer, "counters", {})
-        self.stats.set_resets(recognizer.reset_reasons,
-                              getattr(recognizer, "last_reset_reason", ""),
-                              {k: counters.get(k, 0) for k in RECOGNIZER_COUNTERS})
-        if item is not None:
-            self._process(recognizer, *item)
-
-    def _process(self, recognizer: Any, frame: np.ndarray | CompressedFrame,
-                 header: Any) -> None:
-        """Decode (compressed), push one frame and publish the results it produced."""
-        frame = self.input.decode(frame)
-        if frame is None:  # refused (counted)
-            return
-        stamp = stamp_to_float(header.stamp)
-        self._recent[stamp] = (header, frame)
-        while len(self._recent) > self._keep_frames:
-            self._recent.popitem(last=False)
-        try:
-            results = recognizer.push(frame, stamp)
-        except ValueError as err:  # e.g. a frame the recognizer refuses
-            self.stats.record_rejected("recognizer", str(err))
-            self.get_logger().warning(f"recognizer rejected frame: {err}",
-                                      throttle_duration_sec=WARN_THROTTLE_S)
-            return
-        except Exception as err:  # keep the node alive; the error shows in diagnostics
-            self.stats.record_rejected("inference_error", repr(err))
-            self.get_logger().error(f"inference failed: {err!r}",
-                                    throttle_duration_sec=WARN_THROTTLE_S)
-            return
-        for result in results:
-            try:
-                self._publish_result(result)
-            except Exception as err:  # e.g. non-finite boxes: skip it, keep the thread
-                self.stats.record_rejected("output_error", repr(err))
-                self.get_logger().error(f"publishing a result failed: {err!r}",
-                                        throttle_duration_sec=WARN_THROTTLE_S)
-
-    def _publish_result(self, result: Any) -> None:
-        header, frame = self._recent.get(result.stamp, (None, None))
-        if header is None:  # result for a frame no longer kept: nothing to stamp it with
-            return
-        if self.outputs.publish(result, header, frame, self.input.camera_info,
-                                self.node_config):
-            self.stats.record_overlay()
-        latency = stamp_to_float(self.get_clock().now().to_msg()) - result.stamp
-        self.stats.record_processed(latency, result.stamp)
 
     def _publish_diagnostics(self) -> None:
         # diagnostic_updater conventions: "<node name>: <task>", one status per node with the
@@ -348,14 +247,16 @@ class RecognizerNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         """Stop the inference thread, then destroy the node."""
-        self._running = False
-        if getattr(self, "_thread", None) is not None:
-            self.input.queue.close()
-            self._thread.join(timeout=5.0)
+        inference = getattr(self, "inference", None)
+        if inference is not None:
+            inference.running = False
+            if inference.thread is not None:
+                self.input.queue.close()
+                inference.join()
         if hasattr(self, "_log_handler"):
             stop_forwarding(self._log_handler)
             del self._log_handler
         super().destroy_node()
 
 
-__all__ = ["RecognizerNode", "SENSOR_QOS", "StartupError", "stamp_to_float"]
+__all__ = ["RecognizerNode", "SENSOR_QOS", "StartupError"]

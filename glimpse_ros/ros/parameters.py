@@ -25,7 +25,8 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.validate_topic_name import validate_topic_name
 
-from glimpse_ros.config import NodeConfig, RecognizerConfig, load_dataclass
+from glimpse_ros.config import NodeConfig, RecognizerConfig
+from glimpse_ros.config_loader import load_dataclass
 
 
 @dataclass(frozen=True)

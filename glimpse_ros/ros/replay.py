@@ -1,11 +1,12 @@
-"""Replay a video file, an image folder or a ROS 2 bag as a camera: image_raw + camera_info.
+"""Replay a video file, an image folder or a ROS 2 bag as a camera: image + camera_info.
 
-    python -m glimpse_ros.replay clip.avi --fps 15 --loop  # /camera/image_raw + camera_info
-    python -m glimpse_ros.replay clip.avi --ros-args -r __ns:=/cam1   # /cam1/image_raw, ...
+    python -m glimpse_ros.replay clip.avi --fps 15 --loop  # /image + /camera_info
+    python -m glimpse_ros.replay clip.avi --ros-args -r __ns:=/cam1   # /cam1/image, ...
     python -m glimpse_ros.replay my_bag/ --topic /cam/image_raw     # sqlite3 or mcap bag
 
-Like a camera driver, the node publishes ``image_raw`` and ``camera_info`` in its namespace
-(``camera`` unless given), which is where the recognizer listens by default.
+The node publishes the relative ``image`` and ``camera_info`` in its namespace (the root one
+unless given), the names the recognizer listens to by default: started in the same namespace the
+two meet. Remap ``image`` and ``camera_info`` together to feed a recognizer elsewhere.
 
 Frames are published on a fixed real-time schedule (the file's frame rate, a bag's mean rate, or
 ``--fps``). Video and folder frames are stamped with the node clock at publication, like a camera
@@ -83,7 +84,7 @@ def recorded_camera_info(recorded, header) -> CameraInfo:
 
 
 class ReplayNode(Node):
-    """Publishes a FrameSource on ``image_raw`` and ``camera_info`` from its own pacing thread."""
+    """Publishes a FrameSource on ``image`` and ``camera_info`` from its own pacing thread."""
 
     def __init__(self, source: FrameSource | BagSource, fps: float | None = None,
                  loop: bool = False,
@@ -107,10 +108,9 @@ class ReplayNode(Node):
             wait_for_subscriber_s: wait up to this long for an ``image`` subscriber before the
                 first frame (a camera does not wait; the demo and tests do).
             restamp: stamp bag frames with the node clock instead of their recorded stamps.
-            **kwargs: passed to rclpy's Node (e.g. context); ``namespace`` defaults to
-                ``camera`` (a ``__ns`` remapping overrides it).
+            **kwargs: passed to rclpy's Node (e.g. context, namespace; a ``__ns`` remapping
+                overrides the namespace).
         """
-        kwargs.setdefault("namespace", "camera")
         super().__init__(node_name, **kwargs)
         self.source = source
         self.fps = float(fps or source.fps)
@@ -122,7 +122,7 @@ class ReplayNode(Node):
         self.loop, self.frame_id, self.encoding = loop, frame_id, encoding
         self.hfov_deg, self.duration_s, self.on_frame = hfov_deg, duration_s, on_frame
         self.wait_for_subscriber_s, self.restamp = wait_for_subscriber_s, restamp
-        self.image_pub = self.create_publisher(Image, "image_raw", 10)
+        self.image_pub = self.create_publisher(Image, "image", 10)
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", 10)
         self.published = 0
         self.error = ""  # why the pacing thread stopped early ("" = it did not)
@@ -247,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     node = ReplayNode(source, args.fps, args.loop, args.frame_id, args.encoding, args.hfov,
                       args.duration, wait_for_subscriber_s=args.wait, restamp=args.restamp)
     node.get_logger().info(f"publishing {source.path} at {node.fps:.1f} fps on "
-                           f"{node.resolve_topic_name('image_raw')}")
+                           f"{node.resolve_topic_name('image')}")
     interrupted = False
     try:
         while rclpy.ok() and not node.finished.is_set():

@@ -42,7 +42,6 @@ import logging
 import math
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -50,15 +49,14 @@ import torch
 
 from glimpse_ros.config import RecognizerConfig
 from glimpse_ros.preprocess import check_frame, glimpse_box_pixels, preprocess_frame
-from glimpse_ros.runtime.engine import BackboneEngine, EngineUnavailable
-from glimpse_ros.runtime.factory import create_engine, select_backend
-from glimpse_ros.runtime.export.cache import onnx_for_checkpoint
+from glimpse_ros.runtime.backbone_engine import build_backbone_engine
+from glimpse_ros.runtime.factory import select_backend
 from glimpse_ros.runtime.frame_buffer import FrameBuffer
+from glimpse_ros.runtime.frame_result import FrameResult
 from glimpse_ros.runtime.labels import load_labels
 from glimpse_ros.runtime.model_files import resolve_model_path
+from glimpse_ros.runtime.reset_log import ResetLog
 from glimpse_ros.runtime.smoothing import EmaSmoother, softmax, top_k
-from glimpse_ros.runtime.engine import BackboneStepEngine
-from glimpse_ros.runtime.factory import create_step_engine
 from glimpse_ros.runtime.stream_policy import Action, ResetKind, decide, reset_kind
 
 LOG = logging.getLogger("glimpse_ros.runtime")
@@ -68,34 +66,6 @@ LOG = logging.getLogger("glimpse_ros.runtime")
 HEAD_THREADS = 1
 # Settings a running recognizer can take without rebuilding anything (``reconfigure``).
 LIVE_FIELDS = ("stride", "max_gap_s", "stamp_jitter_s", "smoothing", "top_k")
-# A stream that resets on every frame must not flood the log: one line per kind per period.
-RESET_LOG_PERIOD_S = 1.0
-
-
-@dataclass
-class FrameResult:
-    """Recognition output for one stepped frame.
-
-    Attributes:
-        stamp: the frame's stamp as pushed (seconds).
-        glimpses: ``(G, 4)`` ``[x, y, sx, sy]`` in crop-normalised coordinates.
-        boxes: ``(G, 4)`` ``[x0, y0, x1, y1]`` in the source image's pixels.
-        probs: ``(N,)`` class probabilities at this frame (unsmoothed).
-        top_k: ``[(label, prob)]`` of the smoothed probabilities, most probable first.
-        label: smoothed top-1 label.
-        window_index: index of the backbone window (or, causal models, step) that produced
-            this frame (0, 1, ...).
-        window_probs: clip mode only: ``(N,)`` prediction of the whole window; None in stream mode.
-    """
-
-    stamp: float
-    glimpses: np.ndarray
-    boxes: np.ndarray
-    probs: np.ndarray
-    top_k: list[tuple[str, float]]
-    label: str
-    window_index: int
-    window_probs: np.ndarray | None = None
 
 
 class Recognizer:
@@ -137,7 +107,8 @@ class Recognizer:
         if self.streaming:
             input_shape = (1, 3, cfg.crop_size, cfg.crop_size)  # one frame per step
         name, why = select_backend(config.backend)
-        self.engine = self._build_engine(name, loaded.model.backbone, path, input_shape)
+        self.engine = build_backbone_engine(config, name, loaded.model.backbone, path,
+                                            input_shape, step=self.streaming)
         self.backend_name = self.engine.name
         mode = ("causal model: streamed frame by frame" if self.streaming else
                 f"T={cfg.frames} stride={config.stride} head_mode={config.head_mode}")
@@ -157,35 +128,7 @@ class Recognizer:
         self.reset_reasons: Counter[ResetKind] = Counter()  # one key per kind: bounded
         self.last_reset_kind: ResetKind | None = None
         self.last_reset_reason = ""
-        self._reset_logged: dict[ResetKind, float] = {}  # last log time per kind
-        self._reset_unlogged: Counter[ResetKind] = Counter()  # resets not logged since then
-
-    def _build_engine(self, name: str, backbone: torch.nn.Module, path: Path,
-                      input_shape: tuple[int, ...]) -> BackboneEngine | BackboneStepEngine:
-        """Create the clip (causal models: step) engine; re-export a bad cached ONNX once."""
-        cfg, step = self.config, self.streaming
-
-        def create(source: object) -> BackboneEngine | BackboneStepEngine:
-            if step:
-                return create_step_engine(name, source, cfg.precision, cfg.num_threads,
-                                          cache_dir=cfg.engine_cache_dir, frame_shape=input_shape)
-            return create_engine(name, source, cfg.precision, cfg.num_threads,
-                                 cache_dir=cfg.engine_cache_dir, input_shape=input_shape)
-
-        if name == "torch":
-            return create(backbone)
-        onnx_path = onnx_for_checkpoint(path, backbone, cfg.engine_cache_dir, input_shape, step)
-        try:
-            return create(onnx_path)
-        except (EngineUnavailable, ValueError):
-            raise
-        except Exception as err:  # noqa: BLE001 - engines raise their own types on a bad file
-            LOG.warning("cached ONNX export %s does not load (%s: %s): exporting again",
-                        onnx_path, type(err).__name__, str(err)[:200])
-            onnx_path.unlink(missing_ok=True)
-            onnx_path = onnx_for_checkpoint(path, backbone, cfg.engine_cache_dir, input_shape,
-                                            step)
-            return create(onnx_path)
+        self._reset_log = ResetLog(LOG)
 
     def reset(self, kind: ResetKind | str = ResetKind.REQUESTED, message: str = "") -> None:
         """Start a new sequence: empty the buffer, the head and backbone states, the smoothing.
@@ -209,7 +152,7 @@ class Recognizer:
         self.reset_reasons[kind] += 1
         self.last_reset_kind = kind
         self.last_reset_reason = message
-        self._log_reset(kind, message)
+        self._reset_log.log(kind, message)
 
     def reconfigure(self, config: RecognizerConfig) -> None:
         """Apply a config that differs only in LIVE_FIELDS; it takes effect from the next frame.
@@ -228,21 +171,6 @@ class Recognizer:
                              f"{self.frames} frames (frames would be skipped)")
         self.config = config
         self._smoother.smoothing = config.smoothing
-
-    def _log_reset(self, kind: ResetKind, message: str) -> None:
-        """Log a reset: at most one line per kind per RESET_LOG_PERIOD_S, with the skipped count.
-
-        Automatic resets lose the sequence's context: WARNING; a requested one is routine: INFO.
-        """
-        now = time.monotonic()
-        if now - self._reset_logged.get(kind, -math.inf) < RESET_LOG_PERIOD_S:
-            self._reset_unlogged[kind] += 1
-            return
-        skipped = self._reset_unlogged.pop(kind, 0)
-        self._reset_logged[kind] = now
-        level = logging.INFO if kind is ResetKind.REQUESTED else logging.WARNING
-        more = f" ({skipped} more {kind.value} resets not logged)" if skipped else ""
-        LOG.log(level, "recognizer reset (%s): %s%s", kind.value, message, more)
 
     def push(self, frame_rgb: np.ndarray, stamp: float) -> list[FrameResult]:
         """Add one frame; return results for the frames stepped (empty until a window is due).

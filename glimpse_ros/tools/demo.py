@@ -33,7 +33,8 @@ from sensor_msgs.msg import Image
 from visualization_msgs.msg import MarkerArray
 
 from glimpse_ros.sources.image_decoding import image_to_rgb
-from glimpse_ros.ros.node import RecognizerNode, stamp_to_float
+from glimpse_ros.ros.inference import stamp_to_float
+from glimpse_ros.ros.node import RecognizerNode
 from glimpse_ros.ros.transport import apply_default_transport
 from glimpse_ros.ros.replay import ReplayNode
 from glimpse_ros.sources import BagSource, FrameSource, open_source

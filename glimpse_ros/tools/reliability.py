@@ -25,6 +25,7 @@ import numpy as np
 from glimpse_ros.config import RecognizerConfig
 from glimpse_ros.ros.discovery import domain_id, use_local_discovery
 from glimpse_ros.tools import reliability_faults as faults
+from glimpse_ros.tools import reliability_model_files as model_files
 from glimpse_ros.tools.reliability_dds import (run_churn, run_fuzz, run_loop_replay, run_overload,
                                                run_scan_bombs, run_stale)
 from glimpse_ros.tools.reliability_fuzz import FuzzGenerator
@@ -152,9 +153,10 @@ def in_process_runs(tmp: Path, soak_frames: int, domain: int) -> dict[str, Any]:
     out: dict[str, Any] = {"soak": faults.soak(ckpt, soak_frames, loops=4, stride=STRIDE)}
     out["corrupt_onnx_cache"] = faults.corrupt_onnx_cache(ckpt, tmp / "cache")
     out["corrupt_tensorrt_cache"] = faults.corrupt_tensorrt_cache(tmp / "trt")
-    files, marker = faults.malicious_pickles(tmp)
+    files, marker = model_files.malicious_pickles(tmp)
     starts = {"missing": tmp / "missing.safetensors",
-              "mismatched": faults.mismatched_checkpoint(tmp), "pickle": files["torch_zip.pt"]}
+              "mismatched": model_files.mismatched_checkpoint(tmp),
+              "pickle": files["torch_zip.pt"]}
     out["node_startup"] = {k: faults.node_startup(p, domain=domain) for k, p in starts.items()}
     labels = tmp / "labels.txt"
     labels.write_text("a\nb\nc\n")
@@ -164,7 +166,7 @@ def in_process_runs(tmp: Path, soak_frames: int, domain: int) -> dict[str, Any]:
     out["bad_parameters"] = {f"{n}={v!r}": faults.parameter_error(n, v, domain)
                              for n, v in BAD_PARAMETERS}
     out["reset_flood"] = faults.reset_flood(ckpt, 50_000)
-    hostile = faults.hostile_model_files(tmp / "hostile")
+    hostile = model_files.hostile_model_files(tmp / "hostile")
     out["hostile_model_files"] = {k: faults.recognizer_error(p) for k, (p, _) in hostile.items()}
     out["hostile_model_startup"] = {k: faults.node_startup(hostile[k][0], domain=domain) for k in
                                     ("glimpse_hidden_20000", "config_is_list", "nan_weight")}

@@ -1,0 +1,95 @@
+"""The backbone's temporal conv (:class:`TimePaddedConv3d`): time padding and causal stepping.
+
+Owns how a 3D conv fills the frames beyond the clip's ends (``replicate`` or ``zeros``), its time
+alignment (symmetric ``t-1, t, t+1`` or causal ``t-2, t-1, t``, DESIGN §3), and the one-frame
+:meth:`TimePaddedConv3d.step` of a causal conv with its ``kt - 1`` input frames as explicit
+state. The residual network built of these is :mod:`glimpse_ros.model.backbone`.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from glimpse_ros.model.frame_ops import conv_window
+
+
+class TimePaddedConv3d(nn.Conv3d):
+    """Conv3d padding space with zeros and time as chosen (parameters are a plain Conv3d's).
+
+    Departure from I3D and the released code, which zero-pad time: by default we replicate the
+    first and last frame. A ``mean``-inflated network is then exactly the 2D network on a static
+    clip at every frame (with zeros the border frames see a darker neighbour, and after 16 blocks
+    all 8 frames of a window are affected), and the first/last frames of a short streaming window
+    are not attenuated. A ``center``-inflated network is unaffected (its side taps are zero).
+
+    ``causal=True`` (departure from the paper, for streaming): output frame t sees input frames
+    ``t-kt+1 .. t``; the clip is left-padded with ``kt - 1`` fill frames and nothing is padded on
+    the right. :meth:`step` computes one output frame from the previous ``kt - 1`` input frames
+    (the state) and the new one; a fresh state is filled exactly as the clip's left padding.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int, int],
+                 stride: tuple[int, int, int], temporal_padding: str,
+                 causal: bool = False) -> None:
+        """Build the conv; spatial padding is kh//2, kw//2, temporal padding kt//2 frames."""
+        if temporal_padding not in ("replicate", "zeros"):
+            raise ValueError(f"temporal_padding: {temporal_padding!r} is not replicate or zeros")
+        kt, kh, kw = kernel
+        replicate = temporal_padding == "replicate"
+        # Time is padded in forward() except for symmetric zero padding, which Conv3d does.
+        native = not replicate and not causal
+        super().__init__(in_channels, out_channels, kernel, stride=stride,
+                         padding=(kt // 2 if native else 0, kh // 2, kw // 2), bias=False)
+        self.time_pad = kt // 2
+        self.replicate = replicate
+        self.causal = causal
+        self.state_frames = kt - 1  # input frames a causal step keeps
+
+    def _fill(self, edge: torch.Tensor, n: int) -> torch.Tensor:
+        """``n`` padding frames next to ``edge`` (B, Cin, 1, H, W): (B, Cin, n, H, W)."""
+        if self.replicate and n > 0:
+            # Slice + concat rather than F.pad(mode="replicate"): exports to plain ONNX ops that
+            # every engine supports.
+            return torch.cat([edge] * n, dim=2)
+        return torch.zeros_like(edge).expand(-1, -1, n, -1, -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Convolve (B, Cin, T, H, W) into (B, Cout, T, H/s, W/s)."""
+        if self.causal and self.state_frames > 0:
+            x = torch.cat([self._fill(x[:, :, :1], self.state_frames), x],
+                          dim=2)  # (B, Cin, T+kt-1, H, W)
+        elif self.replicate and self.time_pad > 0:
+            p = self.time_pad
+            x = torch.cat([self._fill(x[:, :, :1], p), x, self._fill(x[:, :, -1:], p)],
+                          dim=2)  # (B, Cin, T+2p, H, W)
+        return super().forward(x)
+
+    def step(self, x: torch.Tensor, state: Optional[torch.Tensor],
+             fresh: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Convolve one frame of a causal conv.
+
+        Args:
+            x: ``(B, Cin, 1, H, W)`` the new input frame.
+            state: ``(B, Cin, kt-1, H, W)`` the previous ``kt - 1`` input frames, oldest first;
+                None at the start of a sequence.
+            fresh: optional ``(B,)`` bool: rows where a sequence starts (their ``state`` is
+                ignored); lets a traced graph take a state tensor at every call.
+
+        Returns:
+            ``(y (B, Cout, 1, H/s, W/s), new_state (B, Cin, kt-1, H, W))``.
+        """
+        if not self.causal:
+            raise ValueError("only a causal conv can step (temporal_padding: causal)")
+        if state is None:
+            state = self._fill(x, self.state_frames)
+        elif fresh is not None:
+            state = torch.where(fresh.view(-1, 1, 1, 1, 1), self._fill(x, self.state_frames),
+                                state)
+        window = torch.cat([state, x], dim=2)  # (B, Cin, kt, H, W)
+        return conv_window(self, window), window[:, :, 1:]
+
+
+__all__ = ["TimePaddedConv3d"]

@@ -1,0 +1,59 @@
+"""The recognizer's backbone engine, built from a loaded checkpoint (DESIGN §3).
+
+Owns the choice between the clip engine (windowed models) and the step engine (causal models),
+the source each engine is built from (the torch module, or the checkpoint's cached ONNX export),
+and the recovery from a cached export that does not load: it is deleted and exported once again.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from glimpse_ros.config import RecognizerConfig
+from glimpse_ros.runtime.engine import BackboneEngine, BackboneStepEngine, EngineUnavailable
+from glimpse_ros.runtime.export.cache import onnx_for_checkpoint
+from glimpse_ros.runtime.factory import create_engine, create_step_engine
+
+LOG = logging.getLogger("glimpse_ros.runtime")
+
+
+def build_backbone_engine(cfg: RecognizerConfig, name: str, backbone: torch.nn.Module,
+                          path: Path, input_shape: tuple[int, ...],
+                          step: bool) -> BackboneEngine | BackboneStepEngine:
+    """Create the clip (causal models: step) engine; re-export a bad cached ONNX once.
+
+    Args:
+        cfg: precision, threads and engine cache directory.
+        name: the selected backend (``select_backend``).
+        backbone: the checkpoint's backbone module.
+        path: the checkpoint file (the ONNX cache is keyed on it).
+        input_shape: clip ``(1, 3, T, S, S)``, or one frame ``(1, 3, S, S)`` when ``step``.
+        step: build a step engine (causal model streamed frame by frame).
+    """
+
+    def create(source: object) -> BackboneEngine | BackboneStepEngine:
+        if step:
+            return create_step_engine(name, source, cfg.precision, cfg.num_threads,
+                                      cache_dir=cfg.engine_cache_dir, frame_shape=input_shape)
+        return create_engine(name, source, cfg.precision, cfg.num_threads,
+                             cache_dir=cfg.engine_cache_dir, input_shape=input_shape)
+
+    if name == "torch":
+        return create(backbone)
+    onnx_path = onnx_for_checkpoint(path, backbone, cfg.engine_cache_dir, input_shape, step)
+    try:
+        return create(onnx_path)
+    except (EngineUnavailable, ValueError):
+        raise
+    except Exception as err:  # noqa: BLE001 - engines raise their own types on a bad file
+        LOG.warning("cached ONNX export %s does not load (%s: %s): exporting again",
+                    onnx_path, type(err).__name__, str(err)[:200])
+        onnx_path.unlink(missing_ok=True)
+        onnx_path = onnx_for_checkpoint(path, backbone, cfg.engine_cache_dir, input_shape, step)
+        return create(onnx_path)
+
+
+__all__ = ["build_backbone_engine"]
