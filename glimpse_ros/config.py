@@ -8,6 +8,7 @@ a mapping, strictly, is :mod:`glimpse_ros.config_loader`'s job.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,6 +180,10 @@ class RecognizerConfig:
 __all__ = ["ModelConfig", "NodeConfig", "RecognizerConfig", "RESNET50_LAYERS", "TEMPORAL_PADDINGS"]
 
 
+# tf2 refuses frame ids with a leading '/'; RViz and tf2_ros tools split on whitespace.
+FRAME_ID = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     """ROS-side settings of the recognizer node (DESIGN §4); its fields are node parameters."""
@@ -225,5 +230,7 @@ class NodeConfig:
         if 0 < self.max_output_rate_hz < self.min_output_rate_hz:
             raise ValueError(f"node.max_output_rate_hz: {self.max_output_rate_hz} is below "
                              f"min_output_rate_hz {self.min_output_rate_hz}")
-        if not self.image_plane_frame_id:
-            raise ValueError("node.image_plane_frame_id: must not be empty")
+        if not FRAME_ID.fullmatch(self.image_plane_frame_id):
+            raise ValueError(f"node.image_plane_frame_id: {self.image_plane_frame_id!r} is not a "
+                             f"frame id tf2 and RViz accept (letters, digits, '_', '-', '.', '/'"
+                             f" between names; no leading '/', no whitespace)")

@@ -81,3 +81,41 @@ def write_bag(path: Path, storage: str, n: int = 5, with_compressed: bool = True
                 content.compressed_rgb.append(rgb_c)
                 content.compressed_stamps.append(tc)
     return content
+
+
+def image_cdr(i: int, t: float) -> bytes:
+    """CDR of a bgr8 ``sensor_msgs/Image`` of :func:`frame` ``i`` stamped ``t`` seconds."""
+    from rosbags.typesys import Stores, get_typestore
+
+    ts = get_typestore(Stores.ROS2_KILTED)
+    types = ts.types
+    Image, Header = types["sensor_msgs/msg/Image"], types["std_msgs/msg/Header"]
+    sec = int(t)
+    header = Header(stamp=types["builtin_interfaces/msg/Time"](
+        sec=sec, nanosec=int(round((t - sec) * 1e9))), frame_id="cam_optical")
+    bgr = np.ascontiguousarray(frame(i)[..., ::-1])
+    msg = Image(header=header, height=H, width=W, encoding="bgr8", is_bigendian=0, step=W * 3,
+                data=bgr.reshape(-1))
+    return ts.serialize_cdr(msg, Image.__msgtype__)
+
+
+def string_cdr(text: str) -> bytes:
+    """CDR of a ``std_msgs/String`` (another type's bytes under the Image type name)."""
+    from rosbags.typesys import Stores, get_typestore
+
+    ts = get_typestore(Stores.ROS2_KILTED)
+    return ts.serialize_cdr(ts.types["std_msgs/msg/String"](data=text), "std_msgs/msg/String")
+
+
+def write_raw_bag(path: Path, storage: str, payloads: list[bytes], times_ns: list[int],
+                  msgtype: str = "sensor_msgs/msg/Image", topic: str = "/cam/image_raw") -> None:
+    """A bag whose ``topic`` of type ``msgtype`` holds ``payloads`` as written, unchecked."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    ts = get_typestore(Stores.ROS2_KILTED)
+    plugin = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}[storage]
+    with Writer(path, version=9, storage_plugin=plugin) as writer:
+        conn = writer.add_connection(topic, msgtype, typestore=ts)
+        for raw, t in zip(payloads, times_ns):
+            writer.write(conn, t, raw)

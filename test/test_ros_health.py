@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytest.importorskip("diagnostic_msgs")
@@ -119,3 +121,53 @@ def test_sequence_gaps_count_undelivered_messages_per_publisher() -> None:
     assert gaps.update({"publication_sequence_number": 2**64 - 1, "publisher_gid": a}) == 0
     gaps.update({"publication_sequence_number": 1, "publisher_gid": {"data": b"c" * 16}})
     assert len(gaps) == 2
+
+
+@pytest.mark.parametrize("encoding, pixels, reason", [("32FC1", 4096 * 4096, "encoding"),
+                                                      ("rgb8", 1, "too_large")])
+def test_input_counted_on_arrival_and_rejections_named(encoding, pixels, reason) -> None:
+    """12 s of 30 Hz frames, every one refused: not 'stale'; WARN naming the reason and cause.
+
+    Real Image messages through the node's input callback (FrameInput) into its statistics.
+    """
+    import numpy as np
+    import rclpy.logging
+    from sensor_msgs.msg import Image
+
+    from glimpse_ros.config import NodeConfig
+    from glimpse_ros.ros.frame_input import FrameInput
+
+    stats, clock = make()
+    config = NodeConfig(max_frame_pixels=pixels)
+    inp = FrameInput(stats, rclpy.logging.get_logger("test_health"), lambda: config, "image")
+    channels = 4 if encoding == "32FC1" else 3
+    msg = Image(height=4, width=6, encoding=encoding, step=6 * channels,
+                data=np.zeros(4 * 6 * channels, np.uint8).tobytes())
+    for _ in range(360):
+        clock.t += 1 / 30
+        inp.on_image(msg)
+    snap = stats.snapshot()
+    assert snap["messages_received"] == 360 and snap["frames_received"] == 0
+    assert snap["seconds_since_input"] < 0.1 and snap[f"rejected_{reason}"] == 360
+    status = stats.status()
+    assert level(stats) == WARN and "stale" not in status.message
+    assert re.search(rf"all 15\d frames of the last 5 s were rejected \({reason}\)",
+                     status.message), status.message
+    assert (encoding if reason == "encoding" else "max_frame_pixels") in status.message
+    clock.t += 10.0  # the camera stops: now stale
+    assert "stale: no input for 10.0 s" in stats.status().message
+
+
+def test_some_rejections_keep_ok_with_the_last_one() -> None:
+    """Accepted frames among rejected ones: OK, the last rejection quoted."""
+    stats, clock = make()
+    for i in range(60):
+        clock.t += 1 / 30
+        stats.record_message()
+        if i % 3:
+            stats.record_input()
+            stats.record_processed(0.05, stamp_s=1000.0)
+        else:
+            stats.record_rejected("truncated", "data has 3 bytes")
+    status = stats.status()
+    assert level(stats) == OK and "last rejected frame: data has 3 bytes" in status.message

@@ -35,6 +35,7 @@ from pathlib import Path
 from glimpse_ros.bench.common import cpu_description, cpu_name
 from glimpse_ros.bench.node_backends import BACKENDS, backends_table, run_backends
 from glimpse_ros.bench.node_run import run_scenario
+from glimpse_ros.ros.discovery import domain_id, use_local_discovery
 from glimpse_ros.ros.transport import apply_default_transport
 from glimpse_ros.tools.vtest import fetch_vtest
 
@@ -93,6 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     # The node process applies the profile itself; this (publishing) process needs it as well.
     apply_default_transport()
+    use_local_discovery()  # the listener of this process too: nothing beyond this host
+    try:
+        domain_id()
+    except ValueError as err:
+        ap.error(str(err))
     video = Path(args.video) if args.video else fetch_vtest()
     results = {"machine": {"cpu": cpu_name(), "cpu_description": cpu_description(),
                            "cores": os.cpu_count(),

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 from pathlib import Path
 
 import rclpy
@@ -20,6 +19,7 @@ from rclpy.parameter import Parameter
 
 from glimpse_ros.bench.camera_load import Listener, load_frames
 from glimpse_ros.bench.node_run import MAX_CACHED_FRAMES, measure, proc_stats, run_scenario
+from glimpse_ros.ros.discovery import domain_id
 
 BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
 SIZE = (640, 480)
@@ -33,7 +33,7 @@ def run_in_process(args: argparse.Namespace, video: Path) -> dict:
     from glimpse_ros.ros.node import RecognizerNode
 
     context = rclpy.Context()
-    rclpy.init(context=context, domain_id=random.randint(1, 100))
+    rclpy.init(context=context, domain_id=domain_id())
     node = None
     try:
         msgs = load_frames(video, SIZE, MAX_CACHED_FRAMES)

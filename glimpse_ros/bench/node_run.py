@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ import numpy as np
 import rclpy
 
 from glimpse_ros.bench.camera_load import Listener, load_frames, stream, video_size
+from glimpse_ros.ros.discovery import domain_id, local_env
 from glimpse_ros.tools.reliability_harness import stop_process
 
 MAX_CACHED_FRAMES = 90  # pre-built messages, replayed in a loop (keeps the publisher cheap)
@@ -93,11 +93,16 @@ def measure(listener: Listener, msgs: list, fps: float, args: argparse.Namespace
     }
 
 
+def scenario_env() -> tuple[int, dict[str, str]]:
+    """The domain of one scenario (the caller's ROS_DOMAIN_ID when set) and its node's env."""
+    domain = domain_id()
+    return domain, local_env(domain)
+
+
 def run_scenario(name: str, fps: float, size: tuple[int, int] | None, compressed: bool,
                  args: argparse.Namespace, video: Path, model_path: str | None = None) -> dict:
     """Start a node process, warm it up, measure for ``args.seconds``, stop it."""
-    domain = random.randint(1, 100)
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    domain, env = scenario_env()
     model_path = args.model if model_path is None else model_path
     model = ["-p", f"model_path:={model_path}"] if model_path else []  # rcl rejects "x:="
     cmd = [sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args", *model,
@@ -130,4 +135,4 @@ def run_scenario(name: str, fps: float, size: tuple[int, int] | None, compressed
         log.close()
 
 
-__all__ = ["MAX_CACHED_FRAMES", "measure", "proc_stats", "run_scenario"]
+__all__ = ["MAX_CACHED_FRAMES", "measure", "proc_stats", "run_scenario", "scenario_env"]

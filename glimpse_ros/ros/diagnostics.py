@@ -8,6 +8,10 @@ Output latency (publish time - source stamp) is only meaningful for stamps of th
 stamp of 0, one more than FUTURE_TOLERANCE_S in the future or more than MAX_LATENCY_S old (another
 clock, a replayed bag without use_sim_time) is counted in ``stamps_out_of_range`` instead of being
 mixed into the latency percentiles.
+
+Input is counted on arrival (``messages_received``, ``seconds_since_input``): a camera whose
+every frame is refused is not "stale"; the status names the refusal instead (see
+:mod:`glimpse_ros.ros.health`).
 """
 
 from __future__ import annotations
@@ -53,7 +57,12 @@ class NodeStats:
                                      no_output_timeout_s=no_output_timeout_s)
         self.window_s = window_s
         self._start = clock()
-        self._inputs: collections.deque[float] = collections.deque()
+        self._inputs: collections.deque[float] = collections.deque()  # accepted frames
+        self._arrivals: collections.deque[float] = collections.deque()  # every message
+        self._reject_events: collections.deque[float] = collections.deque()
+        self.last_rejection_reason = ""
+        self._last_arrival: float | None = None  # monotonic time of the last message
+        self._last_frame: float | None = None  # ... and of the last accepted frame
         self._processed: collections.deque[tuple[float, float]] = collections.deque()
         self.received = 0
         self.processed = 0
@@ -89,8 +98,9 @@ class NodeStats:
                                                   no_output_timeout_s=no_output_timeout_s)
 
     def _trim(self, now: float) -> None:
-        while self._inputs and self._inputs[0] < now - self.window_s:
-            self._inputs.popleft()
+        for times in (self._inputs, self._arrivals, self._reject_events):
+            while times and times[0] < now - self.window_s:
+                times.popleft()
         while self._processed and self._processed[0][0] < now - self.window_s:
             self._processed.popleft()
         for events in (self._lost_events, self._drop_events, self._reset_events,
@@ -99,9 +109,13 @@ class NodeStats:
                 events.popleft()
 
     def record_message(self) -> None:
-        """A subscription callback got a message (before any check)."""
+        """A subscription callback got a message (before any check): input arrived."""
         with self._lock:
+            now = self._clock()
             self.messages += 1
+            self._arrivals.append(now)
+            self._last_arrival = now
+            self._trim(now)
 
     def record_input(self) -> None:
         """A frame was received and converted."""
@@ -110,6 +124,7 @@ class NodeStats:
             stale = not self._inputs or now - self._inputs[-1] > self.stale_timeout_s
             self.received += 1
             self._inputs.append(now)
+            self._last_frame = now
             if self._waiting_since is None or stale:  # after a stale camera the wait restarts
                 self._waiting_since = now
             self._trim(now)
@@ -119,6 +134,8 @@ class NodeStats:
         with self._lock:
             self.rejected[reason] += 1
             self.last_error = message
+            self.last_rejection_reason = reason
+            self._reject_events.append(self._clock())
 
     def record_dropped(self, count: int = 1) -> None:
         """Frames dropped from the queue (inference behind, or discarded by a reset)."""
@@ -214,7 +231,9 @@ class NodeStats:
             lat = lat[np.isfinite(lat)]  # implausible stamps are kept out (stamps_out_of_range)
             inputs_window = len(self._inputs)
             drops_window = sum(n for _, n in self._drop_events)
-            last_input = self._inputs[-1] if self._inputs else None
+            last_frame = self._last_frame
+            last_input = max((t for t in (self._last_arrival, last_frame) if t is not None),
+                             default=None)
             pushed = len(self._inference)
             values: dict[str, float | int | str] = {
                 "backend": self.backend,
@@ -230,6 +249,11 @@ class NodeStats:
                 "latency_p95_ms": float(np.percentile(lat, 95)) if lat.size else float("nan"),
                 "seconds_since_input": (now - last_input) if last_input is not None
                 else now - self._start,
+                "seconds_since_frame": (now - last_frame) if last_frame is not None
+                else now - self._start,
+                "messages_in_window": len(self._arrivals),
+                "rejected_in_window": len(self._reject_events),
+                "last_rejection_reason": self.last_rejection_reason,
                 "seconds_without_output": (now - self._waiting_since)
                 if self._waiting_since is not None else 0.0,
                 "messages_received": self.messages,

@@ -4,18 +4,21 @@ Checked in this order (the first that applies sets the status):
 
 1. WARN: most frames are lost in transport (the middleware reports lost samples faster than
    frames arrive).
-2. WARN "stale": no input for ``stale_timeout_s``.
-3. WARN: frames arrive but nothing was published for ``no_output_timeout_s``; the message says
+2. WARN "stale": no input (no message at all, input is counted on arrival) for
+   ``stale_timeout_s``.
+3. WARN: messages arrive but every one of the sliding window was rejected; the message names the
+   reason key and the last rejection.
+4. WARN: frames arrive but nothing was published for ``no_output_timeout_s``; the message says
    why: recognizer resets (with the last reset's kind and message), frames refused by the
    recognizer, frames dropped before inference, or a model window still filling.
-4. WARN: more than ``drop_ratio`` of the frames of the sliding window were dropped from the
+5. WARN: more than ``drop_ratio`` of the frames of the sliding window were dropped from the
    queue; the message names the cause (:func:`why_behind`).
-5. WARN "falling behind": over a whole window (input for at least ``behind_after_s``) fewer than
+6. WARN "falling behind": over a whole window (input for at least ``behind_after_s``) fewer than
    ``1 - behind_tolerance`` of the input rate was processed; the message names the cause:
    inference time per frame vs the frame period, an inference thread that waited for the CPU
    (its CPU time well below its wall time), or frames dropped from the queue although inference
    is fast enough.
-6. OK, with the last rejection when there was one.
+7. OK, with the last rejection when there was one.
 """
 
 from __future__ import annotations
@@ -92,6 +95,11 @@ def assess(v: Mapping, th: Thresholds, window_s: float) -> tuple[bytes | int, st
         return DiagnosticStatus.WARN, TRANSPORT_HINT
     if v["seconds_since_input"] > th.stale_timeout_s:
         return DiagnosticStatus.WARN, f"stale: no input for {v['seconds_since_input']:.1f} s"
+    rejected, arrived = v.get("rejected_in_window", 0), v.get("messages_in_window", 0)
+    if arrived and rejected >= arrived:
+        return (DiagnosticStatus.WARN, f"input arrives but all {rejected} frames of the last "
+                f"{window_s:.0f} s were rejected ({v['last_rejection_reason']}): "
+                f"{v['last_error']}")
     if v["seconds_without_output"] > th.no_output_timeout_s:
         return (DiagnosticStatus.WARN, f"no output for {v['seconds_without_output']:.1f} s "
                 f"while frames arrive: {_why_no_output(v, window_s)}")

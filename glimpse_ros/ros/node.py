@@ -35,7 +35,7 @@ from glimpse_ros.ros.frame_input import FrameInput
 from glimpse_ros.ros.frequency_status import frequency_check, merge_check
 from glimpse_ros.ros.inference import InferenceThread
 from glimpse_ros.ros.parameters import (ParameterError, declare_config_parameters,
-                                        updated_configs)
+                                        integers_as_doubles, updated_configs)
 from glimpse_ros.ros.result_output import ResultOutputs
 from glimpse_ros.ros.ros_logging import forward_python_logging, stop_forwarding
 
@@ -88,6 +88,7 @@ class RecognizerNode(LifecycleNode):
         except ParameterError as err:
             self.get_logger().fatal(f"start-up failed: {err}")
             raise
+        self.add_pre_set_parameters_callback(integers_as_doubles)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         cfg: NodeConfig = self.node_config
         self._factory = recognizer_factory
@@ -147,6 +148,7 @@ class RecognizerNode(LifecycleNode):
                                             message_lost=self.input.on_message_lost)
         # Two-argument callbacks: rclpy passes the MessageInfo (publisher sequence numbers).
         inp = self.input
+        inp.gaps.reset()  # frames published while inactive were not lost in transport
         msg_type, callback = ((CompressedImage, lambda msg, info: inp.on_compressed(msg, info))
                               if cfg.compressed
                               else (Image, lambda msg, info: inp.on_image(msg, info)))
@@ -165,11 +167,13 @@ class RecognizerNode(LifecycleNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe and stop inference; nothing is published until activated again."""
         self._stop_processing()
+        self.input.gaps.reset()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Destroy publishers and service; free the recognizer (and its engine)."""
         self._release()
+        self.input.gaps.reset()
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -110,7 +110,8 @@ SPECS: dict[str, ParamSpec] = {
     "marker_lifetime_s": ParamSpec("Lifetime of glimpse markers (s, 0 = forever)", live=True,
                                    low=0.0, high=3600.0),
     "image_plane_frame_id": ParamSpec("Frame of the ~/glimpses markers (image plane, 1 m = "
-                                      "image width)", live=True),
+                                      "image width); a tf2 frame id: no leading '/', no "
+                                      "whitespace", live=True),
     "min_output_rate_hz": ParamSpec("Diagnostics frequency status: WARN below this output rate "
                                     "(Hz, 0 = no lower bound)", live=True, low=0.0, high=1000.0),
     "max_output_rate_hz": ParamSpec("Diagnostics frequency status: WARN above this output rate "
@@ -182,6 +183,19 @@ def _coerce_overrides(node: Node, types: dict[str, type]) -> None:
             overrides[name] = Parameter(name, Parameter.Type.DOUBLE, float(param.value))
 
 
+def integers_as_doubles(params: list[Parameter]) -> list[Parameter]:
+    """Pre-set callback: an integer for a floating-point parameter becomes a double.
+
+    At start-up ``-p max_gap_s:=2`` is accepted (:func:`_coerce_overrides`); at run time rclpy
+    would refuse ``max_gap_s 2`` with "Wrong parameter type, expected '3' got '2'". Other values
+    pass unchanged (rclpy then checks types and ranges against the descriptors).
+    """
+    types = field_types()
+    return [Parameter(p.name, Parameter.Type.DOUBLE, float(p.value))
+            if types.get(p.name) is float and p.type_ == Parameter.Type.INTEGER else p
+            for p in params]
+
+
 def declare_config_parameters(node: Node) -> tuple[RecognizerConfig, NodeConfig]:
     """Declare every config field as a parameter of ``node`` and build the two configs.
 
@@ -250,4 +264,4 @@ def parameter_names() -> list[str]:
 
 
 __all__ = ["DESCRIPTIONS", "ParamSpec", "ParameterError", "SPECS", "declare_config_parameters",
-           "descriptor", "parameter_names", "updated_configs"]
+           "descriptor", "integers_as_doubles", "parameter_names", "updated_configs"]

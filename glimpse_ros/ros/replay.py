@@ -15,6 +15,11 @@ with the clock instead; looping a bag repeats its stamps, which the recognizer t
 jump backwards and resets). A slow reader does not accumulate delay: when behind, the schedule
 restarts from now. CameraInfo is the bag's (recorded on the image topic's sibling
 ``camera_info``) or else a pinhole model built from the horizontal field of view.
+
+Arguments are checked before anything starts (exit 2 naming the argument and its range). Inputs
+that cannot be published (unreadable images, bag messages that are not decodable frames, frames
+over ``--max-frame-pixels``) are skipped with a warning and counted in the final log line; a run
+that publishes nothing, or whose source fails part-way, exits with status 2.
 """
 
 from __future__ import annotations
@@ -31,15 +36,27 @@ from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
+from glimpse_ros.cli_types import bounded_float, bounded_int
 from glimpse_ros.ros.image_message import rgb_to_image
 from glimpse_ros.ros.transport import apply_default_transport
-from glimpse_ros.sources import BagSource, Frame, FrameSource, open_source
+from glimpse_ros.sources import DEFAULT_MAX_PIXELS, BagSource, Frame, FrameSource, open_source
 
 __all__ = ["FrameSource", "ReplayNode", "camera_info", "main"]
 
+#: Horizontal fields of view a pinhole CameraInfo can describe (180 deg: focal length 0).
+HFOV_RANGE_DEG = (1.0, 179.0)
+
 
 def camera_info(width: int, height: int, hfov_deg: float, header) -> CameraInfo:
-    """Pinhole CameraInfo (no distortion) with the given horizontal field of view."""
+    """Pinhole CameraInfo (no distortion) with the given horizontal field of view.
+
+    Raises:
+        ValueError: ``hfov_deg`` outside :data:`HFOV_RANGE_DEG`, or a size under 1 pixel.
+    """
+    if not HFOV_RANGE_DEG[0] <= hfov_deg <= HFOV_RANGE_DEG[1] or width < 1 or height < 1:
+        raise ValueError(f"a pinhole CameraInfo needs hfov in {HFOV_RANGE_DEG[0]:g}.."
+                         f"{HFOV_RANGE_DEG[1]:g} deg and a size >= 1x1, got {hfov_deg} deg, "
+                         f"{width}x{height}")
     f = (width / 2.0) / math.tan(math.radians(hfov_deg) / 2.0)
     cx, cy = (width - 1) / 2.0, (height - 1) / 2.0
     info = CameraInfo(header=header, width=width, height=height, distortion_model="plumb_bob")
@@ -97,14 +114,18 @@ class ReplayNode(Node):
         super().__init__(node_name, **kwargs)
         self.source = source
         self.fps = float(fps or source.fps)
-        if not self.fps > 0:
-            raise ValueError(f"fps must be > 0, got {fps}")
+        if not (math.isfinite(self.fps) and self.fps > 0):
+            raise ValueError(f"fps must be a finite number > 0, got {fps}")
+        if not HFOV_RANGE_DEG[0] <= hfov_deg <= HFOV_RANGE_DEG[1]:
+            raise ValueError(f"hfov_deg must be in {HFOV_RANGE_DEG[0]:g}..{HFOV_RANGE_DEG[1]:g}"
+                             f", got {hfov_deg}")
         self.loop, self.frame_id, self.encoding = loop, frame_id, encoding
         self.hfov_deg, self.duration_s, self.on_frame = hfov_deg, duration_s, on_frame
         self.wait_for_subscriber_s, self.restamp = wait_for_subscriber_s, restamp
         self.image_pub = self.create_publisher(Image, "image", 10)
         self.info_pub = self.create_publisher(CameraInfo, "camera_info", 10)
         self.published = 0
+        self.error = ""  # why the pacing thread stopped early ("" = it did not)
         self.finished = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="replay", daemon=True)
@@ -134,6 +155,9 @@ class ReplayNode(Node):
                         return
                 if not self.loop or self.published == 0:
                     return
+        except Exception as err:  # noqa: BLE001 - a source failing part-way: report, no traceback
+            self.error = f"{type(err).__name__}: {err}"
+            self.get_logger().error(f"stopped after {self.published} frames: {self.error}")
         finally:
             self.finished.set()
 
@@ -173,19 +197,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="bag CameraInfo topic (default: the image topic's sibling camera_info)")
     ap.add_argument("--restamp", action="store_true",
                     help="stamp bag frames with the clock instead of their recorded stamps")
-    ap.add_argument("--fps", type=float, default=None, help="rate (default: the file's)")
+    ap.add_argument("--fps", type=bounded_float(0.0, low_open=True), default=None,
+                    help="rate, > 0 (default: the file's, a bag's from its header stamps)")
     ap.add_argument("--loop", action="store_true", help="start again at the end")
     ap.add_argument("--frame-id", default="camera", help="header frame_id")
     ap.add_argument("--encoding", default="bgr8", choices=("bgr8", "rgb8"))
-    ap.add_argument("--width", type=int, default=None, help="resize frames to this width")
-    ap.add_argument("--height", type=int, default=None, help="resize frames to this height")
-    ap.add_argument("--hfov", type=float, default=60.0, help="horizontal field of view (deg)")
-    ap.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    ap.add_argument("--wait", type=float, default=0.0,
+    ap.add_argument("--width", type=bounded_int(1), default=None,
+                    help="resize frames to this width (>= 1, with --height)")
+    ap.add_argument("--height", type=bounded_int(1), default=None,
+                    help="resize frames to this height (>= 1, with --width)")
+    ap.add_argument("--hfov", type=bounded_float(*HFOV_RANGE_DEG), default=60.0,
+                    help=f"horizontal field of view of the pinhole CameraInfo, "
+                    f"{HFOV_RANGE_DEG[0]:g}..{HFOV_RANGE_DEG[1]:g} deg (default %(default)s)")
+    ap.add_argument("--duration", type=bounded_float(0.0, low_open=True), default=None,
+                    help="stop after this many seconds (> 0)")
+    ap.add_argument("--wait", type=bounded_float(0.0), default=0.0,
                     help="wait up to this many seconds for a subscriber before starting")
+    ap.add_argument("--max-frame-pixels", type=bounded_int(1), default=DEFAULT_MAX_PIXELS,
+                    help="frames with more pixels are skipped and counted, a video of such "
+                    "frames is refused (default %(default)s = 4096x4096, the recognizer's "
+                    "max_frame_pixels)")
     args = ap.parse_args(argv)
     if (args.width is None) != (args.height is None):
         ap.error("--width and --height go together")
+    if args.width and args.width * args.height > args.max_frame_pixels:
+        ap.error(f"--width x --height = {args.width * args.height} pixels is over "
+                 f"--max-frame-pixels {args.max_frame_pixels}")
     return args
 
 
@@ -200,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(remove_ros_args(argv)[1:])
     size = (args.width, args.height) if args.width else None
     try:
-        source = open_source(args.path, size, args.topic, args.camera_info_topic)
+        source = open_source(args.path, size, args.topic, args.camera_info_topic,
+                             args.max_frame_pixels)
     except ValueError as err:
         print(f"replay: {err}", file=sys.stderr)
         return 2
@@ -210,13 +248,21 @@ def main(argv: list[str] | None = None) -> int:
                       args.duration, wait_for_subscriber_s=args.wait, restamp=args.restamp)
     node.get_logger().info(f"publishing {source.path} at {node.fps:.1f} fps on "
                            f"{node.resolve_topic_name('image')}")
+    interrupted = False
     try:
         while rclpy.ok() and not node.finished.is_set():
             rclpy.spin_once(node, timeout_sec=0.1)
+        interrupted = not node.finished.is_set()  # the context was shut down (SIGINT/SIGTERM)
     except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+        interrupted = True
     finally:
-        node.get_logger().info(f"published {node.published} frames")
+        published, error = node.published, node.error
+        node.get_logger().info(f"published {published} frames (inputs: "
+                               f"{source.rejections.summary()})")
         node.destroy_node()
         rclpy.try_shutdown()
+    if error or not (published or interrupted):
+        why = error or f"nothing published (inputs: {source.rejections.summary()})"
+        print(f"replay: {args.path}: {why}", file=sys.stderr)
+        return 2
     return 0

@@ -53,6 +53,14 @@ class SequenceGaps:
             return 0
         return int(seq) - last - 1
 
+    def reset(self) -> None:
+        """Forget every publisher (the subscription was destroyed: lifecycle deactivate/cleanup).
+
+        Messages published while nobody subscribed were not lost by the middleware; the first
+        message after re-subscribing sets a new baseline.
+        """
+        self._last.clear()
+
     def __len__(self) -> int:
         """Publishers tracked."""
         return len(self._last)

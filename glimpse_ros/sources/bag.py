@@ -5,6 +5,12 @@ decodes it (:mod:`glimpse_ros.sources.image_decoding`) and keeps its original he
 frame id. CameraInfo messages recorded on the image topic's sibling ``camera_info``
 (image_transport's convention: ``/cam/image_raw`` -> ``/cam/camera_info``) go with the frames that
 follow them.
+
+A message that is not a decodable frame (bytes that are not CDR, another type's CDR under the
+image type's name, an image the node would reject) is skipped with a warning and counted per
+reason in :attr:`BagSource.rejections`; so is a CameraInfo that cannot be deserialised. The frame
+rate comes from the header stamps (:mod:`glimpse_ros.sources.bag_rate`), not from
+``metadata.yaml``.
 """
 
 from __future__ import annotations
@@ -16,9 +22,11 @@ from typing import Iterator
 import cv2
 import numpy as np
 
+from glimpse_ros.sources.bag_rate import SAMPLE, estimate_fps
+from glimpse_ros.sources.frame import Frame
 from glimpse_ros.sources.image_decoding import (DEFAULT_MAX_PIXELS, ImageConversionError,
                                                 compressed_to_rgb, image_to_rgb)
-from glimpse_ros.sources.frame import Frame
+from glimpse_ros.sources.rejections import Rejections
 
 LOG = logging.getLogger(__name__)
 IMAGE = "sensor_msgs/msg/Image"
@@ -71,7 +79,6 @@ class BagSource:
         try:
             with Reader(self.path) as reader:
                 connections = list(reader.connections)
-                duration_s = reader.duration / 1e9
         except Exception as err:  # rosbags raises its own error types per storage plugin
             raise ValueError(f"{self.path}: not a readable ROS 2 bag ({err})") from err
         images = {}
@@ -95,39 +102,86 @@ class BagSource:
         sibling = camera_info_sibling(self.topic)
         self.camera_info_topic = (camera_info_topic or (sibling if sibling in infos else "")
                                   or (infos[0] if len(infos) == 1 else ""))
-        self.fps = (self.count - 1) / duration_s if self.count > 1 and duration_s > 0 else 30.0
-        self.rejected = 0
+        samples = self._sample()
+        if len(samples) < SAMPLE:  # the whole topic was read: its true message count
+            self.count = len(samples)
+        self.fps = estimate_fps(samples, f"{self.path} {self.topic}")
+        self.rejections = Rejections(LOG)
+
+    @property
+    def rejected(self) -> int:
+        """Messages of the image topic skipped so far."""
+        return self.rejections.total
+
+    def _sample(self) -> list[tuple[int, bytes]]:
+        """(receive time ns, raw CDR) of the image topic's first :data:`SAMPLE` messages."""
+        samples: list[tuple[int, bytes]] = []
+        try:
+            with self._reader_cls(self.path) as reader:
+                connections = [c for c in reader.connections if c.topic == self.topic]
+                for _, timestamp, raw in reader.messages(connections=connections):
+                    samples.append((timestamp, bytes(raw[:16])))
+                    if len(samples) >= SAMPLE:
+                        break
+        except Exception as err:  # noqa: BLE001 - storage plugins raise their own types
+            raise ValueError(f"{self.path}: cannot read the messages of {self.topic} "
+                             f"({err})") from err
+        return samples
 
     def items(self) -> Iterator[Frame]:
         """Yield the frames of the image topic with their stamps, frame ids and CameraInfo.
 
-        Frames that cannot be decoded are skipped with a warning and counted in ``rejected``.
+        Messages that cannot be decoded are skipped with a warning and counted in
+        :attr:`rejections`; a storage error part-way (a truncated file) ends the frames there,
+        counted as ``storage``.
         """
         info = None
         index = 0
         with self._reader_cls(self.path) as reader:
             wanted = {self.topic, self.camera_info_topic}
             connections = [c for c in reader.connections if c.topic in wanted]
-            for conn, timestamp, raw in reader.messages(connections=connections):
-                msg = self.typestore.deserialize_cdr(raw, conn.msgtype)
+            messages = reader.messages(connections=connections)
+            while True:
+                try:
+                    conn, timestamp, raw = next(messages)
+                except StopIteration:
+                    return
+                except Exception as err:  # noqa: BLE001 - storage plugins raise their own types
+                    self.rejections.add("storage", f"{self.path} after message {index}",
+                                        f"the storage cannot be read further ({err})")
+                    return
+                where = f"{self.path} message {index} of {conn.topic}"
+                try:
+                    msg = self.typestore.deserialize_cdr(raw, conn.msgtype)
+                except Exception as err:  # noqa: BLE001 - rosbags' SerdeError and friends
+                    if conn.msgtype != CAMERA_INFO:
+                        self.rejections.add("not_cdr", where,
+                                            f"not a {conn.msgtype} in CDR ({err})")
+                        index += 1
+                    else:
+                        LOG.warning("skipping %s: not a %s in CDR (%s)", where, conn.msgtype, err)
+                    continue
                 if conn.msgtype == CAMERA_INFO:
                     info = msg
                     continue
-                try:
-                    rgb = (compressed_to_rgb(msg, self.max_pixels) if conn.msgtype == COMPRESSED
-                           else image_to_rgb(msg, self.max_pixels))
-                except ImageConversionError as err:
-                    self.rejected += 1
-                    LOG.warning("%s: skipping message %d of %s: %s", self.path, index, self.topic,
-                                err)
-                    index += 1
-                    continue
-                stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-                if stamp == 0.0:  # no stamp recorded: the bag's receive time
-                    stamp = timestamp * 1e-9
-                yield Frame(rgb=self._resize(rgb), index=index, stamp=stamp,
-                            frame_id=msg.header.frame_id, camera_info=info)
+                frame = self._frame(msg, timestamp, index, where, info)
                 index += 1
+                if frame is not None:
+                    yield frame
+
+    def _frame(self, msg, timestamp: int, index: int, where: str, info) -> Frame | None:
+        """The decoded frame of one deserialised image message; None (counted) if rejected."""
+        try:
+            rgb = (compressed_to_rgb(msg, self.max_pixels) if msg.__msgtype__ == COMPRESSED
+                   else image_to_rgb(msg, self.max_pixels))
+        except ImageConversionError as err:
+            self.rejections.add(err.reason, where, str(err))
+            return None
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        if stamp <= 0.0:  # no (or a pre-epoch) stamp recorded: the bag's receive time
+            stamp = timestamp * 1e-9
+        return Frame(rgb=self._resize(rgb), index=index, stamp=stamp,
+                     frame_id=msg.header.frame_id, camera_info=info)
 
     def frames(self) -> Iterator[np.ndarray]:
         """Yield (H, W, 3) uint8 RGB frames once through the topic."""

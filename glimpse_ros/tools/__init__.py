@@ -1,1 +1,1 @@
-"""Tools around the node: demo, benchmarks, reliability harness, test footage (not the node)."""
+"""Tools around the node: demo, reliability harness, annotation, export CLI, test footage."""

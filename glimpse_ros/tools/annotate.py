@@ -14,6 +14,12 @@ has run: all but at most ``stride - 1`` trailing frames):
 - ``timeline.png``: class probabilities over time with a band of the top-1 class.
 
 Stamps are a bag's recorded header stamps, else frame index / frame rate.
+
+Inputs that cannot be used are skipped, each with a warning, and counted in the summary and in
+``frames.json`` (``inputs_skipped``): unreadable images of a folder, bag messages that are not a
+decodable frame, and frames over ``--max-frame-pixels`` (the node's ``max_frame_pixels`` bound,
+default 4096x4096 = 16777216 pixels; a video of larger frames is refused). A run that labels no
+frame exits with status 2.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from glimpse_ros.cli_types import bounded_int
 from glimpse_ros.config import RecognizerConfig
-from glimpse_ros.sources import BagSource, FrameSource, open_source
+from glimpse_ros.sources import DEFAULT_MAX_PIXELS, BagSource, FrameSource, open_source
 from glimpse_ros.tools.timeline import timeline_image
 
 OUTPUTS = ("overlay.mp4", "frames.csv", "frames.json", "timeline.png")
@@ -47,9 +54,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--stride", type=int, default=RecognizerConfig.stride,
                     help="run the backbone every N frames")
     ap.add_argument("--head-mode", default=RecognizerConfig.head_mode, choices=("stream", "clip"))
-    ap.add_argument("--top-k", type=int, default=3, help="classes listed per frame")
+    ap.add_argument("--top-k", type=bounded_int(1), default=3, help="classes listed per frame")
     ap.add_argument("--topic", default="", help="bag image topic (default: the main one)")
-    ap.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0 = all)")
+    ap.add_argument("--max-frames", type=bounded_int(0), default=0,
+                    help="stop after N frames (0 = all)")
+    ap.add_argument("--max-frame-pixels", type=bounded_int(1), default=DEFAULT_MAX_PIXELS,
+                    help="frames with more pixels are skipped and counted, a video of such "
+                    "frames is refused (default %(default)s = 4096x4096, the node's "
+                    "max_frame_pixels)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     return ap.parse_args(argv)
 
@@ -107,7 +119,8 @@ class Annotator:
             self.writer = cv2.VideoWriter(str(self.out / "overlay.mp4"),
                                           cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self.size)
             if not self.writer.isOpened():
-                raise RuntimeError(f"{self.out / 'overlay.mp4'}: OpenCV cannot write mp4v")
+                raise RuntimeError(f"{self.out / 'overlay.mp4'}: OpenCV cannot write mp4v at "
+                                   f"{self.fps:g} fps, {self.size[0]}x{self.size[1]}")
         if (bgr.shape[1], bgr.shape[0]) != self.size:  # a bag may change resolution
             bgr = cv2.resize(bgr, self.size, interpolation=cv2.INTER_LINEAR)
         self.writer.write(bgr)
@@ -160,9 +173,12 @@ def annotate(source: FrameSource | BagSource, out: Path, config: RecognizerConfi
         meta = {"input": str(getattr(source, "path", "")), "model": str(recognizer.model_path),
                 "backend": recognizer.backend_name, "fps": fps, "labels": annotator.labels,
                 "config": dataclasses.asdict(config), "frames_read": frames,
-                "frames_labelled": len(annotator.rows)}
+                "frames_labelled": len(annotator.rows),
+                "inputs_skipped": dict(source.rejections.by_reason)}
         annotator.close(meta)
-    return {"frames_read": frames, "frames_labelled": len(annotator.rows), "out": str(out)}
+    written = [str(out / name) for name in OUTPUTS if (out / name).is_file()]
+    return {"frames_read": frames, "frames_labelled": len(annotator.rows), "out": str(out),
+            "skipped": source.rejections.summary(), "written": written}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -170,13 +186,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         config = RecognizerConfig(model_path=args.model, backend=args.backend, stride=args.stride,
-                                  head_mode=args.head_mode, top_k=max(args.top_k, 1))
-        source = open_source(args.input, topic=args.topic)
+                                  head_mode=args.head_mode, top_k=args.top_k)
+        source = open_source(args.input, topic=args.topic, max_pixels=args.max_frame_pixels)
         summary = annotate(source, args.out, config, args.top_k, args.max_frames,
                            progress=not args.no_progress)
     except (ValueError, OSError, RuntimeError) as err:  # RuntimeError: EngineUnavailable
         print(f"glimpse-annotate: {err}", file=sys.stderr)
         return 2
-    print(f"annotated {summary['frames_labelled']} of {summary['frames_read']} frames -> "
-          f"{', '.join(str(args.out / name) for name in OUTPUTS)}")
+    counts = (f"{summary['frames_labelled']} of {summary['frames_read']} frames "
+              f"(inputs: {summary['skipped']})")
+    if not summary["frames_labelled"]:
+        print(f"glimpse-annotate: {args.input}: nothing annotated: {counts}", file=sys.stderr)
+        return 2
+    print(f"annotated {counts} -> {', '.join(summary['written'])}")
     return 0

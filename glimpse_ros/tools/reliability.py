@@ -2,7 +2,11 @@
 
 The long versions of the reliability tests: >= 1000 fuzzed messages over DDS, 2 minutes of 60 fps
 1920x1080 rgb8 overload, a 10,000-frame stream-mode soak, fault injection and hostile inputs.
-Writes every number to the JSON file and prints the README table.
+Hostile offline inputs (bags, image folders, videos through glimpse-annotate and replay), replay
+arguments and SIGTERM during start-up are :mod:`glimpse_ros.tools.reliability_offline`;
+``--only offline`` runs just those. Writes every number to the JSON file and prints the README
+table. Every node of the run is on the caller's ``ROS_DOMAIN_ID`` when it is set (a random one
+otherwise) and discovers peers on this host only.
 """
 
 from __future__ import annotations
@@ -11,7 +15,6 @@ import argparse
 import json
 import math
 import platform
-import random
 import tempfile
 import time
 from pathlib import Path
@@ -20,12 +23,14 @@ from typing import Any
 import numpy as np
 
 from glimpse_ros.config import RecognizerConfig
+from glimpse_ros.ros.discovery import domain_id, use_local_discovery
 from glimpse_ros.tools import reliability_faults as faults
 from glimpse_ros.tools import reliability_model_files as model_files
 from glimpse_ros.tools.reliability_dds import (run_churn, run_fuzz, run_loop_replay, run_overload,
                                                run_scan_bombs, run_stale)
 from glimpse_ros.tools.reliability_fuzz import FuzzGenerator
 from glimpse_ros.tools.reliability_harness import NodeProcess, Probe, make_checkpoint
+from glimpse_ros.tools.reliability_offline import offline_rows, offline_runs
 
 FRAMES, STRIDE = 8, 2
 BAD_PARAMETERS = [("max_gap_s", math.nan), ("smoothing", 1.5), ("top_k", 0), ("stride", -2),
@@ -35,7 +40,8 @@ BAD_PARAMETERS = [("max_gap_s", math.nan), ("smoothing", 1.5), ("top_k", 0), ("s
                   ("max_frame_pixels", 0), ("input_reliability", "sometimes"),
                   ("image_topic", ""), ("image_topic", "bad topic!"),
                   ("camera_info_topic", "a//b"), ("stamp_jitter_s", -0.001),
-                  ("no_output_timeout_s", 0.0), ("strid", 3)]
+                  ("no_output_timeout_s", 0.0), ("image_plane_frame_id", "/bad frame"),
+                  ("strid", 3)]
 
 
 def _probe(node: NodeProcess, domain: int, topic: str, compressed: bool = False) -> Probe:
@@ -141,7 +147,7 @@ def overload(tmp: Path, domain: int, seconds: float, width: int = 1920, height: 
     return report
 
 
-def in_process_runs(tmp: Path, soak_frames: int) -> dict[str, Any]:
+def in_process_runs(tmp: Path, soak_frames: int, domain: int) -> dict[str, Any]:
     """Soak, cache faults, bad model files, label mismatch, bad parameters."""
     ckpt = make_checkpoint(tmp / "soak.safetensors", frames=FRAMES, crop_size=32, resize_size=40)
     out: dict[str, Any] = {"soak": faults.soak(ckpt, soak_frames, loops=4, stride=STRIDE)}
@@ -151,30 +157,39 @@ def in_process_runs(tmp: Path, soak_frames: int) -> dict[str, Any]:
     starts = {"missing": tmp / "missing.safetensors",
               "mismatched": model_files.mismatched_checkpoint(tmp),
               "pickle": files["torch_zip.pt"]}
-    out["node_startup"] = {k: faults.node_startup(p) for k, p in starts.items()}
+    out["node_startup"] = {k: faults.node_startup(p, domain=domain) for k, p in starts.items()}
     labels = tmp / "labels.txt"
     labels.write_text("a\nb\nc\n")
     out["label_mismatch"] = faults.recognizer_error(ckpt, labels_path=str(labels))
     out["pickle_refused"] = {k: faults.recognizer_error(p) for k, p in files.items()}
     out["pickle_executed"] = marker.exists()
-    out["bad_parameters"] = {f"{n}={v!r}": faults.parameter_error(n, v)
+    out["bad_parameters"] = {f"{n}={v!r}": faults.parameter_error(n, v, domain)
                              for n, v in BAD_PARAMETERS}
     out["reset_flood"] = faults.reset_flood(ckpt, 50_000)
     hostile = model_files.hostile_model_files(tmp / "hostile")
     out["hostile_model_files"] = {k: faults.recognizer_error(p) for k, (p, _) in hostile.items()}
-    out["hostile_model_startup"] = {k: faults.node_startup(hostile[k][0]) for k in
+    out["hostile_model_startup"] = {k: faults.node_startup(hostile[k][0], domain=domain) for k in
                                     ("glimpse_hidden_20000", "config_is_list", "nan_weight")}
-    params = {k: faults.node_startup(ckpt, args=("--params-file", str(p)))
+    params = {k: faults.node_startup(ckpt, args=("--params-file", str(p)), domain=domain)
               for k, p in faults.params_files(tmp).items()}
-    params["bad_topic"] = faults.node_startup(ckpt, "image_topic:=bad topic!")
+    params["bad_topic"] = faults.node_startup(ckpt, "image_topic:=bad topic!", domain=domain)
     out["startup_refusals"] = params
-    out["sigint_startup"] = {str(a): faults.sigint_during_startup(ckpt, a)
+    out["sigint_startup"] = {str(a): faults.sigint_during_startup(ckpt, a, domain=domain)
                              for a in ("Fast DDS profile", 0.3)}
     return out
 
 
 def readme_table(r: dict[str, Any]) -> str:
-    """Markdown rows for the README from a report."""
+    """Markdown rows for the README from a report (the classes it holds)."""
+    rows = core_rows(r) if "fuzz_raw" in r else []
+    if "annotate_bag_payloads" in r:
+        rows += offline_rows(r)
+    lines = ["| Check | Result |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
+    return "\n".join(lines)
+
+
+def core_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
+    """Rows of the DDS, fault and in-process classes."""
     fr, fc, ov, so = r["fuzz_raw"], r["fuzz_compressed"], r["overload"], r["soak"]
     mal = fr["malformed"] + fc["malformed"]
     lost = fr["lost_in_transport"] + fc["lost_in_transport"]
@@ -230,8 +245,16 @@ def readme_table(r: dict[str, Any]) -> str:
          f"{ch['jitter_dropped']} frames dropped as jitter; {rf['resets']} resets in process: "
          f"{rf['reset_keys']} keys, Python heap +{rf['python_heap_growth_kb']} KB"),
     ]
-    lines = ["| Check | Result |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
-    return "\n".join(lines)
+    return rows
+
+
+def run_domain() -> int:
+    """The domain of every node of the run: the caller's ``ROS_DOMAIN_ID`` when set, else random.
+
+    Also restricts the discovery of this process's own nodes (probes) to the host.
+    """
+    use_local_discovery()
+    return domain_id(101, 200)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -241,14 +264,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--malformed", type=int, default=1200)
     parser.add_argument("--overload-s", type=float, default=120.0)
     parser.add_argument("--soak-frames", type=int, default=10000)
+    parser.add_argument("--only", choices=("all", "offline"), default="all",
+                        help="offline: only the hostile offline inputs, replay arguments and "
+                        "SIGTERM during start-up")
     args = parser.parse_args(argv)
+    try:
+        domain = run_domain()
+    except ValueError as err:
+        parser.error(str(err))
     start = time.time()
     report: dict[str, Any] = {"machine": f"{platform.machine()}, {platform.processor() or '?'}"
-                              f", {__import__('os').cpu_count()} cores"}
+                              f", {__import__('os').cpu_count()} cores", "ros_domain_id": domain}
     with tempfile.TemporaryDirectory(prefix="reliability-") as tmp:
-        report.update(in_process_runs(Path(tmp), args.soak_frames))
-        report.update(dds_runs(Path(tmp), random.randint(101, 200), args.malformed,
-                               args.overload_s))
+        report.update(offline_runs(Path(tmp) / "offline", domain))
+        if args.only == "all":
+            report.update(in_process_runs(Path(tmp), args.soak_frames, domain))
+            report.update(dds_runs(Path(tmp), domain, args.malformed, args.overload_s))
     report["seconds"] = round(time.time() - start, 1)
     report["table"] = readme_table(report)
     Path(args.out).write_text(json.dumps(report, indent=2, default=str))

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from glimpse_ros.config import RecognizerConfig
+from glimpse_ros.ros.discovery import domain_id
 from glimpse_ros.tools.reliability_harness import REPO, node_env
 
 
@@ -200,13 +201,14 @@ def _node_cmd(model_path: Path | str, params: tuple[str, ...], args: tuple[str, 
 
 
 def node_startup(model_path: Path | str, *params: str, args: tuple[str, ...] = (),
-                 timeout: float = 120) -> dict[str, Any]:
+                 timeout: float = 120, domain: int | None = None) -> dict[str, Any]:
     """Start the node with ``model_path`` (``-p`` params, other ``--ros-args`` ``args``).
 
     Returns the exit code, the fatal line (or the output's tail), whether a traceback was
     printed and whether the model had been loaded.
     """
-    proc = subprocess.run(_node_cmd(model_path, params, args), cwd=REPO, env=node_env(230),
+    domain = domain_id(230, 232) if domain is None else domain
+    proc = subprocess.run(_node_cmd(model_path, params, args), cwd=REPO, env=node_env(domain),
                           capture_output=True, text=True, timeout=timeout)
     out = proc.stdout + proc.stderr
     fatal = [ln for ln in out.splitlines() if "start-up failed" in ln]
@@ -224,13 +226,14 @@ def params_files(tmp: Path) -> dict[str, Path]:
 
 
 def sigint_during_startup(model_path: Path | str, after: str | float,
-                          timeout: float = 120) -> dict[str, Any]:
+                          timeout: float = 120, domain: int | None = None) -> dict[str, Any]:
     """Send SIGINT to a starting node: ``after`` seconds, or once a line containing ``after``.
 
     Returns the exit code, whether a traceback was printed, whether the model had been loaded
     and the seconds from SIGINT to exit.
     """
-    proc = subprocess.Popen(_node_cmd(model_path, (), ()), cwd=REPO, env=node_env(232),
+    domain = domain_id(230, 232) if domain is None else domain
+    proc = subprocess.Popen(_node_cmd(model_path, (), ()), cwd=REPO, env=node_env(domain),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     if isinstance(after, str):
@@ -264,7 +267,7 @@ def recognizer_error(checkpoint: Path, **config: Any) -> str:
     return ""
 
 
-def parameter_error(name: str, value: Any, domain: int = 231) -> str:
+def parameter_error(name: str, value: Any, domain: int | None = None) -> str:
     """Start-up error of a RecognizerNode given ``name:=value`` (``""`` when it starts).
 
     The recognizer factory records a call: a parameter error must come before the model is built.
@@ -276,7 +279,7 @@ def parameter_error(name: str, value: Any, domain: int = 231) -> str:
 
     built: list = []
     context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
+    rclpy.init(context=context, domain_id=domain_id(230, 232) if domain is None else domain)
     try:
         node = RecognizerNode(recognizer_factory=built.append, context=context,
                               parameter_overrides=[Parameter(name, value=value)])

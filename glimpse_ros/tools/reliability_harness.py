@@ -8,7 +8,6 @@ best-effort subscriber accepts it) and records labels and the node's diagnostics
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -22,6 +21,8 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import String
+
+from glimpse_ros.ros.discovery import local_env
 
 REPO = Path(__file__).resolve().parents[2]
 RELIABLE = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=200,
@@ -42,10 +43,7 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> int | None:
 
 def node_env(domain: int, threads: int = 1) -> dict[str, str]:
     """Environment of a node process: private domain, localhost discovery, few threads."""
-    env = dict(os.environ, ROS_DOMAIN_ID=str(domain), ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-               OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
-    env.pop("ROS_LOCALHOST_ONLY", None)  # deprecated in Kilted; the range above replaces it
-    return env
+    return local_env(domain, OMP_NUM_THREADS=str(threads), PYTHONUNBUFFERED="1")
 
 
 def make_checkpoint(path: Path, num_classes: int = 4, **model: Any) -> Path:
