@@ -27,6 +27,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from glimpse_ros.ros.health import Thresholds, assess
+from glimpse_ros.ros.inference_times import InferenceTimes
 
 # diagnostic_updater's convention "<node name>: <task>"; the node passes its own name.
 STATUS_NAME = "recognizer: recognition"
@@ -84,9 +85,7 @@ class NodeStats:
         self._lost_events: collections.deque[tuple[float, int]] = collections.deque()
         self._drop_events: collections.deque[tuple[float, int]] = collections.deque()
         self._reset_events: collections.deque[tuple[float, int]] = collections.deque()
-        # (time, wall s, inference thread CPU s) per frame handed to the recognizer
-        self._inference: collections.deque[tuple[float, float, float]] = collections.deque()
-        self.inference_totals = [0, 0.0, 0.0]  # frames pushed, wall s, CPU s since start
+        self.inference = InferenceTimes()  # per frame handed to the recognizer
         self._waiting_since: float | None = None  # first input since the last output
 
     def set_timeouts(self, stale_timeout_s: float, no_output_timeout_s: float) -> None:
@@ -103,8 +102,8 @@ class NodeStats:
                 times.popleft()
         while self._processed and self._processed[0][0] < now - self.window_s:
             self._processed.popleft()
-        for events in (self._lost_events, self._drop_events, self._reset_events,
-                       self._inference):
+        self.inference.trim(now - self.window_s)
+        for events in (self._lost_events, self._drop_events, self._reset_events):
             while events and events[0][0] < now - self.window_s:
                 events.popleft()
 
@@ -169,9 +168,7 @@ class NodeStats:
         """
         with self._lock:
             now = self._clock()
-            self._inference.append((now, wall_s, cpu_s))
-            totals = self.inference_totals
-            totals[0], totals[1], totals[2] = totals[0] + 1, totals[1] + wall_s, totals[2] + cpu_s
+            self.inference.record(now, wall_s, cpu_s)
             self._trim(now)
 
     def record_lost(self, count: int) -> None:
@@ -234,7 +231,6 @@ class NodeStats:
             last_frame = self._last_frame
             last_input = max((t for t in (self._last_arrival, last_frame) if t is not None),
                              default=None)
-            pushed = len(self._inference)
             values: dict[str, float | int | str] = {
                 "backend": self.backend,
                 "input_rate_hz": len(self._inputs) / span,
@@ -268,14 +264,8 @@ class NodeStats:
                 "overlays_published": self.overlays,
                 # seconds of the window covered by input (the rates are judged over a full one)
                 "input_span_s": (now - self._inputs[0]) if self._inputs else 0.0,
-                "inference_ms": 1e3 * sum(w for _, w, _ in self._inference) / pushed
-                if pushed else float("nan"),
-                "frames_pushed": self.inference_totals[0],
-                "inference_s_total": self.inference_totals[1],
-                "inference_cpu_s_total": self.inference_totals[2],
-                "inference_cpu_ms": 1e3 * sum(c for _, _, c in self._inference) / pushed
-                if pushed else float("nan"),
             }
+            values.update(self.inference.values())
             values.update(self.recognizer_counts)
             for reason, count in sorted(self.rejected.items()):
                 values[f"rejected_{reason}"] = count
