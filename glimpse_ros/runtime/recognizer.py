@@ -116,9 +116,9 @@ class Recognizer:
                  path.name, cfg.num_classes, self.backend_name, why, mode,
                  config.head_precision)
         self._buffer = FrameBuffer(cfg.frames, (3, cfg.crop_size, cfg.crop_size))
+        self._frame = np.empty((3, cfg.crop_size, cfg.crop_size), np.float32)  # (3, crop, crop)
         self._smoother = EmaSmoother(config.smoothing)
-        self._state = None
-        self._backbone_state = None  # causal models: the step engine's state
+        self._state = self._backbone_state = None  # head; causal models: step engine state
         self._pending = 0
         self._preprocess_ms = 0.0
         self._last_stamp: float | None = None
@@ -198,7 +198,7 @@ class Recognizer:
         elif self._last_hw is not None and hw != self._last_hw:
             self.counters["size_changes"] += 1  # resized to the model input like every frame
         cfg = self.model_config
-        x = preprocess_frame(frame_rgb, cfg.resize_size, cfg.crop_size)  # (3, crop, crop)
+        x = preprocess_frame(frame_rgb, cfg.resize_size, cfg.crop_size, out=self._frame)
         self._buffer.push(x, stamp, hw)
         self._last_stamp, self._last_hw = stamp, hw
         self._pending += 1
