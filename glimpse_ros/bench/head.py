@@ -21,7 +21,7 @@ import torch
 
 from glimpse_ros.config import ModelConfig
 from glimpse_ros.bench.common import cpu_name
-from glimpse_ros.runtime.recognizer import HEAD_THREADS
+from glimpse_ros.runtime.head_runner import HEAD_THREADS
 
 
 def _random_window(cfg: ModelConfig, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,9 +21,11 @@ No ROS import. Semantics:
   ``counters["size_changes"]``): see ``glimpse_ros.runtime.stream_policy``. Resets are counted per
   :class:`~glimpse_ros.runtime.stream_policy.ResetKind` in ``reset_reasons`` (bounded), the last
   message is ``last_reset_reason``.
-- The head is an inference copy built once at load (``glimpse_ros.model.quantize.prepare_head``):
-  ``head_precision="fp32"`` computes exactly the trained head, ``"int8"`` approximates it; the
-  semantics above are the same for both.
+- The head runs as built once at load (``glimpse_ros.runtime.head_runner``): with
+  ``head_engine="auto"``, an onnxruntime or openvino backbone and ``head_precision="fp32"``, as
+  the exported head step on that engine (fp32, equal to the eager head to float tolerance);
+  otherwise eagerly in PyTorch, an inference copy (``glimpse_ros.model.quantize.prepare_head``)
+  that is exact in fp32 and approximates it in ``"int8"``. The semantics above are the same.
 - ``probs`` of a frame is the softmax of the head's logits at that frame; ``top_k`` and ``label``
   come from their exponential moving average (``smoothing``).
 - A causal model (``temporal_padding: causal`` in the model file) is streamed instead: every
@@ -53,6 +55,7 @@ from glimpse_ros.runtime.backbone_engine import build_backbone_engine
 from glimpse_ros.runtime.factory import select_backend
 from glimpse_ros.runtime.frame_buffer import FrameBuffer
 from glimpse_ros.runtime.frame_result import FrameResult
+from glimpse_ros.runtime.head_runner import HEAD_THREADS, HeadFrame, build_head_runner
 from glimpse_ros.runtime.labels import load_labels
 from glimpse_ros.runtime.model_files import resolve_model_path
 from glimpse_ros.runtime.reset_log import ResetLog
@@ -60,10 +63,6 @@ from glimpse_ros.runtime.smoothing import EmaSmoother, softmax, top_k
 from glimpse_ros.runtime.stream_policy import Action, ResetKind, decide, reset_kind
 
 LOG = logging.getLogger("glimpse_ros.runtime")
-# The head is a chain of batch-1 matrix-vector products and small ops: extra torch threads only
-# add synchronisation. Measured on the 2-core reference machine while other jobs ran: ResNet-50
-# head 46 ms/frame with 1 thread vs 264 ms with 2 (`make bench`). Engines keep num_threads.
-HEAD_THREADS = 1
 # Settings a running recognizer can take without rebuilding anything (``reconfigure``).
 LIVE_FIELDS = ("stride", "max_gap_s", "stamp_jitter_s", "smoothing", "top_k")
 
@@ -84,7 +83,6 @@ class Recognizer:
             EngineUnavailable: the requested backend cannot run here.
         """
         from glimpse_ros.model.checkpoint import load_checkpoint
-        from glimpse_ros.model.quantize import prepare_head
 
         self.config = config = config or RecognizerConfig()
         path = resolve_model_path(checkpoint_path if checkpoint_path is not None
@@ -100,8 +98,6 @@ class Recognizer:
                              f"{cfg.frames} frames (frames would be skipped)")
         if config.num_threads > 0:
             torch.set_num_threads(config.num_threads)
-        # Built once: exact fp32 (contiguous glimpse-GRU blocks) or the int8 copy.
-        self.head = prepare_head(loaded.model.head.eval(), config.head_precision)
         self.frames = cfg.frames
         input_shape = (1, 3, cfg.frames, cfg.crop_size, cfg.crop_size)
         if self.streaming:
@@ -110,15 +106,20 @@ class Recognizer:
         self.engine = build_backbone_engine(config, name, loaded.model.backbone, path,
                                             input_shape, step=self.streaming)
         self.backend_name = self.engine.name
+        self.head_runner, head_why = build_head_runner(
+            config, loaded.model.head, self.backend_name, path,
+            loaded.model.backbone.feature_size(cfg.crop_size, cfg.crop_size),
+            (cfg.crop_size, cfg.crop_size))
+        self.head = getattr(self.head_runner, "head", None)  # the eager head, if that runs
         mode = ("causal model: streamed frame by frame" if self.streaming else
                 f"T={cfg.frames} stride={config.stride} head_mode={config.head_mode}")
-        LOG.info("recognizer: %s, %d classes, backend %s (%s), %s, head_precision=%s",
-                 path.name, cfg.num_classes, self.backend_name, why, mode,
-                 config.head_precision)
+        LOG.info("recognizer: %s, %d classes, backend %s (%s), %s, head_precision=%s, head on "
+                 "%s (%s)", path.name, cfg.num_classes, self.backend_name, why, mode,
+                 config.head_precision, self.head_runner.name, head_why)
         self._buffer = FrameBuffer(cfg.frames, (3, cfg.crop_size, cfg.crop_size))
         self._frame = np.empty((3, cfg.crop_size, cfg.crop_size), np.float32)  # (3, crop, crop)
         self._smoother = EmaSmoother(config.smoothing)
-        self._state = self._backbone_state = None  # head; causal models: step engine state
+        self._backbone_state = None  # causal models: the step engine's state
         self._pending = 0
         self._preprocess_ms = 0.0
         self._last_stamp: float | None = None
@@ -141,7 +142,7 @@ class Recognizer:
         kind, text = reset_kind(kind)
         message = message or text or kind.value
         self._buffer.clear()
-        self._state = None
+        self.head_runner.reset()
         self._backbone_state = None
         self._smoother.reset()
         self._pending = 0
@@ -210,84 +211,55 @@ class Recognizer:
             return []
         return self._run_window()
 
-    @torch.inference_mode()
     def _run_window(self) -> list[FrameResult]:
         """Run the backbone on the buffer and step the head over the pending frames."""
         t0 = time.perf_counter()
         z, c = self.engine.run(self._buffer.clip())  # Z (1, Dz, T, h, w), c (1, T, Dc)
         t1 = time.perf_counter()
-        zt, ct = torch.from_numpy(z), torch.from_numpy(c)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(HEAD_THREADS)
-        try:
-            steps, window_probs = self._step_head(zt, ct)
-        finally:
-            torch.set_num_threads(threads)
+        first = self.frames - self._pending  # window positions first..T-1 are new
+        window_probs = None
+        if self.config.head_mode == "clip":  # the whole window from a fresh state
+            self.head_runner.reset()
+            outs = self.head_runner.run(z, c)
+            window_probs = softmax(np.mean([o.logits for o in outs], axis=0))  # (N,)
+            steps = list(enumerate(outs))[first:]
+        else:
+            steps = list(zip(range(first, self.frames), self.head_runner.run(
+                z[:, :, first:], c[:, first:])))
         t2 = time.perf_counter()
-        results = self._results(steps, window_probs)
-        self.timings = {"preprocess": self._preprocess_ms, "backbone": (t1 - t0) * 1e3,
-                        "head": (t2 - t1) * 1e3, "frames": float(len(steps))}
-        self.counters["windows"] += 1
-        self.counters["stepped_frames"] += len(steps)
-        self._pending = 0
-        self._preprocess_ms = 0.0
-        return results
+        return self._finish(self._results(steps, window_probs), t0, t1, t2)
 
-    @torch.inference_mode()
     def _run_step(self, x: np.ndarray) -> list[FrameResult]:
         """Causal model: one backbone step and one head step for the frame just pushed."""
         t0 = time.perf_counter()
         z, c, self._backbone_state = self.engine.step(x[None], self._backbone_state)
         t1 = time.perf_counter()  # z (1, Dz, h, w), c (1, Dc)
-        if self._state is None:
-            self._state = self.head.initial_state(1)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(HEAD_THREADS)
-        try:
-            self._state, out = self.head.step(self._state, torch.from_numpy(z),
-                                              torch.from_numpy(c))
-        finally:
-            torch.set_num_threads(threads)
+        out = self.head_runner.run(z[:, :, None], c[:, None])  # one frame
         t2 = time.perf_counter()
-        results = self._results([(-1, out)], None)  # -1: the newest frame of the buffer
+        return self._finish(self._results([(-1, out[0])], None), t0, t1, t2)  # -1: newest
+
+    def _finish(self, results: list[FrameResult], t0: float, t1: float,
+                t2: float) -> list[FrameResult]:
+        """Record timings (backbone t0..t1, head t1..t2) and counters of one backbone run."""
         self.timings = {"preprocess": self._preprocess_ms, "backbone": (t1 - t0) * 1e3,
-                        "head": (t2 - t1) * 1e3, "frames": 1.0}
+                        "head": (t2 - t1) * 1e3, "frames": float(len(results))}
         self.counters["windows"] += 1
-        self.counters["stepped_frames"] += 1
+        self.counters["stepped_frames"] += len(results)
         self._pending = 0
         self._preprocess_ms = 0.0
         return results
 
-    def _step_head(self, zt: torch.Tensor, ct: torch.Tensor) -> tuple[list, np.ndarray | None]:
-        """Step the head over the window's new frames; return ``[(position, StepOutput)]``."""
-        first = self.frames - self._pending  # window positions first..T-1 are new
-        clip_mode = self.config.head_mode == "clip"
-        state = None if clip_mode else self._state
-        if state is None:
-            state = self.head.initial_state(1, device=zt.device, dtype=zt.dtype)
-        steps, all_logits = [], []
-        for i in range(0 if clip_mode else first, self.frames):
-            state, out = self.head.step(state, zt[:, :, i], ct[:, i])  # (1, Dz, h, w), (1, Dc)
-            all_logits.append(out.logits[0])
-            if i >= first:
-                steps.append((i, out))
-        window_probs = None
-        if clip_mode:
-            window_probs = softmax(torch.stack(all_logits).mean(dim=0).numpy())  # (N,)
-        else:
-            self._state = state
-        return steps, window_probs
-
-    def _results(self, steps: list, window_probs: np.ndarray | None) -> list[FrameResult]:
+    def _results(self, steps: list[tuple[int, HeadFrame]],
+                 window_probs: np.ndarray | None) -> list[FrameResult]:
         """Convert head outputs at window positions into ``FrameResult`` objects."""
         cfg = self.model_config
         stamps, sizes = self._buffer.stamps(), self._buffer.sizes()
         results = []
         for i, out in steps:
-            probs = softmax(out.logits[0].numpy())  # (N,)
+            probs = softmax(out.logits)  # (N,)
             smoothed = self._smoother.update(probs)
             ranked = top_k(smoothed, self.labels, self.config.top_k)
-            glimpses = out.glimpses[0].numpy().astype(np.float32)  # (G, 4)
+            glimpses = out.glimpses  # (G, 4)
             boxes = glimpse_box_pixels(glimpses, tuple(sizes[i]), cfg.resize_size, cfg.crop_size)
             results.append(FrameResult(stamp=float(stamps[i]), glimpses=glimpses,
                                        boxes=boxes.astype(np.float32), probs=probs,
@@ -297,4 +269,4 @@ class Recognizer:
         return results
 
 
-__all__ = ["FrameResult", "Recognizer"]
+__all__ = ["FrameResult", "HEAD_THREADS", "Recognizer"]
