@@ -27,6 +27,7 @@ import numpy as np
 from glimpse_ros.config import RecognizerConfig
 from glimpse_ros.runtime.engine import EngineUnavailable
 from glimpse_ros.runtime.head_engine import BACKENDS, HeadStepEngine
+from glimpse_ros.runtime.model_source import ModelSource
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 
@@ -147,37 +148,44 @@ def head_engine_choice(config: RecognizerConfig, backbone_engine: str,
     return backbone_engine, f"exported head step on {backbone_engine}, fp32"
 
 
-def build_head_runner(config: RecognizerConfig, head: Any, backbone_engine: str,
-                      checkpoint: Path, feature_size: tuple[int, int],
-                      input_size: tuple[int, int]) -> tuple[HeadRunner, str]:
+def build_head_runner(config: RecognizerConfig, source: ModelSource,
+                      backbone_engine: str) -> tuple[HeadRunner, str]:
     """The runner for ``config`` (see :func:`head_engine_choice`) and why it was chosen.
 
-    The exported step is cached once per checkpoint
+    From a checkpoint, the exported step is cached once per checkpoint
     (:func:`~glimpse_ros.runtime.export.cache.head_onnx_for_checkpoint`); a cached file that
-    the engine cannot load is deleted and exported once again.
+    the engine cannot load is deleted and exported once again. A model bundle's ``head.onnx``
+    is used as is, and only it can run (the bundle holds no PyTorch head).
 
     Args:
         config: head_engine, head_precision, engine_cache_dir.
-        head: the checkpoint's fp32 ``GlimpseCloudsHead``.
+        source: the loaded checkpoint or bundle.
         backbone_engine: name of the backbone engine in use.
-        checkpoint: the model file.
-        feature_size: ``(h, w)`` of the layer4 map.
-        input_size: ``(H, W)`` of the input crop.
 
     Raises:
-        ValueError: int8 head without a quantised torch engine (``prepare_head``).
+        ValueError: a bundle with a configuration that needs the eager head, or an int8 head
+            without a quantised torch engine (``prepare_head``).
     """
-    from glimpse_ros.model.quantize import prepare_head
-
+    head = source.head
     name, why = head_engine_choice(config, backbone_engine,
                                    getattr(head, "random_locations", None) is None)
+    if source.is_bundle:
+        if name == "torch":
+            raise ValueError(f"recognizer.head_engine: {source.path} is a model bundle: its "
+                             "head runs as the exported step only (head_engine auto, "
+                             f"head_precision fp32, backend onnxruntime or openvino); {why}")
+        return ExportedHeadRunner(HeadStepEngine(source.head_onnx, name, HEAD_THREADS)), why
     if name == "torch":
+        from glimpse_ros.model.quantize import prepare_head
+
         return EagerHeadRunner(prepare_head(head.eval(), config.head_precision)), why
     from glimpse_ros.runtime.export.cache import head_onnx_for_checkpoint
 
+    s = source.config.crop_size
+
     def export() -> Path:
-        return head_onnx_for_checkpoint(checkpoint, head.eval(), config.engine_cache_dir,
-                                        feature_size, input_size)
+        return head_onnx_for_checkpoint(source.path, head.eval(), config.engine_cache_dir,
+                                        source.backbone.feature_size(s, s), (s, s))
 
     path = export()
     try:

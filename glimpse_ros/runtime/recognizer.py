@@ -34,6 +34,10 @@ No ROS import. Semantics:
   apply. The stream policy above (jitter drop, time-jump and gap resets, size changes) is the
   same; a reset clears the backbone state too. ``counters["windows"]`` then counts steps.
 
+The model is a checkpoint (PyTorch weights; non-torch engines run its cached ONNX exports) or a
+model bundle directory (``glimpse_ros.runtime.bundle``: the exported graphs, run on ONNX Runtime
+or OpenVINO without importing torch).
+
 Not thread-safe: call ``push``/``reset`` from one thread.
 """
 
@@ -47,7 +51,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from glimpse_ros.config import RecognizerConfig
 from glimpse_ros.preprocess import check_frame, glimpse_box_pixels, preprocess_frame
@@ -58,6 +61,7 @@ from glimpse_ros.runtime.frame_result import FrameResult
 from glimpse_ros.runtime.head_runner import HEAD_THREADS, HeadFrame, build_head_runner
 from glimpse_ros.runtime.labels import load_labels
 from glimpse_ros.runtime.model_files import resolve_model_path
+from glimpse_ros.runtime.model_source import load_model_source
 from glimpse_ros.runtime.reset_log import ResetLog
 from glimpse_ros.runtime.smoothing import EmaSmoother, softmax, top_k
 from glimpse_ros.runtime.stream_policy import Action, ResetKind, decide, reset_kind
@@ -76,40 +80,38 @@ class Recognizer:
 
         Args:
             config: runtime settings (defaults if None).
-            checkpoint_path: model file; None uses ``config.model_path`` ("" = shipped demo model).
+            checkpoint_path: checkpoint file or model bundle directory; None uses
+                ``config.model_path`` ("" = shipped demo model).
 
         Raises:
             ValueError: missing/invalid model or labels file, ``stride`` > the model's frames.
             EngineUnavailable: the requested backend cannot run here.
         """
-        from glimpse_ros.model.checkpoint import load_checkpoint
-
         self.config = config = config or RecognizerConfig()
         path = resolve_model_path(checkpoint_path if checkpoint_path is not None
                                   else config.model_path)
-        loaded = load_checkpoint(path)
+        source = load_model_source(path)  # a checkpoint (torch) or a bundle (ONNX, no torch)
         self.model_path = path
-        self.model_config = cfg = loaded.config
+        self.model_config = cfg = source.config
         self.labels = (load_labels(config.labels_path, cfg.num_classes) if config.labels_path
-                       else list(loaded.labels))
+                       else list(source.labels))
         self.streaming = cfg.causal  # the model file decides: causal models step frame by frame
         if config.stride > cfg.frames and not self.streaming:
             raise ValueError(f"recognizer.stride: {config.stride} exceeds the model's window of "
                              f"{cfg.frames} frames (frames would be skipped)")
-        if config.num_threads > 0:
+        if config.num_threads > 0 and not source.is_bundle:
+            import torch
+
             torch.set_num_threads(config.num_threads)
         self.frames = cfg.frames
         input_shape = (1, 3, cfg.frames, cfg.crop_size, cfg.crop_size)
         if self.streaming:
             input_shape = (1, 3, cfg.crop_size, cfg.crop_size)  # one frame per step
         name, why = select_backend(config.backend)
-        self.engine = build_backbone_engine(config, name, loaded.model.backbone, path,
-                                            input_shape, step=self.streaming)
+        self.engine = build_backbone_engine(config, name, source, input_shape,
+                                            step=self.streaming)
         self.backend_name = self.engine.name
-        self.head_runner, head_why = build_head_runner(
-            config, loaded.model.head, self.backend_name, path,
-            loaded.model.backbone.feature_size(cfg.crop_size, cfg.crop_size),
-            (cfg.crop_size, cfg.crop_size))
+        self.head_runner, head_why = build_head_runner(config, source, self.backend_name)
         self.head = getattr(self.head_runner, "head", None)  # the eager head, if that runs
         mode = ("causal model: streamed frame by frame" if self.streaming else
                 f"T={cfg.frames} stride={config.stride} head_mode={config.head_mode}")
