@@ -137,3 +137,17 @@ def test_bundle_refuses_what_needs_torch(tmp_path) -> None:
         make(bundle, backend="onnxruntime", head_engine="torch")
     with pytest.raises(ValueError, match="recognizer.head_engine"):
         make(bundle, backend="onnxruntime", head_precision="int8")
+
+
+def test_export_cli_writes_a_loadable_bundle(tmp_path, capsys) -> None:
+    from glimpse_ros.tools.export import main
+
+    ckpt = _checkpoint(tmp_path, "symmetric")
+    assert main(["--checkpoint", str(ckpt), "--bundle", str(tmp_path / "b")]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["backbone"] == "clip" and report["classes"] == CFG.num_classes
+    bundle = load_bundle(tmp_path / "b")
+    assert bundle.labels == [f"c{i}" for i in range(CFG.num_classes)]
+    assert bundle.config == dataclasses.replace(CFG, temporal_padding="symmetric")
+    assert main(["--checkpoint", str(tmp_path / "nope.safetensors"),
+                 "--bundle", str(tmp_path / "c")]) == 2
