@@ -145,6 +145,9 @@ class RecognizerConfig:
     # glimpse_ros/model/quantize.py): ~2.4x faster for the ResNet-50 head on CPU, slower for the
     # small one (per-call overhead); opt-in, approximates the fp32 head.
     head_precision: str = "fp32"
+    # auto: with an onnxruntime or openvino backbone and the fp32 head, the head step runs as its
+    # ONNX export on the same engine (glimpse_ros/runtime/head_runner.py); torch: always eager.
+    head_engine: str = "auto"
     max_gap_s: float = 2.0
     # A frame stamped at most this much before the previous one is dropped instead of resetting
     # the sequence (drivers whose stamps jitter backwards by a millisecond now and then).
@@ -157,7 +160,7 @@ class RecognizerConfig:
         """Validate enumerations and ranges."""
         choices = {"backend": ("auto", "torch", "onnxruntime", "openvino", "tensorrt"),
                    "precision": ("fp32", "fp16", "bf16", "int8"), "head_mode": ("stream", "clip"),
-                   "head_precision": ("fp32", "int8")}
+                   "head_precision": ("fp32", "int8"), "head_engine": ("auto", "torch")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"recognizer.{name}: {getattr(self, name)!r} is not one of "

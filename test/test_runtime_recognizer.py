@@ -245,11 +245,12 @@ def test_onnx_backends_match_torch_and_cache_export(checkpoint, tmp_path, backen
     for a, b in zip(ref, got):
         np.testing.assert_allclose(a.probs, b.probs, rtol=0, atol=1e-4)
         np.testing.assert_allclose(a.glimpses, b.glimpses, rtol=0, atol=1e-4)
-    exports = list((tmp_path / "onnx").glob("*.onnx"))
-    assert len(exports) == 1
-    mtime = exports[0].stat().st_mtime_ns
+    exports = sorted((tmp_path / "onnx").glob("*.onnx"))  # the backbone and the head step
+    assert [p.name.split("-")[0] for p in exports] == ["backbone", "head2x2"]
+    mtimes = [p.stat().st_mtime_ns for p in exports]
     make(checkpoint, backend=backend, engine_cache_dir=str(tmp_path))
-    assert exports[0].stat().st_mtime_ns == mtime  # reused, not re-exported
+    assert [p.stat().st_mtime_ns for p in exports] == mtimes  # reused, not re-exported
+    assert len(list((tmp_path / "onnx").glob("*.onnx"))) == 2
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "openvino"])
@@ -257,7 +258,7 @@ def test_corrupt_cached_onnx_is_exported_again(checkpoint, tmp_path, backend, ca
     """A damaged cached export is replaced instead of failing the start-up."""
     pytest.importorskip(backend)
     make(checkpoint, backend=backend, engine_cache_dir=str(tmp_path))
-    (cached,) = (tmp_path / "onnx").glob("*.onnx")
+    (cached,) = (tmp_path / "onnx").glob("backbone-*.onnx")
     cached.write_bytes(b"not an onnx file")
     rec = make(checkpoint, backend=backend, engine_cache_dir=str(tmp_path), stride=T)
     assert "exporting again" in caplog.text

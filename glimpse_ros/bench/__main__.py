@@ -8,6 +8,8 @@ that ratios are taken side by side on the same machine state:
   median of ``--runs``) for ResNet-50 at 8x224^2, achieved GMAC/s and its fraction of the SGEMM
   peak (both counted as 2 flops per MAC), and the speed-up over torch eager (fp32 engines) or
   over the same engine in fp32 (bf16, int8); a precision this CPU cannot run natively is skipped;
+- preprocessing per camera frame (640x480, 1280x720, 1920x1080), the two-pass
+  ``preprocess_frame`` vs the plain resize + normalise (:mod:`glimpse_ros.bench.preprocess`);
 - the head's step latency per frame, fp32 and ``head_precision: int8`` measured round robin,
   and the int8 head's deviation from fp32 (probabilities, logits, top-1) on random windows;
 - the Recognizer end to end with the fastest fp32 engine (:mod:`glimpse_ros.bench.stream`):
@@ -50,6 +52,7 @@ import torch
 from glimpse_ros.config import ModelConfig
 from glimpse_ros.bench.common import CpuMeter, cpu_description, cpu_name
 from glimpse_ros.bench.head import bench_heads, format_head, head_part, run_head_only
+from glimpse_ros.bench.preprocess import bench_preprocess
 from glimpse_ros.bench.report import format_table
 from glimpse_ros.runtime.engine import resolve_threads
 from glimpse_ros.runtime.factory import create_engine, engine_status
@@ -200,6 +203,7 @@ def run(args: argparse.Namespace) -> dict:
     timed = {n: e for n, e in report["engines"].items() if "median_ms" in e and ":" not in n}
     best = min(timed, key=lambda n: timed[n]["median_ms"])
     report["best_engine"] = best
+    report["preprocess"] = bench_preprocess(cfg.resize_size, cfg.crop_size)
     report["head_step_all_threads"] = bench_heads({"fp32": model.head}, cfg, args.runs)["fp32"]
     head_part(report, model, cfg, args)
     torch.set_num_threads(threads)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from glimpse_ros.bench.head import format_head
+from glimpse_ros.bench.preprocess import format_preprocess
 
 
 def format_table(report: dict) -> str:
@@ -25,6 +26,8 @@ def format_table(report: dict) -> str:
                      f"{e['gmac_per_s']:8.1f} {100 * e['fraction_of_sgemm_peak']:6.0f}% "
                      f"{up:8.2f}x vs {ref}")
     ha = report["head_step_all_threads"]
+    if "preprocess" in report:
+        lines += [""] + format_preprocess(report["preprocess"])
     lines += [""] + format_head(report)
     lines.append(f"head step fp32 with {m['threads']} threads: median {ha['median_ms']:.2f} "
                  f"(min {ha['min_ms']:.2f})")

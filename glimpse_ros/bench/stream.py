@@ -6,7 +6,9 @@ Variants (ResNet-50 at 224^2 unless ``--small``, random weights: speed does not 
   window every ``stride`` frames;
 - ``stream``: a causal model, one backbone step and one head step per frame, in fp32 and in every
   other backbone precision this CPU runs natively (bf16, int8), with the fp32 and, for the
-  reduced precisions, the int8 head (the two are independent);
+  reduced precisions, the int8 head (the two are independent); the fp32 head runs as the
+  exported head step on the backbone's engine (``head_engine: auto``), and ``+head_torch``
+  variants run it eagerly instead (``head_engine: torch``) for comparison;
 - the clip engine alone on the same clip (the compute floor of a window is one clip; of a
   streamed frame one clip / T).
 
@@ -22,6 +24,7 @@ it, then for the window's push; a streamed frame only for its own push.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import statistics
 import time
@@ -52,6 +55,12 @@ class Variant:
     rounds: list[dict] = field(default_factory=list)
     window_push_ms: list[float] = field(default_factory=list)
     meter: CpuMeter = field(default_factory=CpuMeter)
+    head_engine: str = ""  # what runs the head: "torch" or the engine of the exported step
+
+    def __post_init__(self) -> None:
+        """Record the head engine of the recognizer."""
+        runner = getattr(self.rec, "head_runner", None)
+        self.head_engine = self.head_engine or getattr(runner, "name", "")
 
 
 def stream_precisions(backend: str) -> list[tuple[str, str]]:
@@ -76,10 +85,19 @@ def build_variants(symmetric: Path, causal: Path, strides: list[int], backend: s
                                engine_cache_dir=cache_dir)
         variants.append(Variant(f"window_stride{s}", "window", s, "fp32", "fp32",
                                 Recognizer(cfg, symmetric)))
-    for prec, head in stream_precisions(backend):
+        if s == 4 and backend in ("onnxruntime", "openvino"):  # the default stride, eager head
+            cfg = dataclasses.replace(cfg, head_engine="torch")
+            variants.append(Variant("window_stride4+head_torch", "window", s, "fp32", "fp32",
+                                    Recognizer(cfg, symmetric)))
+    combos = [(p, h, "auto") for p, h in stream_precisions(backend)]
+    if backend in ("onnxruntime", "openvino"):
+        combos.insert(1, ("fp32", "fp32", "torch"))
+    for prec, head, head_engine in combos:
         cfg = RecognizerConfig(backend=backend, precision=prec, head_precision=head,
-                               num_threads=threads, engine_cache_dir=cache_dir)
+                               head_engine=head_engine, num_threads=threads,
+                               engine_cache_dir=cache_dir)
         name = prec if head == "fp32" else f"{prec}+head_{head}"
+        name += "+head_torch" if head_engine == "torch" else ""
         variants.append(Variant(name, "stream", 1, prec, head, Recognizer(cfg, causal)))
     return variants
 
@@ -108,7 +126,7 @@ def _summary(v: Variant, camera_fps: float) -> dict:
     """Medians over rounds, latency and load of one variant."""
     keys = v.rounds[0].keys()
     out: dict = {"name": v.name, "path": v.path, "precision": v.precision,
-                 "head_precision": v.head_precision}
+                 "head_precision": v.head_precision, "head_engine": v.head_engine}
     out.update({k: statistics.median(r[k] for r in v.rounds) for k in keys})
     out["ms_per_frame_min"] = min(r["ms_per_frame"] for r in v.rounds)
     out["fps"] = 1e3 / out["ms_per_frame"]

@@ -180,6 +180,12 @@ class InflatedResNet(nn.Module):
             h, w = down(h, 3, conv.stride[1], 1), down(w, 3, conv.stride[2], 1)
         return shapes
 
+    def feature_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(h, w)`` of the layer4 map Z for frames of ``height x width`` pixels."""
+        *_, (_, _, _, h, w) = self.state_shapes(1, height, width)  # input of the last conv2
+        stride = self.blocks()[-1].conv2.stride  # (1, s, s), kernel 3, padding 1
+        return (h - 1) // stride[1] + 1, (w - 1) // stride[2] + 1
+
     def step(self, frame: torch.Tensor, state: Optional[BackboneState] = None
              ) -> tuple[torch.Tensor, torch.Tensor, BackboneState]:
         """Run one frame of a causal backbone.

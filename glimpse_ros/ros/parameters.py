@@ -71,6 +71,9 @@ SPECS: dict[str, ParamSpec] = {
     "head_precision": ParamSpec("Recurrent head: fp32, or int8 (int8 GRU weights: ~2.4x faster "
                                 "for ResNet-50 on CPU, approximates fp32)",
                                 choices=("fp32", "int8")),
+    "head_engine": ParamSpec("Head step engine: auto = the exported fp32 head step on the "
+                             "backbone's engine (onnxruntime/openvino; otherwise eager torch), "
+                             "torch = always eager PyTorch", choices=("auto", "torch")),
     "max_gap_s": ParamSpec("Reset the streaming state after a gap between frames longer than "
                            "this (s; must exceed the camera's frame period)", live=True,
                            low=0.1, high=3600.0),

@@ -1,37 +1,38 @@
-"""The recognizer's backbone engine, built from a loaded checkpoint (DESIGN §3).
+"""The recognizer's backbone engine, built from a loaded checkpoint or bundle (DESIGN §3).
 
 Owns the choice between the clip engine (windowed models) and the step engine (causal models),
-the source each engine is built from (the torch module, or the checkpoint's cached ONNX export),
+the source each engine is built from (the torch module, the checkpoint's cached ONNX export, or
+a model bundle's graph),
 and the recovery from a cached export that does not load: it is deleted and exported once again.
 """
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-
-import torch
 
 from glimpse_ros.config import RecognizerConfig
 from glimpse_ros.runtime.engine import BackboneEngine, BackboneStepEngine, EngineUnavailable
-from glimpse_ros.runtime.export.cache import onnx_for_checkpoint
 from glimpse_ros.runtime.factory import create_engine, create_step_engine
+from glimpse_ros.runtime.model_source import ModelSource
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 
 
-def build_backbone_engine(cfg: RecognizerConfig, name: str, backbone: torch.nn.Module,
-                          path: Path, input_shape: tuple[int, ...],
+def build_backbone_engine(cfg: RecognizerConfig, name: str, source: ModelSource,
+                          input_shape: tuple[int, ...],
                           step: bool) -> BackboneEngine | BackboneStepEngine:
     """Create the clip (causal models: step) engine; re-export a bad cached ONNX once.
 
     Args:
         cfg: precision, threads and engine cache directory.
         name: the selected backend (``select_backend``).
-        backbone: the checkpoint's backbone module.
-        path: the checkpoint file (the ONNX cache is keyed on it).
+        source: the loaded checkpoint (its backbone module; the ONNX cache is keyed on the
+            file) or model bundle (its ``backbone.onnx``, used as is).
         input_shape: clip ``(1, 3, T, S, S)``, or one frame ``(1, 3, S, S)`` when ``step``.
         step: build a step engine (causal model streamed frame by frame).
+
+    Raises:
+        ValueError: the torch backend for a model bundle (it holds no PyTorch weights).
     """
 
     def create(source: object) -> BackboneEngine | BackboneStepEngine:
@@ -41,8 +42,16 @@ def build_backbone_engine(cfg: RecognizerConfig, name: str, backbone: torch.nn.M
         return create_engine(name, source, cfg.precision, cfg.num_threads,
                              cache_dir=cfg.engine_cache_dir, input_shape=input_shape)
 
+    if source.is_bundle:
+        if name == "torch":
+            raise ValueError(f"recognizer.backend: {source.path} is a model bundle (ONNX, no "
+                             "PyTorch weights): use onnxruntime or openvino, not torch")
+        return create(source.backbone_onnx)
     if name == "torch":
-        return create(backbone)
+        return create(source.backbone)
+    from glimpse_ros.runtime.export.cache import onnx_for_checkpoint
+
+    backbone, path = source.backbone, source.path
     onnx_path = onnx_for_checkpoint(path, backbone, cfg.engine_cache_dir, input_shape, step)
     try:
         return create(onnx_path)

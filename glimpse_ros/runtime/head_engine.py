@@ -145,6 +145,8 @@ class HeadStepEngine:
         self._runner: Any = runner(self.onnx_path, threads)
         self.dims = hg.graph_dims(self._runner.dims)  # per-row input dims by input name
         self.reset(batch=batch)
+        if isinstance(self._runner, _OvRunner):  # compile now, not on the first frame
+            self._runner.compile(batch)
         LOG.info("%s %s head step: %s, %d threads, fp32", backend, self._runner.version,
                  self.onnx_path.name, threads)
 

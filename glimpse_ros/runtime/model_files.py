@@ -48,12 +48,19 @@ def default_model_path() -> Path:
 
 
 def resolve_model_path(model_path: str | Path | None) -> Path:
-    """Return the checkpoint to load: ``model_path`` or, when empty, the shipped demo model."""
+    """Return the model to load: ``model_path`` or, when empty, the shipped demo model.
+
+    ``model_path`` is a checkpoint file or a model bundle directory (one holding a
+    ``manifest.json``, see :mod:`glimpse_ros.runtime.bundle`).
+    """
     if model_path is None or str(model_path) == "":
         return default_model_path()
     path = Path(os.path.expanduser(str(model_path)))
+    if path.is_dir() and (path / "manifest.json").is_file():
+        return path
     if not path.is_file():
-        raise ValueError(f"{path}: model file not found")
+        raise ValueError(f"{path}: model file not found" + (
+            " (a directory, but not a model bundle: no manifest.json)" if path.is_dir() else ""))
     return path
 
 

@@ -21,9 +21,11 @@ No ROS import. Semantics:
   ``counters["size_changes"]``): see ``glimpse_ros.runtime.stream_policy``. Resets are counted per
   :class:`~glimpse_ros.runtime.stream_policy.ResetKind` in ``reset_reasons`` (bounded), the last
   message is ``last_reset_reason``.
-- The head is an inference copy built once at load (``glimpse_ros.model.quantize.prepare_head``):
-  ``head_precision="fp32"`` computes exactly the trained head, ``"int8"`` approximates it; the
-  semantics above are the same for both.
+- The head runs as built once at load (``glimpse_ros.runtime.head_runner``): with
+  ``head_engine="auto"``, an onnxruntime or openvino backbone and ``head_precision="fp32"``, as
+  the exported head step on that engine (fp32, equal to the eager head to float tolerance);
+  otherwise eagerly in PyTorch, an inference copy (``glimpse_ros.model.quantize.prepare_head``)
+  that is exact in fp32 and approximates it in ``"int8"``. The semantics above are the same.
 - ``probs`` of a frame is the softmax of the head's logits at that frame; ``top_k`` and ``label``
   come from their exponential moving average (``smoothing``).
 - A causal model (``temporal_padding: causal`` in the model file) is streamed instead: every
@@ -31,6 +33,10 @@ No ROS import. Semantics:
   and yields that frame's result at once; there is no window, ``stride`` and ``head_mode`` do not
   apply. The stream policy above (jitter drop, time-jump and gap resets, size changes) is the
   same; a reset clears the backbone state too. ``counters["windows"]`` then counts steps.
+
+The model is a checkpoint (PyTorch weights; non-torch engines run its cached ONNX exports) or a
+model bundle directory (``glimpse_ros.runtime.bundle``: the exported graphs, run on ONNX Runtime
+or OpenVINO without importing torch).
 
 Not thread-safe: call ``push``/``reset`` from one thread.
 """
@@ -45,7 +51,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from glimpse_ros.config import RecognizerConfig
 from glimpse_ros.preprocess import check_frame, glimpse_box_pixels, preprocess_frame
@@ -53,12 +58,15 @@ from glimpse_ros.runtime.backbone_engine import build_backbone_engine
 from glimpse_ros.runtime.factory import select_backend
 from glimpse_ros.runtime.frame_buffer import FrameBuffer
 from glimpse_ros.runtime.frame_result import FrameResult
+from glimpse_ros.runtime.head_runner import HeadFrame, build_head_runner
+from glimpse_ros.runtime.threads import HEAD_THREADS
 from glimpse_ros.runtime.labels import load_labels
 from glimpse_ros.runtime.model_files import resolve_model_path
+from glimpse_ros.runtime.model_source import load_model_source
 from glimpse_ros.runtime.reset_log import ResetLog
 from glimpse_ros.runtime.smoothing import EmaSmoother, softmax, top_k
 from glimpse_ros.runtime.stream_policy import Action, ResetKind, decide, reset_kind
-from glimpse_ros.runtime.threads import head_threads, shared_process_threads
+from glimpse_ros.runtime.threads import shared_process_threads
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 # Settings a running recognizer can take without rebuilding anything (``reconfigure``).
@@ -74,52 +82,53 @@ class Recognizer:
 
         Args:
             config: runtime settings (defaults if None).
-            checkpoint_path: model file; None uses ``config.model_path`` ("" = shipped demo model).
+            checkpoint_path: checkpoint file or model bundle directory; None uses
+                ``config.model_path`` ("" = shipped demo model).
 
         Raises:
             ValueError: missing/invalid model or labels file, ``stride`` > the model's frames.
             EngineUnavailable: the requested backend cannot run here.
         """
-        from glimpse_ros.model.checkpoint import load_checkpoint
-        from glimpse_ros.model.quantize import prepare_head
-
         self.config = config = config or RecognizerConfig()
         path = resolve_model_path(checkpoint_path if checkpoint_path is not None
                                   else config.model_path)
-        loaded = load_checkpoint(path)
+        source = load_model_source(path)  # a checkpoint (torch) or a bundle (ONNX, no torch)
         self.model_path = path
-        self.model_config = cfg = loaded.config
+        self.model_config = cfg = source.config
         self.labels = (load_labels(config.labels_path, cfg.num_classes) if config.labels_path
-                       else list(loaded.labels))
+                       else list(source.labels))
         self.streaming = cfg.causal  # the model file decides: causal models step frame by frame
         if config.stride > cfg.frames and not self.streaming:
             raise ValueError(f"recognizer.stride: {config.stride} exceeds the model's window of "
                              f"{cfg.frames} frames (frames would be skipped)")
         # Engine threads: the configured count, or (0) one core left for the rest of the
         # process (executor, camera, consumer): see shared_process_threads. torch's count is
-        # process-wide: the torch engine runs with it, the head switches to HEAD_THREADS.
+        # process-wide: the torch engine runs with it, the eager head switches to HEAD_THREADS.
         self.engine_threads = config.num_threads or shared_process_threads()
-        torch.set_num_threads(self.engine_threads)
-        # Built once: exact fp32 (contiguous glimpse-GRU blocks) or the int8 copy.
-        self.head = prepare_head(loaded.model.head.eval(), config.head_precision)
+        if not source.is_bundle:  # a bundle runs without torch
+            import torch
+
+            torch.set_num_threads(self.engine_threads)
         self.frames = cfg.frames
         input_shape = (1, 3, cfg.frames, cfg.crop_size, cfg.crop_size)
         if self.streaming:
             input_shape = (1, 3, cfg.crop_size, cfg.crop_size)  # one frame per step
         name, why = select_backend(config.backend)
         self.engine = build_backbone_engine(
-            dataclasses.replace(config, num_threads=self.engine_threads), name,
-            loaded.model.backbone, path, input_shape, step=self.streaming)
+            dataclasses.replace(config, num_threads=self.engine_threads), name, source,
+            input_shape, step=self.streaming)
         self.backend_name = self.engine.name
+        self.head_runner, head_why = build_head_runner(config, source, self.backend_name)
+        self.head = getattr(self.head_runner, "head", None)  # the eager head, if that runs
         mode = ("causal model: streamed frame by frame" if self.streaming else
                 f"T={cfg.frames} stride={config.stride} head_mode={config.head_mode}")
-        LOG.info("recognizer: %s, %d classes, backend %s (%s), %s, head_precision=%s, "
-                 "%d engine threads%s", path.name, cfg.num_classes, self.backend_name, why, mode,
-                 config.head_precision, self.engine_threads,
-                 "" if config.num_threads else " (num_threads 0: cores - 1)")
+        LOG.info("recognizer: %s, %d classes, backend %s (%s), %s, head_precision=%s, head on "
+                 "%s (%s), %d engine threads%s", path.name, cfg.num_classes, self.backend_name,
+                 why, mode, config.head_precision, self.head_runner.name, head_why,
+                 self.engine_threads, "" if config.num_threads else " (num_threads 0: cores - 1)")
         self._buffer = FrameBuffer(cfg.frames, (3, cfg.crop_size, cfg.crop_size))
+        self._frame = np.empty((3, cfg.crop_size, cfg.crop_size), np.float32)  # (3, crop, crop)
         self._smoother = EmaSmoother(config.smoothing)
-        self._state = None
         self._backbone_state = None  # causal models: the step engine's state
         self._pending = 0
         self._preprocess_ms = 0.0
@@ -143,7 +152,7 @@ class Recognizer:
         kind, text = reset_kind(kind)
         message = message or text or kind.value
         self._buffer.clear()
-        self._state = None
+        self.head_runner.reset()
         self._backbone_state = None
         self._smoother.reset()
         self._pending = 0
@@ -200,7 +209,7 @@ class Recognizer:
         elif self._last_hw is not None and hw != self._last_hw:
             self.counters["size_changes"] += 1  # resized to the model input like every frame
         cfg = self.model_config
-        x = preprocess_frame(frame_rgb, cfg.resize_size, cfg.crop_size)  # (3, crop, crop)
+        x = preprocess_frame(frame_rgb, cfg.resize_size, cfg.crop_size, out=self._frame)
         self._buffer.push(x, stamp, hw)
         self._last_stamp, self._last_hw = stamp, hw
         self._pending += 1
@@ -212,76 +221,55 @@ class Recognizer:
             return []
         return self._run_window()
 
-    @torch.inference_mode()
     def _run_window(self) -> list[FrameResult]:
         """Run the backbone on the buffer and step the head over the pending frames."""
         t0 = time.perf_counter()
         z, c = self.engine.run(self._buffer.clip())  # Z (1, Dz, T, h, w), c (1, T, Dc)
         t1 = time.perf_counter()
-        zt, ct = torch.from_numpy(z), torch.from_numpy(c)
-        with head_threads():
-            steps, window_probs = self._step_head(zt, ct)
+        first = self.frames - self._pending  # window positions first..T-1 are new
+        window_probs = None
+        if self.config.head_mode == "clip":  # the whole window from a fresh state
+            self.head_runner.reset()
+            outs = self.head_runner.run(z, c)
+            window_probs = softmax(np.mean([o.logits for o in outs], axis=0))  # (N,)
+            steps = list(enumerate(outs))[first:]
+        else:
+            steps = list(zip(range(first, self.frames), self.head_runner.run(
+                z[:, :, first:], c[:, first:])))
         t2 = time.perf_counter()
-        results = self._results(steps, window_probs)
-        self.timings = {"preprocess": self._preprocess_ms, "backbone": (t1 - t0) * 1e3,
-                        "head": (t2 - t1) * 1e3, "frames": float(len(steps))}
-        self.counters["windows"] += 1
-        self.counters["stepped_frames"] += len(steps)
-        self._pending = 0
-        self._preprocess_ms = 0.0
-        return results
+        return self._finish(self._results(steps, window_probs), t0, t1, t2)
 
-    @torch.inference_mode()
     def _run_step(self, x: np.ndarray) -> list[FrameResult]:
         """Causal model: one backbone step and one head step for the frame just pushed."""
         t0 = time.perf_counter()
         z, c, self._backbone_state = self.engine.step(x[None], self._backbone_state)
         t1 = time.perf_counter()  # z (1, Dz, h, w), c (1, Dc)
-        if self._state is None:
-            self._state = self.head.initial_state(1)
-        with head_threads():
-            self._state, out = self.head.step(self._state, torch.from_numpy(z),
-                                              torch.from_numpy(c))
+        out = self.head_runner.run(z[:, :, None], c[:, None])  # one frame
         t2 = time.perf_counter()
-        results = self._results([(-1, out)], None)  # -1: the newest frame of the buffer
+        return self._finish(self._results([(-1, out[0])], None), t0, t1, t2)  # -1: newest
+
+    def _finish(self, results: list[FrameResult], t0: float, t1: float,
+                t2: float) -> list[FrameResult]:
+        """Record timings (backbone t0..t1, head t1..t2) and counters of one backbone run."""
         self.timings = {"preprocess": self._preprocess_ms, "backbone": (t1 - t0) * 1e3,
-                        "head": (t2 - t1) * 1e3, "frames": 1.0}
+                        "head": (t2 - t1) * 1e3, "frames": float(len(results))}
         self.counters["windows"] += 1
-        self.counters["stepped_frames"] += 1
+        self.counters["stepped_frames"] += len(results)
         self._pending = 0
         self._preprocess_ms = 0.0
         return results
 
-    def _step_head(self, zt: torch.Tensor, ct: torch.Tensor) -> tuple[list, np.ndarray | None]:
-        """Step the head over the window's new frames; return ``[(position, StepOutput)]``."""
-        first = self.frames - self._pending  # window positions first..T-1 are new
-        clip_mode = self.config.head_mode == "clip"
-        state = None if clip_mode else self._state
-        if state is None:
-            state = self.head.initial_state(1, device=zt.device, dtype=zt.dtype)
-        steps, all_logits = [], []
-        for i in range(0 if clip_mode else first, self.frames):
-            state, out = self.head.step(state, zt[:, :, i], ct[:, i])  # (1, Dz, h, w), (1, Dc)
-            all_logits.append(out.logits[0])
-            if i >= first:
-                steps.append((i, out))
-        window_probs = None
-        if clip_mode:
-            window_probs = softmax(torch.stack(all_logits).mean(dim=0).numpy())  # (N,)
-        else:
-            self._state = state
-        return steps, window_probs
-
-    def _results(self, steps: list, window_probs: np.ndarray | None) -> list[FrameResult]:
+    def _results(self, steps: list[tuple[int, HeadFrame]],
+                 window_probs: np.ndarray | None) -> list[FrameResult]:
         """Convert head outputs at window positions into ``FrameResult`` objects."""
         cfg = self.model_config
         stamps, sizes = self._buffer.stamps(), self._buffer.sizes()
         results = []
         for i, out in steps:
-            probs = softmax(out.logits[0].numpy())  # (N,)
+            probs = softmax(out.logits)  # (N,)
             smoothed = self._smoother.update(probs)
             ranked = top_k(smoothed, self.labels, self.config.top_k)
-            glimpses = out.glimpses[0].numpy().astype(np.float32)  # (G, 4)
+            glimpses = out.glimpses  # (G, 4)
             boxes = glimpse_box_pixels(glimpses, tuple(sizes[i]), cfg.resize_size, cfg.crop_size)
             results.append(FrameResult(stamp=float(stamps[i]), glimpses=glimpses,
                                        boxes=boxes.astype(np.float32), probs=probs,
@@ -291,4 +279,4 @@ class Recognizer:
         return results
 
 
-__all__ = ["FrameResult", "Recognizer"]
+__all__ = ["FrameResult", "HEAD_THREADS", "Recognizer"]

@@ -1,15 +1,14 @@
 """Thread counts of the recognizer: its backbone engine's and its head's (no ROS import).
 
 torch's intra-op thread count is process-wide: the torch engine runs with the engine count and
-the head switches to HEAD_THREADS around its steps (:func:`head_threads`).
+the eager head switches to HEAD_THREADS around its steps (:func:`head_threads`). No torch
+import at module level: the torch-free runtime (model bundles) uses this module too.
 """
 
 from __future__ import annotations
 
 import contextlib
 from typing import Iterator
-
-import torch
 
 from glimpse_ros.runtime.engine import cpu_count
 
@@ -37,6 +36,8 @@ def shared_process_threads(cores: int | None = None) -> int:
 @contextlib.contextmanager
 def head_threads() -> Iterator[None]:
     """Run the head with HEAD_THREADS torch threads (no switch when the count already is)."""
+    import torch  # here, not at module level: a torch-free runtime (model bundle) uses this module
+
     threads = torch.get_num_threads()
     if threads == HEAD_THREADS:
         yield

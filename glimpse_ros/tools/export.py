@@ -6,6 +6,11 @@ Examples::
     python -m glimpse_ros.export --backend openvino --random small
     python -m glimpse_ros.export --checkpoint model.safetensors --onnx backbone.onnx --backend none
     python -m glimpse_ros.export --step --backend openvino     # causal model: the frame step
+    python -m glimpse_ros.export --checkpoint model.safetensors --bundle bundle/  # torch-free
+
+``--bundle DIR`` writes a model bundle (backbone and head ONNX graphs, labels, model config,
+sha256 manifest; see ``glimpse_ros.runtime.bundle``) that the Recognizer runs with ONNX Runtime
+or OpenVINO without PyTorch (``model_path: DIR``).
 
 ``--step`` exports the frame step of a causal model (state as explicit inputs/outputs) and
 compares ``--steps`` consecutive steps of the engine with torch's.
@@ -87,8 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--step", action="store_true",
                         help="export and check the frame step of a causal model")
     parser.add_argument("--steps", type=int, default=10, help="consecutive steps compared")
+    parser.add_argument("--bundle", metavar="DIR", help="write a torch-free model bundle of "
+                        "--checkpoint to DIR and exit")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.bundle:
+        return _main_bundle(args)
 
     name, why = "none", ""
     if args.backend != "none":
@@ -129,6 +138,24 @@ def main(argv: list[str] | None = None) -> int:
     report["match"] = ok
     print(json.dumps(report, indent=2))
     return 0 if ok else 1
+
+
+def _main_bundle(args: argparse.Namespace) -> int:
+    """``--bundle DIR``: export the checkpoint's graphs, labels and config into DIR."""
+    from glimpse_ros.runtime.bundle import load_bundle
+    from glimpse_ros.runtime.export.bundle import write_bundle
+    from glimpse_ros.runtime.model_files import resolve_model_path
+
+    try:
+        root = write_bundle(resolve_model_path(args.checkpoint), Path(args.bundle).expanduser())
+        bundle = load_bundle(root)  # verifies what was written
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps({"bundle": str(root), "classes": len(bundle.labels),
+                      "backbone": "step" if bundle.config.causal else "clip",
+                      "files": sorted(p.name for p in root.iterdir())}, indent=2))
+    return 0
 
 
 def _main_step(args: argparse.Namespace, name: str, why: str, backbone: torch.nn.Module,

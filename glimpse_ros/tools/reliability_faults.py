@@ -53,13 +53,12 @@ def rss_mb() -> float:
 
 
 def _state_finite(state: Any) -> bool:
-    """True when every tensor of a HeadState (or None) is finite."""
-    import torch
-
+    """True when every tensor of a head state (HeadState, exported-graph dict, None) is finite."""
     if state is None:
         return True
-    tensors = [v for v in vars(state).values() if isinstance(v, torch.Tensor)]
-    return all(bool(torch.isfinite(t.float()).all()) for t in tensors)
+    values = state.values() if isinstance(state, dict) else vars(state).values()
+    return all(bool(np.isfinite(np.asarray(v, dtype=np.float64)).all()) for v in values
+               if hasattr(v, "shape"))
 
 
 def soak(checkpoint: Path, num_frames: int, loops: int = 2, stride: int = 2, size=(24, 32),
@@ -90,7 +89,7 @@ def soak(checkpoint: Path, num_frames: int, loops: int = 2, stride: int = 2, siz
                 arrays = (r.probs, r.glimpses, r.boxes, np.array([p for _, p in r.top_k]))
                 nonfinite += not all(np.isfinite(a).all() for a in arrays)
             if i % stride == stride - 1:
-                bad_state += not _state_finite(rec._state)
+                bad_state += not _state_finite(rec.head_runner.state)
             if i == warmup_frames or i % 1000 == 999:
                 rss_samples.append(rss_mb())
     finally:
