@@ -134,3 +134,20 @@ def test_oracle_boxes_by_hand() -> None:
     torch.testing.assert_close(boxes[0], expected)
     empty = oracle_glimpses(joints, torch.zeros_like(mask), num_glimpses=3)
     torch.testing.assert_close(empty[..., :2], torch.zeros(1, 2, 3, 2))
+
+
+@pytest.mark.parametrize("switch", [dict(glimpse_locations="oracle"), dict(global_fusion=True)])
+def test_runtime_refuses_ablation_only_models(switch, tmp_path) -> None:
+    """The recognizer (and, for oracle, the head export) refuse what they cannot compute."""
+    from glimpse_ros.config import RecognizerConfig
+    from glimpse_ros.model.checkpoint import save_checkpoint
+    from glimpse_ros.runtime.export.head import export_head
+    from glimpse_ros.runtime.recognizer import Recognizer
+
+    model = GlimpseClouds(_cfg(**switch)).eval()
+    path = save_checkpoint(tmp_path / "m.safetensors", model, [f"c{i}" for i in range(5)])
+    with pytest.raises(ValueError, match="ablation model"):
+        Recognizer(RecognizerConfig(backend="torch"), checkpoint_path=str(path))
+    if "glimpse_locations" in switch:
+        with pytest.raises(ValueError, match="oracle"):
+            export_head(model.head, tmp_path / "head.onnx")

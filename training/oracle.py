@@ -68,8 +68,8 @@ def glimpse_inputs(model: torch.nn.Module, batch: dict, device: torch.device) ->
             several clips per video are flattened into the batch axis, as ``predict`` does).
         device: where the model runs.
     """
-    cfg = getattr(model, "module", model).config
-    if cfg.glimpse_locations != "oracle":
+    cfg = getattr(getattr(model, "module", model), "config", None)  # None: not GlimpseClouds
+    if cfg is None or cfg.glimpse_locations != "oracle":
         return {}
     joints, mask = batch["joints"].to(device), batch["mask"].to(device)
     if joints.dim() == 6:
