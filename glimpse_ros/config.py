@@ -28,7 +28,11 @@ MAX_BLOCKS_PER_STAGE = 64  # ResNet-152 has 36
 MAX_MEMORY_DECAY = 100.0
 ASSIGN_TEMPERATURE_RANGE = (1e-3, 1e3)
 # ModelConfig.glimpse_locations choices.
-GLIMPSE_LOCATIONS: tuple[str, ...] = ("learned", "random")
+GLIMPSE_LOCATIONS: tuple[str, ...] = ("learned", "random", "oracle")
+# ModelConfig.glimpse_border choices (glimpse_ros/model/glimpse.py).
+GLIMPSE_BORDERS: tuple[str, ...] = ("clamp", "zeros")
+# ModelConfig.glimpse_pooling choices.
+GLIMPSE_POOLINGS: tuple[str, ...] = ("memory", "sum")
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,21 @@ class ModelConfig:
     temporal_padding: str = "symmetric"
     # Ablation only (paper Table 4, "random sampling"): "random" replaces the location head's
     # output with uniform random boxes drawn from a generator seeded by glimpse_seed, in training
-    # and evaluation alike. "learned" is the model.
+    # and evaluation alike. "oracle" takes the boxes from the caller (the ablation places them on
+    # the actor's ground-truth joints, training/oracle.py). "learned" is the model.
     glimpse_locations: str = "learned"
     glimpse_seed: int = 0
+    # Reading a glimpse beyond the first / last layer4 cell centre (glimpse.py): "clamp" reads
+    # the edge cell; "zeros" blends with zeros (attenuates the right / bottom 14 % of the crop).
+    # Model files written before this field existed load as "zeros" (model/checkpoint.py).
+    glimpse_border: str = "clamp"
+    # Ablation only (paper Table 3, "Global model + sum Glimpses + GRU"): "sum" feeds the sum of
+    # the G glimpse vectors to a single worker GRU (num_workers must be 1), no memory or soft
+    # assignment. "memory" is the model (§4.2).
+    glimpse_pooling: str = "memory"
+    # Ablation only (paper Table 3, "Glimpse Clouds + Global model"): add the global classifier
+    # on the pooled layer4 map to the glimpse cloud's logits (clip forward only, not streamable).
+    global_fusion: bool = False
 
     def __post_init__(self) -> None:
         """Validate ranges that the type check cannot express."""
@@ -95,6 +111,14 @@ class ModelConfig:
         if self.glimpse_locations not in GLIMPSE_LOCATIONS:
             raise ValueError(f"model.glimpse_locations: {self.glimpse_locations!r} is not one of "
                              f"{', '.join(GLIMPSE_LOCATIONS)}")
+        for name, choices in (("glimpse_border", GLIMPSE_BORDERS),
+                              ("glimpse_pooling", GLIMPSE_POOLINGS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"model.{name}: {getattr(self, name)!r} is not one of "
+                                 f"{', '.join(choices)}")
+        if self.glimpse_pooling == "sum" and self.num_workers != 1:
+            raise ValueError(f"model.glimpse_pooling: sum feeds one GRU; set num_workers: 1 "
+                             f"(got {self.num_workers})")
         if not 0 <= self.glimpse_seed < 2 ** 63:
             raise ValueError(f"model.glimpse_seed: must be in [0, 2**63), got {self.glimpse_seed}")
         if self.crop_size > self.resize_size:

@@ -11,11 +11,12 @@ INPUT = (160, 224)  # (H, W) input pixels of a 5 x 7 layer4 map
 
 
 def _bilinear_reference(feature: torch.Tensor, glimpse: list[float],
-                        out_hw: tuple[int, int]) -> torch.Tensor:
+                        out_hw: tuple[int, int], border: str = "clamp") -> torch.Tensor:
     """Paper §3.3 sampler written out: sum_mn Z(m, n) max(0, 1-|xs-n|) max(0, 1-|ys-m|).
 
     Source points are input pixels (``-1``/``+1`` = first/last pixel centre of the ``INPUT``
     crop) divided by 32: layer4 cell ``n`` of a ResNet is centred at input pixel ``32 n``.
+    ``border="clamp"`` moves a point beyond the first / last cell centre onto it.
     """
     x, y, sx, sy = glimpse
     channels, height, width = feature.shape
@@ -27,6 +28,8 @@ def _bilinear_reference(feature: torch.Tensor, glimpse: list[float],
             yt = -1.0 + 2.0 * i / (out_h - 1)
             px = (sx * xt + x + 1.0) / 2.0 * (INPUT[1] - 1) / 32.0
             py = (sy * yt + y + 1.0) / 2.0 * (INPUT[0] - 1) / 32.0
+            if border == "clamp":
+                px, py = min(max(px, 0.0), width - 1.0), min(max(py, 0.0), height - 1.0)
             for m in range(height):
                 for n in range(width):
                     w = max(0.0, 1.0 - abs(px - n)) * max(0.0, 1.0 - abs(py - m))
@@ -52,24 +55,27 @@ def test_glimpse_spanning_the_cell_centres_returns_the_feature_map() -> None:
                                feature.mean(dim=(2, 3)), atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("border", ["clamp", "zeros"])
 @pytest.mark.parametrize("glimpse,out_hw", [
     ([0.3, -0.2, 0.5, 0.4], (3, 4)),
-    ([0.8, 0.5, 0.5, 0.6], (5, 7)),     # partly outside the map: zeros there
+    ([0.8, 0.5, 0.5, 0.6], (5, 7)),     # partly beyond the last cell centres
     ([-0.45, 0.1, 0.25, 0.9], (2, 2)),
+    ([-0.9, -0.95, 0.6, 0.3], (4, 3)),  # beyond the first cell centres and the crop
 ])
 def test_chosen_theta_matches_handwritten_bilinear(glimpse: list[float],
-                                                   out_hw: tuple[int, int]) -> None:
-    """Chosen theta matches handwritten bilinear."""
+                                                   out_hw: tuple[int, int], border: str) -> None:
+    """Chosen theta matches handwritten bilinear, with either border rule."""
     torch.manual_seed(1)
     feature = torch.randn(1, 2, 5, 7)
-    got = crop(feature, torch.tensor([glimpse]), INPUT, out_size=out_hw)[0]
-    expected = _bilinear_reference(feature[0], glimpse, out_hw).float()
+    got = crop(feature, torch.tensor([glimpse]), INPUT, out_size=out_hw, border=border)[0]
+    expected = _bilinear_reference(feature[0], glimpse, out_hw, border).float()
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
 @pytest.mark.filterwarnings("ignore:Since version 1.3.0, affine_grid")
+@pytest.mark.parametrize("border", ["clamp", "zeros"])
 @pytest.mark.parametrize("out_size", [None, (3, 4), (1, 1), (9, 2)])
-def test_pooled_glimpse_equals_crop_then_average_pool(out_size) -> None:
+def test_pooled_glimpse_equals_crop_then_average_pool(out_size, border: str) -> None:
     """The separable pooled glimpse equals grid_sample + mean, values and gradients."""
     torch.manual_seed(4)
     feature = torch.randn(4, 16, 5, 7, dtype=torch.float64, requires_grad=True)
@@ -79,8 +85,8 @@ def test_pooled_glimpse_equals_crop_then_average_pool(out_size) -> None:
     def grads(pooled: torch.Tensor):
         return torch.autograd.grad((pooled ** 2).sum(), (feature, glimpse))
 
-    fast = glimpse_features(feature, glimpse, INPUT, out_size)
-    slow = crop(feature, glimpse, INPUT, out_size).mean(dim=(2, 3))
+    fast = glimpse_features(feature, glimpse, INPUT, out_size, border)
+    slow = crop(feature, glimpse, INPUT, out_size, border).mean(dim=(2, 3))
     torch.testing.assert_close(fast, slow, atol=1e-12, rtol=0)
     for g_fast, g_slow in zip(grads(fast), grads(slow)):
         torch.testing.assert_close(g_fast, g_slow, atol=1e-10, rtol=0)
@@ -128,3 +134,7 @@ def test_bad_shapes_raise() -> None:
         glimpse_features(torch.zeros(2, 2, 3, 3), torch.zeros(1, 4), INPUT)
     with pytest.raises(ValueError, match="input_size"):
         glimpse_features(torch.zeros(1, 2, 3, 3), torch.zeros(1, 4), (0, 96))
+    with pytest.raises(ValueError, match="border must be one of clamp, zeros"):
+        glimpse_features(torch.zeros(1, 2, 3, 3), torch.zeros(1, 4), INPUT, border="edge")
+    with pytest.raises(ValueError, match="border must be one of clamp, zeros"):
+        crop(torch.zeros(1, 2, 3, 3), torch.zeros(1, 4), INPUT, border="reflect")

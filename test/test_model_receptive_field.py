@@ -92,10 +92,13 @@ def test_crop_samples_the_cell_under_the_input_pixel() -> None:
                                                               dtype=torch.float64))
     pooled = glimpse_features(feature, glimpse, (size, size), out_size=(3, 3))[0]
     torch.testing.assert_close(pooled, torch.tensor([3.5, 5.5], dtype=torch.float64))
-    # The crop's right border, pixel 223 = cell 6.97: 3% of cell 6 (value 7), the rest padding.
+    # The crop's right border, pixel 223 = cell 6.97: beyond the last cell centre (pixel 192).
+    # "zeros" blends 3% of cell 6 (value 7) with padding; "clamp" reads cell 6.
     edge = torch.tensor([[1.0, _to_unit(96.0, size), 0.0, 0.0]], dtype=torch.float64)
-    value = crop(feature, edge, (size, size), out_size=(1, 1))[0, 0, 0, 0]
+    value = crop(feature, edge, (size, size), out_size=(1, 1), border="zeros")[0, 0, 0, 0]
     assert float(value) == pytest.approx(7.0 * (1.0 - 223.0 / 32.0 + 6.0))
+    value = crop(feature, edge, (size, size), out_size=(1, 1), border="clamp")[0, 0, 0, 0]
+    assert float(value) == pytest.approx(7.0)
 
 
 def test_overlay_box_of_a_glimpse_by_hand() -> None:

@@ -14,12 +14,18 @@ import cv2
 import numpy as np
 import pytest
 
-from training.ablation.arms import ARM_KEYS
+from safetensors.torch import load_file
+
+from training.ablation.arms import ARM_KEYS, arm_by_key
+from training.ablation.curves import curve_table
 from training.ablation.placement import box_area, figure_boxes, inside
-from training.ablation.report import sign_checks, summarise
+from training.ablation.report import mean_curves, sign_checks, summarise
+from training.checkpoints import load_model_weights
 
 REPO = Path(__file__).resolve().parents[1]
-PAPER = {"global": 85.5, "full": 86.6, "no_lg": 86.4, "random": 80.3}
+PAPER = {"global": 85.5, "full": 86.6, "no_lg": 86.4, "random": 80.3, "sum_gru": 85.8,
+         "global_glimpses": 86.6}
+NO_LG = ("no_lg", "oracle", "sum_gru")          # arms trained without L_G
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
@@ -55,16 +61,28 @@ def test_quick_writes_json_markdown_and_png(quick):
         else:
             for part in ("actor", "distractor", "actor_area", "distractor_area"):
                 assert math.isfinite(row[f"{part}_mean"]) and 0 <= row[f"{part}_mean"] <= 100
-    assert len(report["runs"]) == 12 and set(report["sign_checks"]) == {
-        "full_vs_global", "full_vs_no_lg", "full_vs_random"}
+    arms = len(ARM_KEYS)
+    assert len(report["runs"]) == 2 * (1 + arms) and set(report["sign_checks"]) == {
+        "full_vs_global", "full_vs_no_lg", "full_vs_random", "full_vs_sum_gru"}
     assert all(math.isfinite(r["seconds"]) for r in report["runs"].values())
+    # Learning curves: one epoch per --quick run, train and validation accuracy recorded.
+    for key, run in report["runs"].items():
+        assert [c["epoch"] for c in run["curve"]] == [0], key
+        assert 0 <= run["curve"][0]["train_top1"] <= 100 and run["curve"][0]["val_top1"] >= 0
+    for key, row in summary.items():
+        runs = [report["runs"][f"seed{s}/{key}"]["curve"][0] for s in (0, 1)]
+        assert row["curve"]["val_top1"] == [pytest.approx(
+            statistics.mean(r["val_top1"] for r in runs), abs=0.01)]
+        assert row["paper"] == arm_by_key(key).paper
     md = (out / "ablation.md").read_text()
     table = [ln for ln in md.splitlines() if ln.startswith("| ")]
-    assert len(table) == 1 + 5 + 1 + 3          # header, arms, claims header, claims
+    # header, arms, claims header, claims, curves header, curve rows
+    assert len(table) == 1 + arms + 1 + 4 + 1 + arms
     for key, value in PAPER.items():
         assert f"| {value} |" in md, key
-    img = cv2.imread(str(out / "placement.png"))
-    assert img is not None and img.shape[1] == 900 and img.std() > 10
+    for name in ("placement.png", "curves.png"):
+        img = cv2.imread(str(out / name))
+        assert img is not None and img.shape[1] == 900 and img.std() > 10, name
 
 
 @pytest.mark.slow
@@ -81,11 +99,41 @@ def test_each_arm_trains_what_it_claims(quick):
             assert c["init"] == str(out / f"seed{seed}" / "stage1" / "best.pt")
             assert c["optim"]["epochs"] == 1 and c["optim"]["lr"] == pytest.approx(2e-4)
             assert c["stage"] == ("global" if arm == "global" else "full")
-            assert c["loss"]["glimpse"] == (0.0 if arm == "no_lg" else 1.0)
+            assert c["loss"]["glimpse"] == (0.0 if arm in NO_LG else 1.0)
             assert c["model"].get("glimpse_locations", "learned") == (
-                "random" if arm == "random" else "learned")
-            assert c["model"].get("num_workers", 3) == (1 if arm == "c1" else 3)
+                arm if arm in ("random", "oracle") else "learned")
+            assert c["model"].get("num_workers", 3) == (1 if arm in ("c1", "sum_gru") else 3)
+            assert c["model"].get("glimpse_pooling", "memory") == (
+                "sum" if arm == "sum_gru" else "memory")
+            assert c["model"].get("global_fusion", False) == (arm == "global_glimpses")
+            assert c["freeze_backbone"] == (arm == "frozen")
         assert cfg["random"]["model"]["glimpse_seed"] == seed
+
+
+def _weights(path: Path, prefix: str) -> dict:
+    state = (load_file(str(path)) if path.suffix == ".safetensors"
+             else load_model_weights(path, "cpu")[0])
+    return {k: v for k, v in state.items() if k.startswith(prefix)}
+
+
+@pytest.mark.slow
+def test_new_arms_do_what_they_claim(quick):
+    """Frozen keeps stage 1's backbone and BN statistics; fusion trains global_fc; oracle hits."""
+    out = quick[0] / "runs" / "seed0"
+    stage1 = out / "stage1" / "best.pt"
+    backbone = _weights(stage1, "backbone.")
+    frozen = _weights(out / "frozen" / "model.safetensors", "backbone.")
+    assert frozen.keys() == backbone.keys() and any("running_mean" in k for k in frozen)
+    assert all(bool((frozen[k] == backbone[k]).all()) for k in backbone)
+    full = _weights(out / "full" / "model.safetensors", "backbone.")
+    assert any(not bool((full[k] == backbone[k]).all()) for k in backbone)
+    fc = _weights(stage1, "global_fc.")
+    fused = _weights(out / "global_glimpses" / "model.safetensors", "global_fc.")
+    assert any(not bool((fused[k] == fc[k]).all()) for k in fc)
+    unfused = _weights(out / "full" / "model.safetensors", "global_fc.")
+    assert all(bool((unfused[k] == fc[k]).all()) for k in fc)
+    record = json.loads((out / "oracle" / "record.json").read_text())
+    assert record["placement"]["actor"] == 1.0 and record["placement"]["glimpses"] > 0
 
 
 @pytest.mark.slow
@@ -138,3 +186,18 @@ def test_placement_boxes_by_hand():
     assert box_area(np.array([[-2.0, -2.0, 2.0, 0.0]]))[0] == pytest.approx(0.5)
     _, none = figure_boxes(pts, np.zeros((1, 3), bool))
     assert none.tolist() == [False]
+
+
+def test_learning_curve_means_and_table_by_hand():
+    """Per-epoch means over seeds (missing validation skipped) and their Markdown row."""
+    a = [dict(epoch=0, train_top1=40.0, val_top1=30.0),
+         dict(epoch=1, train_top1=60.0, val_top1=None)]
+    b = [dict(epoch=0, train_top1=50.0, val_top1=50.0),
+         dict(epoch=1, train_top1=80.0, val_top1=None),
+         dict(epoch=2, train_top1=90.0, val_top1=70.0)]
+    assert mean_curves([a, b]) == {"epoch": [0, 1], "train_top1": [45.0, 70.0],
+                                   "val_top1": [40.0, None]}
+    assert mean_curves([a, []]) == {}
+    lines = curve_table({"x": dict(title="arm x", curve=mean_curves([a, b]))})
+    assert lines[-1] == "| arm x | 45 / 40 | 70 / - |"
+    assert curve_table({"x": dict(title="arm x")}) == []

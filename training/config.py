@@ -79,6 +79,8 @@ class TrainConfig:
     ``none`` trains from scratch on purpose (see :func:`check_pretrained_2d`).
     ``device``: ``auto`` (CUDA when available, else CPU with a warning), ``cuda`` or ``cpu``.
     ``model_preset``: ``paper`` (ResNet-50) or ``small``; ``model`` overrides its fields.
+    ``freeze_backbone``: stage 2 trains everything but the backbone, whose batch-norm statistics
+    stay too (ablation: does fine-tuning end to end destroy the global features?).
     """
 
     stage: str = "global"
@@ -97,6 +99,7 @@ class TrainConfig:
     log_every: int = 20
     eval_every: int = 1
     progress: bool = True
+    freeze_backbone: bool = False
     device: str = "auto"
 
     def __post_init__(self) -> None:

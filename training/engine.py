@@ -15,6 +15,7 @@ from glimpse_ros.model.glimpse_clouds import GlimpseClouds
 from glimpse_ros.model.losses import LossWeights, total_loss
 from training import distributed as dist_utils
 from training.config import TrainConfig
+from training.oracle import glimpse_inputs
 
 log = logging.getLogger("training")
 
@@ -25,6 +26,8 @@ NONFINITE_HOOK = "GLIMPSE_TRAIN_NONFINITE_AT"
 def init_memory_metric(model: GlimpseClouds, loader: DataLoader, device: torch.device,
                        batches: int = 4) -> None:
     """Initialise the memory distance from glimpse vectors of a few training batches (§4.2)."""
+    if model.config.glimpse_pooling == "sum":  # no memory: nothing reads the metric
+        return
     feats = []
     model.eval()
     with torch.no_grad():
@@ -33,8 +36,10 @@ def init_memory_metric(model: GlimpseClouds, loader: DataLoader, device: torch.d
                 break
             Z, c = model.backbone(batch["video"].to(device))  # noqa: N806 (B, D, T, h, w)
             state = model.head.initial_state(Z.shape[0], device=device)
+            given = glimpse_inputs(model, batch, device).get("glimpses")  # oracle boxes
             for t in range(Z.shape[2]):
-                state, _ = model.head.step(state, Z[:, :, t], c[:, t])
+                state, _ = model.head.step(state, Z[:, :, t], c[:, t],
+                                           given=None if given is None else given[:, t])
             feats.append(state.memory_values.flatten(0, 1))                 # (B*K, D)
     try:
         model.head.memory.init_metric(torch.cat(feats).float())
@@ -43,16 +48,31 @@ def init_memory_metric(model: GlimpseClouds, loader: DataLoader, device: torch.d
         log.warning("memory metric left at identity: %s", err)
 
 
-def freeze_untrained(model: GlimpseClouds, stage: str) -> list[torch.nn.Parameter]:
+def freeze_untrained(model: GlimpseClouds, stage: str,
+                     freeze_backbone: bool = False) -> list[torch.nn.Parameter]:
     """Stop gradients for what the stage does not train; returns the parameters it trains.
 
     Stage 1 does not run the recurrent head; stage 2 does not compute the global classifier
-    (removed after stage 1, paper §6). Every parameter left trainable then gets a gradient at
-    every step, so DDP needs no ``find_unused_parameters`` graph search.
+    (removed after stage 1, paper §6) unless ``global_fusion`` adds it. The ablation switches
+    leave more idle: the locator and glimpse GRU under random / oracle boxes, the memory under
+    ``glimpse_pooling: sum``, the backbone with ``freeze_backbone``. Every parameter left
+    trainable then gets a gradient at every step, so DDP needs no ``find_unused_parameters``
+    graph search.
     """
-    idle = model.head if stage == "global" else model.global_fc
-    for p in idle.parameters():
-        p.requires_grad_(False)
+    cfg = model.config
+    if stage == "global":
+        idle = [model.head]
+    else:
+        idle = [] if cfg.global_fusion else [model.global_fc]
+        if cfg.glimpse_locations != "learned":
+            idle += [model.head.locator, model.head.glimpse_rnn]
+        if cfg.glimpse_pooling == "sum":
+            idle.append(model.head.memory)
+        if freeze_backbone:
+            idle.append(model.backbone)
+    for module in idle:
+        for p in module.parameters():
+            p.requires_grad_(False)
     return [p for p in model.parameters() if p.requires_grad]
 
 
@@ -69,6 +89,8 @@ def train_one_epoch(model, loader, optimizer, scaler, cfg: TrainConfig, device, 
                     step: int, writer) -> tuple[int, dict]:
     """Run one pass over the training loader; returns the new global step and mean loss parts."""
     model.train()
+    if cfg.freeze_backbone:  # frozen also means frozen batch-norm statistics
+        getattr(model, "module", model).backbone.eval()
     loader.dataset.set_epoch(epoch)
     if loader.generator is not None:
         # Shuffle order depends on (seed, epoch) only, so a resumed run sees the same batches.
@@ -88,7 +110,8 @@ def train_one_epoch(model, loader, optimizer, scaler, cfg: TrainConfig, device, 
         labels = batch["label"].to(device)
         joints, mask = batch["joints"].to(device), batch["mask"].to(device)
         with torch.autocast(device.type, enabled=scaler.is_enabled()):
-            out = model(video, global_only=global_only)
+            out = model(video, global_only=global_only,
+                        **glimpse_inputs(model, batch, device))
         loss, parts = total_loss(out.__class__(**{k: (v.float() if v is not None else v)
                                                   for k, v in vars(out).items()}),
                                  labels, joints, mask, weights, global_only=global_only)

@@ -20,6 +20,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.distributed import all_gather_objects, is_main  # noqa: E402
+from training.oracle import glimpse_inputs  # noqa: E402
 
 # Paper numbers (accuracy %, Baradel et al. 2018, Tables 1-3) per data set / protocol.
 PAPER = {
@@ -53,7 +54,7 @@ def predict(model: torch.nn.Module, loader, device: torch.device, global_only: b
             b, clips = video.shape[:2]
             video = video.flatten(0, 1)                                    # (B*clips, 3, T, H, W)
         with torch.autocast(device.type, enabled=device.type == "cuda"):
-            out = model(video, global_only=global_only)
+            out = model(video, global_only=global_only, **glimpse_inputs(model, batch, device))
         logits = out.logits.float().view(-1, clips, out.logits.shape[-1]).mean(1)   # (B, N)
         rows.append((logits.cpu().numpy(), batch["label"].numpy(), batch["index"].numpy()))
     parts = all_gather_objects(rows)

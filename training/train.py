@@ -148,8 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     train_loader = make_loader(data["train"], cfg, train=True)
     val_loader = make_loader(data["val"], cfg, train=False)
     start_epoch, step, best, history = 0, 0, -1.0, []
-    optimizer = torch.optim.Adam(freeze_untrained(model, cfg.stage), lr=cfg.optim.lr,
-                                 weight_decay=cfg.optim.weight_decay)
+    trained = freeze_untrained(model, cfg.stage, cfg.freeze_backbone)
+    optimizer = torch.optim.Adam(trained, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
     if source is not None:
         ckpt = load_training_checkpoint(source, device)

@@ -27,6 +27,10 @@ from glimpse_ros.model.checkpoint_checks import check_file_matches, check_weight
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds
 
 FORMAT = "glimpse_ros/1"
+# ModelConfig fields added after model files were first written, with the value that reproduces
+# what a file without the field computed. A missing key otherwise takes the dataclass default,
+# which is what new models get (the training YAML files follow the defaults, these files do not).
+LEGACY_MODEL_FIELDS = {"glimpse_border": "zeros"}
 
 
 @dataclass
@@ -107,6 +111,9 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> LoadedModel:
     """Rebuild a :class:`GlimpseClouds` from a safetensors checkpoint (no unpickling).
 
+    Fields missing from the stored config take :data:`LEGACY_MODEL_FIELDS` where listed (files
+    written before the field existed), else the defaults.
+
     Everything is checked before it is allocated (``checkpoint_checks``): the config's types and
     bounds, the tensor shapes and sizes in the file header against the config, then the weights
     for NaN/Inf/huge values.
@@ -119,7 +126,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Loa
     path = Path(path)
     meta = read_metadata(path)
     try:
-        cfg = load_dataclass(ModelConfig, meta["model_config"], where="model_config")
+        cfg = load_dataclass(ModelConfig, {**LEGACY_MODEL_FIELDS, **meta["model_config"]},
+                             where="model_config")
     except ValueError as err:  # the field is named in the message; add the file
         raise ValueError(f"{path}: {err}") from None
     labels = meta["labels"]

@@ -13,6 +13,15 @@ so the crop needs the input size the map was computed from. Departure from the p
 whose source coordinates are those of the feature map (a glimpse at ``x = +1`` would then sit on
 the last cell, whose centre is input pixel 192 of a 224 crop, so the joints L_G attracts
 glimpses to and the boxes drawn by the ROS layer would be in another frame).
+
+Borders (``ModelConfig.glimpse_border``): the last cell centre of a 224 crop is pixel 192, so the
+right / bottom 14 % of the image (and any box reaching past the crop) lies beyond the cell
+centres. ``"clamp"`` (new models) reads the edge cell there, as RoIAlign does just past the
+border and ``grid_sample(padding_mode="border")`` does everywhere: a glimpse never blends with
+zeros. ``"zeros"`` is the paper's kernel taken literally (zeros outside the map); it attenuated
+the right / bottom edge (a glimpse centred at ``x = +0.9`` on a map holding its column index read
+2.3 instead of 6) and is kept only for models trained with it (files written before the field
+existed load as ``"zeros"``, see ``checkpoint.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from glimpse_ros.config import GLIMPSE_BORDERS
 from glimpse_ros.model.receptive_field import layer4_map
+
+_PADDING = {"clamp": "border", "zeros": "zeros"}  # grid_sample's name for each border rule
 
 
 def glimpse_theta(glimpse: torch.Tensor) -> torch.Tensor:
@@ -85,25 +97,35 @@ def feature_theta(glimpse: torch.Tensor, input_size: tuple[int, int],
     return torch.stack(rows, dim=1)  # (B, 2, 3)
 
 
+def _check_border(border: str) -> str:
+    """Return ``border`` when it is one of ``GLIMPSE_BORDERS``; raise ``ValueError`` otherwise."""
+    if border not in GLIMPSE_BORDERS:
+        raise ValueError(f"border must be one of {', '.join(GLIMPSE_BORDERS)}, got {border!r}")
+    return border
+
+
 def crop(feature: torch.Tensor, glimpse: torch.Tensor, input_size: tuple[int, int],
-         out_size: Optional[tuple[int, int]] = None) -> torch.Tensor:
+         out_size: Optional[tuple[int, int]] = None, border: str = "clamp") -> torch.Tensor:
     """Bilinearly resample the glimpse region of a feature map (a minimal spatial transformer).
 
-    Sampling outside the map reads zeros, matching the paper's bilinear kernel
-    ``sum Z(m, n) max(0, 1 - |x - n|) max(0, 1 - |y - m|)`` where ``(x, y)`` is the sample point
-    in cell units (through the receptive-field map). The operation is differentiable with
-    respect to both the feature map and the glimpse parameters.
+    The paper's bilinear kernel ``sum Z(m, n) max(0, 1 - |x - n|) max(0, 1 - |y - m|)`` where
+    ``(x, y)`` is the sample point in cell units (through the receptive-field map); beyond the
+    first / last cell centre ``border="clamp"`` moves the point onto that centre (the edge cell's
+    value), ``border="zeros"`` blends with zeros (module docstring). The operation is
+    differentiable with respect to both the feature map and the glimpse parameters.
 
     Args:
         feature: ``(B, D, h, w)`` feature map ``Z_t``.
         glimpse: ``(B, 4)`` glimpses ``[x, y, sx, sy]`` in input-crop coordinates.
         input_size: ``(H, W)`` pixels of the network input ``Z_t`` was computed from.
         out_size: ``(H', W')`` of the sampled grid; defaults to the map size ``(h, w)``.
+        border: ``"clamp"`` or ``"zeros"`` (``ModelConfig.glimpse_border``).
 
     Returns:
         ``(B, D, H', W')`` glimpse feature map ``Z_{t,g}``.
     """
     input_size = _check_sizes(feature, input_size)
+    padding = _PADDING[_check_border(border)]
     if glimpse.shape[0] != feature.shape[0]:
         raise ValueError(f"batch mismatch: feature {feature.shape[0]}, glimpse {glimpse.shape[0]}")
     batch, channels, height, width = feature.shape
@@ -119,12 +141,13 @@ def crop(feature: torch.Tensor, glimpse: torch.Tensor, input_size: tuple[int, in
         # Target points span the box edge to edge (align_corners=True); theta already maps them
         # to align_corners=False source units.
         grid = F.affine_grid(theta, size, align_corners=True)  # (B, H', W', 2)
-    return F.grid_sample(feature, grid, mode="bilinear", padding_mode="zeros",
+    return F.grid_sample(feature, grid, mode="bilinear", padding_mode=padding,
                          align_corners=False)  # (B, D, H', W')
 
 
 def _mean_tent_weights(centre: torch.Tensor, scale: torch.Tensor, out_steps: int,
-                       in_steps: int, affine: tuple[float, float]) -> torch.Tensor:
+                       in_steps: int, affine: tuple[float, float],
+                       clamp: bool) -> torch.Tensor:
     """Average bilinear (tent) weight of each feature cell along one axis.
 
     Args:
@@ -133,6 +156,8 @@ def _mean_tent_weights(centre: torch.Tensor, scale: torch.Tensor, out_steps: int
         out_steps: number of sampling points on this axis.
         in_steps: number of feature cells on this axis.
         affine: ``(a, b)``: input-crop coordinate ``u`` lies on cell ``a u + b``.
+        clamp: move points beyond the first / last cell centre onto it (``border="clamp"``);
+            otherwise they keep their position and blend with zeros.
 
     Returns:
         ``(B, in_steps)``: ``mean_i max(0, 1 - |p_i - n|)`` over the sampling points ``p_i`` (cell
@@ -144,33 +169,38 @@ def _mean_tent_weights(centre: torch.Tensor, scale: torch.Tensor, out_steps: int
     base = base * (2.0 / (out_steps - 1)) - 1.0 if out_steps > 1 else base
     source = scale.unsqueeze(1) * base + centre.unsqueeze(1)  # (B, out) input-crop coords
     cell = source * affine[0] + affine[1]  # (B, out) cell coords
+    if clamp:  # grid_sample's border rule: the coordinate is clipped to [0, in - 1]
+        cell = cell.clamp(0.0, float(in_steps - 1))
     index = torch.arange(in_steps, device=centre.device).to(centre.dtype)  # (in,)
     tent = torch.relu(1.0 - (cell.unsqueeze(2) - index).abs())  # (B, out, in)
     return tent.mean(dim=1)  # (B, in)
 
 
 def glimpse_features(feature: torch.Tensor, glimpse: torch.Tensor, input_size: tuple[int, int],
-                     out_size: Optional[tuple[int, int]] = None) -> torch.Tensor:
+                     out_size: Optional[tuple[int, int]] = None,
+                     border: str = "clamp") -> torch.Tensor:
     """Crop a glimpse and global-average-pool it (paper eq. 1).
 
-    Equal to ``crop(feature, glimpse, input_size, out_size).mean((2, 3))`` but computed without
-    materialising the crop: with an axis-aligned ``θ`` the sampling grid is separable and bilinear
-    sampling is linear in ``Z``, so the pooled glimpse is ``Σ_{m,n} Z[:, m, n] a_y[m] a_x[n]``
-    where ``a_x``, ``a_y`` are the mean tent weights along each axis. Out-of-map samples read
-    zeros exactly as in ``crop``. This is several times faster than ``grid_sample`` on a
-    2048-channel map and keeps the gradient with respect to the glimpse (through the tent
-    weights).
+    Equal to ``crop(feature, glimpse, input_size, out_size, border).mean((2, 3))`` but computed
+    without materialising the crop: with an axis-aligned ``θ`` the sampling grid is separable and
+    bilinear sampling is linear in ``Z`` (clamping moves the points, it keeps the separability), so
+    the pooled glimpse is ``Σ_{m,n} Z[:, m, n] a_y[m] a_x[n]`` where ``a_x``, ``a_y`` are the mean
+    tent weights along each axis. Samples beyond the cell centres follow ``border`` exactly as in
+    ``crop``. This is several times faster than ``grid_sample`` on a 2048-channel map and keeps
+    the gradient with respect to the glimpse (through the tent weights).
 
     Args:
         feature: ``(B, D, h, w)`` feature map ``Z_t``.
         glimpse: ``(B, 4)`` glimpses ``[x, y, sx, sy]`` in input-crop coordinates.
         input_size: ``(H, W)`` pixels of the network input ``Z_t`` was computed from.
         out_size: sampling grid size, defaults to ``(h, w)``.
+        border: ``"clamp"`` or ``"zeros"`` (``ModelConfig.glimpse_border``).
 
     Returns:
         ``(B, D)`` glimpse features ``z_{t,g}``.
     """
     input_size = _check_sizes(feature, input_size)
+    clamp = _check_border(border) == "clamp"
     # Shape checks are skipped while tracing (they would be recorded as constants, with warnings).
     if not torch.jit.is_tracing() and glimpse.shape != (feature.shape[0], 4):
         raise ValueError(f"glimpse must be ({feature.shape[0]}, 4), got {tuple(glimpse.shape)}")
@@ -179,9 +209,9 @@ def glimpse_features(feature: torch.Tensor, glimpse: torch.Tensor, input_size: t
     rf = layer4_map()
     glimpse = glimpse.to(feature.dtype)
     a_x = _mean_tent_weights(glimpse[:, 0], glimpse[:, 2], out_w, width,
-                             rf.cell_affine(input_size[1]))  # (B, w)
+                             rf.cell_affine(input_size[1]), clamp)  # (B, w)
     a_y = _mean_tent_weights(glimpse[:, 1], glimpse[:, 3], out_h, height,
-                             rf.cell_affine(input_size[0]))  # (B, h)
+                             rf.cell_affine(input_size[0]), clamp)  # (B, h)
     weights = (a_y.unsqueeze(2) * a_x.unsqueeze(1)).flatten(1)  # (B, h * w)
     pooled = torch.bmm(feature.flatten(2), weights.unsqueeze(2))  # (B, D, h*w) @ (B, h*w, 1)
     return pooled.squeeze(2)  # (B, D)

@@ -33,7 +33,8 @@ class ClipOutput:
             ``global_only``.
         pose: ``(B, T, bodies, J, 2)`` regressed joints in ``[-1, 1]``.
         global_logits: ``(B, N)`` the global model's classifier on pooled ``Z`` (paper §6,
-            stage 1); ``None`` for the full model (not computed: no stage-2 loss uses it).
+            stage 1); ``None`` for the full model (not computed: no stage-2 loss uses it),
+            except with ``global_fusion``, whose ``logits`` add it to the head's.
     """
 
     logits: torch.Tensor
@@ -74,12 +75,14 @@ class GlimpseClouds(nn.Module):
         self.pose_head = PoseHead(cfg.context_dim, cfg.num_bodies, cfg.num_joints)
         self.global_fc = nn.Linear(cfg.feature_dim, cfg.num_classes)
 
-    def forward(self, x: torch.Tensor, global_only: bool = False) -> ClipOutput:
+    def forward(self, x: torch.Tensor, global_only: bool = False,
+                glimpses: Optional[torch.Tensor] = None) -> ClipOutput:
         """Run a clip.
 
         Args:
             x: ``(B, 3, T, H, W)`` ImageNet-normalised frames.
             global_only: skip the recurrent head (stage-1 training of the global model).
+            glimpses: ``(B, T, G, 4)`` boxes of an ``oracle`` model (``glimpse_locations``).
 
         Returns:
             ``ClipOutput``.
@@ -88,11 +91,12 @@ class GlimpseClouds(nn.Module):
             raise ValueError(f"x must be (B, 3, T, H, W), got {tuple(x.shape)}")
         Z, c = self.backbone(x)  # noqa: N806 - (B, D, T, h, w), (B, T, Dc)
         return self.forward_features(Z, c, global_only=global_only,
-                                     input_size=(x.shape[3], x.shape[4]))
+                                     input_size=(x.shape[3], x.shape[4]), glimpses=glimpses)
 
     def forward_features(self, Z: torch.Tensor, c: torch.Tensor,  # noqa: N803 - paper's Z
                          global_only: bool = False,
-                         input_size: Optional[tuple[int, int]] = None) -> ClipOutput:
+                         input_size: Optional[tuple[int, int]] = None,
+                         glimpses: Optional[torch.Tensor] = None) -> ClipOutput:
         """Run everything after the backbone, e.g. on features computed by a runtime engine.
 
         Args:
@@ -100,6 +104,7 @@ class GlimpseClouds(nn.Module):
             c: ``(B, T, Dc)`` context vectors.
             global_only: skip the recurrent head.
             input_size: ``(H, W)`` of the input clip; defaults to ``config.crop_size`` square.
+            glimpses: ``(B, T, G, 4)`` boxes of an ``oracle`` model.
 
         Returns:
             ``ClipOutput``.
@@ -113,10 +118,16 @@ class GlimpseClouds(nn.Module):
         # The paper removes the global classifier after stage 1 (§6) and finds no gain in keeping
         # it (Table 3), so the full model does not compute it: an output no loss uses would also
         # leave DDP waiting for gradients that never come.
-        out = self.head(Z, c, input_size)
-        return ClipOutput(logits=out.logits, step_logits=out.step_logits,
+        out = self.head(Z, c, input_size, glimpses)
+        logits, step_logits, global_logits = out.logits, out.step_logits, None
+        if self.config.global_fusion:  # Table 3's last row: global model + glimpse cloud
+            # The clip's global logits join every step's (the per-step loss then trains both).
+            global_logits = self.global_fc(Z.mean(dim=(2, 3, 4)))  # (B, N)
+            logits = logits + global_logits
+            step_logits = step_logits + global_logits.unsqueeze(1)  # (B, T, N)
+        return ClipOutput(logits=logits, step_logits=step_logits,
                           worker_logits=out.worker_logits, glimpses=out.glimpses,
-                          assignment=out.assignment, pose=pose, global_logits=None)
+                          assignment=out.assignment, pose=pose, global_logits=global_logits)
 
     def step(self, frame: torch.Tensor, state: Optional[StreamState] = None
              ) -> tuple[StreamState, StepOutput]:

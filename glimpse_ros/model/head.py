@@ -12,6 +12,11 @@ One frame ``t`` (``step``):
    ``r_{t,c} = Ψ_c(r_{t-1,c}, Σ_g p v_g)`` (eq. 6, 8), memory write,
    logits ``Σ_c W_c r_{t,c}`` (eq. 11-12).
 
+Ablation switches (``ModelConfig``): ``glimpse_locations`` ``random`` / ``oracle`` replace the
+locator's boxes (``oracle``: boxes given by the caller); ``glimpse_pooling: sum`` replaces the
+memory's soft assignment by ``p = 1`` into a single worker (Table 3, "Σ Glimpses + GRU": the
+worker GRU integrates ``Σ_g v_g`` over time) and leaves the memory untouched.
+
 ``forward`` over a clip is a loop over ``step`` from ``initial_state``.
 """
 
@@ -104,7 +109,8 @@ class GlimpseCloudsHead(nn.Module):
         return (int(input_size[0]), int(input_size[1]))
 
     def step(self, state: HeadState, z_t: torch.Tensor, c_t: torch.Tensor,
-             input_size: Optional[tuple[int, int]] = None) -> tuple[HeadState, StepOutput]:
+             input_size: Optional[tuple[int, int]] = None,
+             given: Optional[torch.Tensor] = None) -> tuple[HeadState, StepOutput]:
         """Process one frame.
 
         Args:
@@ -113,6 +119,8 @@ class GlimpseCloudsHead(nn.Module):
             c_t: ``(B, Dc)`` context vector of the frame.
             input_size: ``(H, W)`` of the input crop ``z_t`` was computed from; glimpses are in
                 its coordinates. Defaults to ``cfg.crop_size`` square.
+            given: ``(B, G, 4)`` glimpses to read instead of the locator's, exactly when
+                ``glimpse_locations`` is ``oracle``.
 
         Returns:
             ``(new_state, outputs)``.
@@ -123,14 +131,23 @@ class GlimpseCloudsHead(nn.Module):
         h, z = state.h, state.z_prev
         # r_t is constant over the frame: its share of Ω's input gates is computed once.
         gates = self.glimpse_rnn.frame_gates(r_sum)  # (B, 3Hg)
+        cfg = self.cfg
+        if (given is None) == (cfg.glimpse_locations == "oracle"):
+            raise ValueError("glimpses are given exactly when model.glimpse_locations is oracle "
+                             f"(it is {cfg.glimpse_locations!r})")
+        if given is not None and given.shape != (z_t.shape[0], self.num_glimpses, 4):
+            raise ValueError(f"given glimpses must be ({z_t.shape[0]}, {self.num_glimpses}, 4), "
+                             f"got {tuple(given.shape)}")
         glimpses, features = [], []
-        for _ in range(self.num_glimpses):
+        for g in range(self.num_glimpses):
             h = self.glimpse_rnn.cell(z, h, gates)  # (B, Hg): Ω(h, [z, r_t])
             loc = self.locator(h, c_t)  # (B, 4)
             if self.random_locations is not None:
                 loc = random_glimpses(loc.shape[0], self.random_locations).to(loc)  # (B, 4)
+            elif given is not None:
+                loc = given[:, g].to(loc)  # (B, 4)
             # No detach here: the gradient reaches W_l through the crop (the released code cut it).
-            z = glimpse_features(z_t, loc, size)  # (B, D)
+            z = glimpse_features(z_t, loc, size, border=cfg.glimpse_border)  # (B, D)
             glimpses.append(loc)
             features.append(z)
         locs = torch.stack(glimpses, dim=1)  # (B, G, 4)
@@ -138,13 +155,19 @@ class GlimpseCloudsHead(nn.Module):
         v = self.what_where(torch.stack(features, dim=1), locs)  # (B, G, D)
 
         mem = self.memory
-        query = mem.metric.project(v)  # (B, G, D): v L, the memory stores vectors in this space
-        p = mem.assign(state.memory_values, state.memory_weights, state.memory_times,
-                       state.memory_fill, state.step, query)  # (B, C, G)
-        r, q = self.workers(v, p, state.r)  # (B, C, Hw), (B, C, N)
-        values, weights, times, fill = mem.write(state.memory_values, state.memory_weights,
-                                                 state.memory_times, state.memory_fill,
-                                                 state.step, query, p)
+        if cfg.glimpse_pooling == "sum":  # one worker fed Σ_g v_g; the memory is not used
+            p = v.new_ones(v.shape[0], self.num_workers, self.num_glimpses)  # (B, 1, G)
+            r, q = self.workers(v, p, state.r)  # (B, 1, Hw), (B, 1, N)
+            values, weights = state.memory_values, state.memory_weights
+            times, fill = state.memory_times, state.memory_fill
+        else:
+            query = mem.metric.project(v)  # (B, G, D): v L, the memory stores this space
+            p = mem.assign(state.memory_values, state.memory_weights, state.memory_times,
+                           state.memory_fill, state.step, query)  # (B, C, G)
+            r, q = self.workers(v, p, state.r)  # (B, C, Hw), (B, C, N)
+            values, weights, times, fill = mem.write(state.memory_values, state.memory_weights,
+                                                     state.memory_times, state.memory_fill,
+                                                     state.step, query, p)
         new_state = HeadState(h=h, z_prev=z, r=r, memory_values=values, memory_weights=weights,
                               memory_times=times, memory_fill=fill, step=state.step + 1)
         out = StepOutput(logits=q.sum(dim=1), worker_logits=q, glimpses=locs, assignment=p,
@@ -152,13 +175,15 @@ class GlimpseCloudsHead(nn.Module):
         return new_state, out
 
     def forward(self, Z: torch.Tensor, c: torch.Tensor,  # noqa: N803 (paper's Z)
-                input_size: Optional[tuple[int, int]] = None) -> HeadOutput:
+                input_size: Optional[tuple[int, int]] = None,
+                given: Optional[torch.Tensor] = None) -> HeadOutput:
         """Run a clip from a fresh state (identical to stepping its ``T`` frames).
 
         Args:
             Z: ``(B, D, T, h, w)`` layer4 features.
             c: ``(B, T, Dc)`` context vectors.
             input_size: ``(H, W)`` of the input clip (see ``step``).
+            given: ``(B, T, G, 4)`` glimpses of an ``oracle`` model (see ``step``).
 
         Returns:
             ``HeadOutput`` with per-frame outputs stacked on dim 1.
@@ -169,7 +194,8 @@ class GlimpseCloudsHead(nn.Module):
         state = self.initial_state(Z.shape[0], device=Z.device, dtype=Z.dtype)
         outputs = []
         for t in range(Z.shape[2]):
-            state, out = self.step(state, Z[:, :, t], c[:, t], input_size)
+            state, out = self.step(state, Z[:, :, t], c[:, t], input_size,
+                                   None if given is None else given[:, t])
             outputs.append(out)
         step_logits = torch.stack([o.logits for o in outputs], dim=1)  # (B, T, N)
         return HeadOutput(

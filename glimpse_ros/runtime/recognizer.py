@@ -95,6 +95,12 @@ class Recognizer:
         source = load_model_source(path)  # a checkpoint (torch) or a bundle (ONNX, no torch)
         self.model_path = path
         self.model_config = cfg = source.config
+        if cfg.glimpse_locations == "oracle" or cfg.global_fusion:
+            # Ablation models: oracle boxes come from ground-truth joints, and the global
+            # fusion's logits need the whole clip's pooled map, which the head step never sees.
+            raise ValueError(f"{path}: an ablation model (glimpse_locations "
+                             f"{cfg.glimpse_locations!r}, global_fusion {cfg.global_fusion}) "
+                             "cannot run in the recognizer")
         self.labels = (load_labels(config.labels_path, cfg.num_classes) if config.labels_path
                        else list(source.labels))
         self.streaming = cfg.causal  # the model file decides: causal models step frame by frame

@@ -1,11 +1,12 @@
 """``python -m training.ablation --config config/train/ablation.yaml --seeds 3``.
 
 Generates the synthetic distractor scene once (``--data``), then for each seed trains stage 1
-and the five arms of :mod:`training.ablation.arms` on the same data and budget (``--jobs`` runs
-side by side), scores where the glimpses land, and writes ``ablation.json``, ``ablation.md`` and
-``placement.png`` into ``--out``. Finished runs are skipped, so an interrupted ablation continues
-where it stopped (an unfinished training run resumes from its ``last.pt``). ``--quick`` is a
-smoke run of the whole pipeline on tiny data (1 epoch per run).
+and the arms of :mod:`training.ablation.arms` on the same data and budget (``--jobs`` runs
+side by side), scores where the glimpses land, and writes ``ablation.json``, ``ablation.md``,
+``placement.png`` and ``curves.png`` (learning curves) into ``--out``. Finished runs are
+skipped, so an interrupted ablation continues where it stopped (an unfinished training run
+resumes from its ``last.pt``). ``--quick`` is a smoke run of the whole pipeline on tiny data
+(1 epoch per run).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from glimpse_ros.bench.common import cpu_name
 from training.ablation.arms import ARM_KEYS, Budget, Run, plan
+from training.ablation.curves import curves_png
 from training.ablation.execute import execute
 from training.ablation.report import markdown, placement_png, sign_checks, summarise
 from training.synthetic.actions import ACTION_NAMES
@@ -195,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     examples = {r.arm: r.out_dir / "placement.png" for r in runs if r.seed == 0}
     placement_png(summary, args.out / "placement.png",
                   {k: p for k, p in examples.items() if p.exists()})
+    curves_png(summary, args.out / "curves.png")
     print((args.out / "ablation.md").read_text())
     return 0
 

@@ -7,7 +7,19 @@ stage-1 checkpoint for the same number of epochs, with the same data, learning r
 - ``full``: Glimpse Clouds end to end (L_D + L_P + L_G);
 - ``no_lg``: the full model without the glimpse loss (``loss.glimpse=0``);
 - ``random``: the full model with uniform random glimpse locations (``model.glimpse_locations``);
-- ``c1``: the full model with one worker (``model.num_workers=1``).
+- ``c1``: the full model with one worker (``model.num_workers=1``);
+- ``oracle``: the full model reading glimpses placed on the actor's ground-truth joints
+  (``training/oracle.py``; train and test), the upper bound of the glimpse path; L_G is a
+  constant on fixed boxes and is switched off;
+- ``frozen``: the full model with the stage-1 backbone frozen (``freeze_backbone``, batch-norm
+  statistics included);
+- ``sum_gru``: Table 3 row 3, the glimpse vectors summed into one GRU (``glimpse_pooling=sum``,
+  one worker, no memory), with the row's losses L_D + L_P;
+- ``global_glimpses``: Table 3's last row, the global classifier on the pooled layer4 map added
+  to the glimpse cloud's logits (``global_fusion``; the paper gives no more detail than
+  "Glimpse Clouds + Global model", this is the late fusion of the two classifiers).
+
+Each arm records its learning curve (train and validation accuracy per epoch, ``execute.py``).
 """
 
 from __future__ import annotations
@@ -52,6 +64,17 @@ ARMS: tuple[Arm, ...] = (
         {"cs": 80.3, "cv": 87.8}, "Table 4, Seq. 2D, random sampling"),
     Arm("c1", "full, C=1 worker", "L_D+L_P+L_G", ("stage=full", "model.num_workers=1"),
         {}, "not reported (C, G chosen from 1..4 by validation; C=G=3 best)"),
+    Arm("oracle", "full, oracle glimpses on the actor's joints", "L_D+L_P",
+        ("stage=full", "model.glimpse_locations=oracle", "loss.glimpse=0"),
+        {}, "not in the paper (upper bound of the glimpse path)"),
+    Arm("frozen", "full, stage-1 backbone frozen", "L_D+L_P+L_G",
+        ("stage=full", "freeze_backbone=true"), {}, "not in the paper"),
+    Arm("sum_gru", "sum of glimpses + GRU (no memory, no workers)", "L_D+L_P",
+        ("stage=full", "model.glimpse_pooling=sum", "model.num_workers=1", "loss.glimpse=0"),
+        {"cs": 85.8, "cv": 92.4}, "Table 3, Global model + Σ Glimpses + GRU, L_D+L_P"),
+    Arm("global_glimpses", "Glimpse Clouds + global model", "L_D+L_P+L_G",
+        ("stage=full", "model.global_fusion=true"),
+        {"cs": 86.6, "cv": 93.2}, "Table 3, Glimpse Clouds + Global model"),
 )
 ARM_KEYS = tuple(a.key for a in ARMS)
 

@@ -1,9 +1,9 @@
 """One ablation run: train through ``training/train.py``'s command line, then score glimpses.
 
 A run is finished when its folder holds ``record.json`` (held-out accuracy, wall and CPU
-seconds, glimpse placement); a run whose training finished but whose scoring did not only
-re-scores, and an interrupted training resumes from its ``last.pt``. The training log goes to
-``train.log``.
+seconds, glimpse placement, learning curve); a run whose training finished but whose scoring
+did not only re-scores, and an interrupted training resumes from its ``last.pt``. The training
+log goes to ``train.log``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,28 @@ def captured(path: Path) -> Iterator[None]:
             root.setLevel(level)
 
 
+def learning_curve(path: Path) -> list[dict]:
+    """Learning curve of a finished run, one entry per epoch.
+
+    Train accuracy (%, over the epoch's batches, in train mode), validation top-1 (%, ``None``
+    where not evaluated), the mean training loss and the seconds since training started.
+
+    Args:
+        path: the run's ``last.pt`` (its ``history``).
+    """
+    from training.checkpoints import load_model_weights
+
+    _, info = load_model_weights(path, "cpu")
+    curve = []
+    for h in info.get("history", []):
+        train, val = h.get("train", {}), h.get("val", {})
+        curve.append(dict(epoch=int(h["epoch"]),
+                          train_top1=round(100.0 * float(train.get("accuracy", float("nan"))), 2),
+                          val_top1=val.get("top1"), loss=round(float(train.get("total", 0.0)), 4),
+                          seconds=h.get("seconds")))
+    return curve
+
+
 def execute(run: Run, raw: Path) -> dict:
     """Train ``run`` unless done and return its record (also written to ``record.json``).
 
@@ -82,7 +104,7 @@ def execute(run: Run, raw: Path) -> dict:
     config = argv[argv.index("--config") + 1]
     cfg = load_train_config(config, [a for a in argv if "=" in a and not a.startswith("-")])
     record = dict(top1=results["top1"], top5=results["top5"], test_videos=results["samples"],
-                  test_clips=cfg.data.test_clips)
+                  test_clips=cfg.data.test_clips, curve=learning_curve(out / "last.pt"))
     if run.arm != "stage1" and arm_by_key(run.arm).head:
         record["placement"] = glimpse_placement(out / "model.safetensors", cfg, raw,
                                                 example=out / "placement.png")

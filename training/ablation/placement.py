@@ -19,6 +19,7 @@ import torch
 from glimpse_ros.model.checkpoint import load_checkpoint
 from training.config import TrainConfig
 from training.dataset import ClipDataset, joints_to_crop, segment_indices
+from training.oracle import glimpse_inputs
 from training.prepared import PreparedIndex, SampleInfo
 from training.splits import split_samples
 from training.synthetic.scene import distractor_path
@@ -98,7 +99,9 @@ def glimpse_placement(model_path: Path, cfg: TrainConfig, raw: Path, example: Pa
     for start in range(0, len(ds), batch_size):
         items = [ds[i] for i in range(start, min(start + batch_size, len(ds)))]
         video = torch.stack([it["video"] for it in items])          # (B, 3, T, c, c)
-        glimpses = model(video).glimpses.numpy()                    # (B, T, G, 4)
+        truth = {k: torch.stack([it[k] for it in items]) for k in ("joints", "mask")}
+        given = glimpse_inputs(model, truth, torch.device("cpu"))   # oracle boxes, if any
+        glimpses = model(video, **given).glimpses.numpy()           # (B, T, G, 4)
         for k, it in enumerate(items):
             s = ds.samples[start + k]
             actor, a_ok = figure_boxes(it["joints"][:, 0].numpy(), it["mask"][:, 0].numpy())

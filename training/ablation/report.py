@@ -1,8 +1,9 @@
 """Ablation report: per-arm mean ± std over seeds, the paper's rows, the sign checks, the figure.
 
 ``results`` (input of every function here) maps ``seed -> arm key -> run record`` where a run
-record holds ``top1`` (held-out accuracy, %), ``seconds`` and, for arms with glimpses,
-``placement`` (see :mod:`training.ablation.placement`).
+record holds ``top1`` (held-out accuracy, %), ``seconds``, ``curve`` (per-epoch train and
+validation accuracy, :func:`training.ablation.execute.learning_curve`) and, for arms with
+glimpses, ``placement`` (see :mod:`training.ablation.placement`).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import cv2
 import numpy as np
 
 from training.ablation.arms import ARMS, arm_by_key
+from training.ablation.curves import curve_table
 
 # The paper's claims on these rows (sign of full minus arm), Tables 3-4.
-SIGN_CHECKS = ("global", "no_lg", "random")
+SIGN_CHECKS = ("global", "no_lg", "random", "sum_gru")
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -42,7 +44,28 @@ def summarise(results: dict[int, dict[str, dict]]) -> dict[str, dict]:
             for part in ("actor", "distractor", "actor_area", "distractor_area"):
                 vals = [100.0 * r["placement"][part] for r in recs]
                 row[f"{part}_mean"], row[f"{part}_std"] = mean_std(vals)
+        curves = mean_curves([r.get("curve") or [] for r in recs])
+        if curves:
+            row["curve"] = curves
         out[arm.key] = row
+    return out
+
+
+def mean_curves(curves: list[list[dict]]) -> dict[str, list]:
+    """Per-epoch mean over seeds of ``train_top1`` and ``val_top1`` (epochs all seeds share).
+
+    Returns ``{}`` when a seed has no curve; ``None`` where no seed has a validation value.
+    """
+    if not curves or any(not c for c in curves):
+        return {}
+    epochs = min(len(c) for c in curves)
+    out: dict[str, list] = {"epoch": [c["epoch"] for c in curves[0][:epochs]]}
+    for key in ("train_top1", "val_top1"):
+        means = []
+        for e in range(epochs):
+            vals = [c[e][key] for c in curves if c[e].get(key) is not None]
+            means.append(round(float(np.mean(vals)), 2) if vals else None)
+        out[key] = means
     return out
 
 
@@ -99,6 +122,9 @@ def markdown(summary: dict[str, dict], checks: dict[str, dict], setup: dict) -> 
                      f"({'holds' if c['holds'] else 'does not hold'}) | "
                      f"{c['seeds_holding']}/{c['seeds']} | "
                      f"{paper.get('cs', '-'):+} / {paper.get('cv', '-'):+} |")
+    curves = curve_table(summary)
+    if curves:
+        lines += [""] + curves
     return "\n".join(lines) + "\n"
 
 

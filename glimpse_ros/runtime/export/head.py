@@ -12,7 +12,9 @@ graph past a full memory against the eager head. The frame loop over ``G`` glimp
 ``C`` workers is unrolled (both are constants of the model).
 
 Not exportable, and refused: the random-glimpse ablation (``glimpse_locations: random`` draws
-from a torch generator at every step) and quantised heads (``head_precision: int8``).
+from a torch generator at every step), the oracle one (ground-truth boxes) and quantised heads
+(``head_precision: int8``). ``glimpse_border`` is traced like the rest of the step (a ``Clip`` of
+the cell coordinates with ``clamp``).
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ class HeadStepGraph(nn.Module):
         if head.random_locations is not None:
             raise ValueError("the random-glimpse ablation (glimpse_locations: random) draws "
                              "from a torch generator every step and cannot be exported")
+        if head.cfg.glimpse_locations == "oracle":
+            raise ValueError("the oracle-glimpse ablation (glimpse_locations: oracle) reads "
+                             "ground-truth boxes and cannot be exported")
         quantised = [n for n, m in head.named_modules() if "quantized" in type(m).__module__]
         if quantised:
             raise ValueError(f"quantised head (e.g. {quantised[0]}): export the fp32 head")
