@@ -132,6 +132,7 @@ def lifecycle_runs(tmp: Path, domain: int, cycles: int = 30) -> dict[str, Any]:
     """Start the managed node process on a small random model and run :func:`run_cycles`."""
     tmp.mkdir(parents=True, exist_ok=True)
     ckpt = make_checkpoint(tmp / "tiny.safetensors", frames=8, crop_size=32, resize_size=40)
+    start = time.monotonic()
     node = NodeProcess("lifecycle", domain, tmp / "lifecycle.log",
                        {"model_path": ckpt, "backend": "torch", "num_threads": 1, "stride": 2,
                         "managed": True, "image_topic": TOPIC, "diagnostics_period_s": 0.05,
@@ -139,7 +140,9 @@ def lifecycle_runs(tmp: Path, domain: int, cycles: int = 30) -> dict[str, Any]:
                         f"qos_overrides./{TOPIC}.subscription.depth": 100})
     probe = Probe(domain, node.name, image_topic=TOPIC)
     try:
-        return {"lifecycle_cycles": run_cycles(probe, node, cycles)}
+        report = run_cycles(probe, node, cycles)
+        report["seconds"] = round(time.monotonic() - start, 1)  # from the node's start
+        return {"lifecycle_cycles": report}
     finally:
         probe.close()
         node.stop()

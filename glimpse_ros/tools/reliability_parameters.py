@@ -18,6 +18,7 @@ each value against the defaults.
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -147,12 +148,15 @@ def parameter_runs(tmp: Path, domain: int) -> dict[str, Any]:
     """Start a node process on a small random model and run :func:`run_integer_doubles`."""
     tmp.mkdir(parents=True, exist_ok=True)
     ckpt = make_checkpoint(tmp / "tiny.safetensors", frames=8, crop_size=32, resize_size=40)
+    start = time.monotonic()
     node = NodeProcess("int_params", domain, tmp / "int_params.log",
                        {"model_path": ckpt, "backend": "torch", "num_threads": 1, "stride": 2,
                         "image_topic": TOPIC, "diagnostics_period_s": 0.2})
     probe = Probe(domain, node.name, image_topic=TOPIC)
     try:
-        return {"integer_doubles": run_integer_doubles(probe, node)}
+        report = run_integer_doubles(probe, node)
+        report["seconds"] = round(time.monotonic() - start, 1)  # from the node's start
+        return {"integer_doubles": report}
     finally:
         probe.close()
         node.stop()
