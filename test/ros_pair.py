@@ -17,6 +17,7 @@ import rclpy
 from rclpy.executors import MultiThreadedExecutor
 
 from glimpse_ros.ros.node import RecognizerNode
+from glimpse_ros.ros.service_client import matched_client  # re-exported for the tests
 
 
 class StandInRecognizer:
@@ -109,35 +110,6 @@ class RosPair:
         self.client.destroy_node()
         rclpy.shutdown(context=self.node_ctx)
         rclpy.shutdown(context=self.client_ctx)
-
-
-def matched_client(node, srv_type, name: str, probe, timeout: float = 10.0,
-                   resend_s: float = 0.5):
-    """A client of ``name`` whose response path is known to be matched.
-
-    ``wait_for_service`` only says that *this* side matched the server's endpoints. The server's
-    response writer may match our response reader later; a response written before that is
-    lost (rmw_fastrtps waits 100 ms for the match, then writes to a volatile writer with no
-    reader), and the call then hangs until its timeout. So a side-effect-free ``probe`` request
-    (an empty GetParameters, a GetState, a ChangeState with an unknown label) is sent until one
-    answer arrives: from then on the server's writer has our reader and no response is lost.
-
-    Raises:
-        AssertionError: no service, or no answer to the probe within ``timeout``.
-    """
-    client = node.create_client(srv_type, name)
-    assert client.wait_for_service(timeout_sec=timeout), f"no service {name}"
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        future = client.call_async(probe)
-        sent = time.monotonic()
-        while not future.done() and time.monotonic() - sent < resend_s:
-            time.sleep(0.01)
-        if future.done():
-            return client
-        client.remove_pending_request(future)  # its answer went nowhere: ask again
-    node.destroy_client(client)
-    raise AssertionError(f"{name}: no answer to the probe within {timeout} s")
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from glimpse_ros.ros.image_message import rgb_to_image
+from glimpse_ros.ros.service_client import matched_client
 from glimpse_ros.tools.reliability_fuzz import FuzzCase, FuzzGenerator, scan_bomb_jpeg
 from glimpse_ros.tools.reliability_harness import NodeProcess, Probe
 
@@ -165,9 +166,9 @@ def run_scan_bombs(probe: Probe, node: NodeProcess, seconds: float = 4.0, rate_h
     from std_srvs.srv import Trigger
 
     data = scan_bomb_jpeg(width, height, extra_scans)
-    client = probe.node.create_client(Trigger, f"/{node.name}/reset")
-    if not client.wait_for_service(timeout_sec=20.0):
-        raise TimeoutError(f"/{node.name}/reset not available")
+    # Reset until one answer arrives (the response path is matched then; see service_client):
+    # a Trigger has no side-effect-free request, and one more reset before the run is harmless.
+    client = matched_client(probe.node, Trigger, f"/{node.name}/reset", Trigger.Request(), 20.0)
     rejected0 = probe.value("rejected_too_many_scans")
     start = time.monotonic()
     sent, responses, timeouts = 0, [], 0
