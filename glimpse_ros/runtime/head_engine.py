@@ -34,7 +34,6 @@ from typing import Any, Iterable, Optional
 import numpy as np
 
 from glimpse_ros.runtime import head_graph as hg
-from glimpse_ros.runtime.engine import EngineUnavailable
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 BACKENDS = ("onnxruntime", "openvino")
@@ -72,20 +71,14 @@ class _OvRunner:
     """An OpenVINO CPU compiled model on the head graph, static shapes for one batch size."""
 
     def __init__(self, onnx_path: Path, threads: int) -> None:
-        try:
-            import openvino as ov
-        except ImportError as err:
-            raise EngineUnavailable("openvino is not installed (pip install openvino)") from err
-        from glimpse_ros.runtime.openvino_engine import compile_config
+        from glimpse_ros.runtime.openvino_engine import compile_config, read_model
 
-        self._ov = ov
-        self.core = ov.Core()
-        self.model = self.core.read_model(str(onnx_path))
+        self._ov, self.core, self.model = read_model(onnx_path)
         self.config = compile_config(threads, "fp32")
         self.dims = {i.get_any_name(): [d.get_length() if d.is_static else None
                                         for d in i.get_partial_shape()]
                      for i in self.model.inputs}
-        self.version = ov.__version__
+        self.version = self._ov.__version__
         self.batch: Optional[int] = None
 
     def compile(self, batch: int) -> None:

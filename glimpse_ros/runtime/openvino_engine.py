@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,6 +39,20 @@ def compile_config(threads: int, precision: str) -> dict:
             "INFERENCE_PRECISION_HINT": OPENVINO_HINTS[precision]}
 
 
+def read_model(onnx_path: str | Path) -> tuple[Any, Any, Any]:
+    """Import OpenVINO and read ``onnx_path``: ``(openvino module, Core, Model)``.
+
+    Raises:
+        EngineUnavailable: openvino is not installed.
+    """
+    try:
+        import openvino as ov
+    except ImportError as err:
+        raise EngineUnavailable("openvino is not installed (pip install openvino)") from err
+    core = ov.Core()
+    return ov, core, core.read_model(str(onnx_path))
+
+
 class _OpenVinoBase:
     """Model reading, compile settings and compiled precision shared by both engines."""
 
@@ -45,13 +60,7 @@ class _OpenVinoBase:
 
     def _read(self, onnx_path: str | Path, threads: int, precision: str) -> None:
         """Import OpenVINO, read ``onnx_path`` and keep the compile settings (nothing compiled)."""
-        try:
-            import openvino as ov
-        except ImportError as err:
-            raise EngineUnavailable("openvino is not installed (pip install openvino)") from err
-        self._ov = ov
-        self.core = ov.Core()
-        self.model = self.core.read_model(str(onnx_path))
+        self._ov, self.core, self.model = read_model(onnx_path)
         self.onnx_path = Path(onnx_path)
         self.threads = threads
         self.precision = precision
