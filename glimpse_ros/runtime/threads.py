@@ -26,7 +26,7 @@ def shared_process_threads(cores: int | None = None) -> int:
     engine pool sized to every core competes with them: torch's OpenMP team waits at each op's
     barrier for a worker the scheduler has put aside, ONNX Runtime's workers spin between ops,
     and either way the Python threads (which hold the GIL the inference thread needs between
-    native calls) get less CPU. Measured on 2 cores in the one-process demo (NOTES_FOR_README):
+    native calls) get less CPU. Measured on 2 cores in the one-process demo (docs/measurements.md):
     torch p50 latency 57 ms with 2 threads vs 17 ms with 1; ONNX Runtime 35-52 ms of process
     CPU per frame with 2 threads (its spinning pool) vs 17-19 ms with 1.
     """

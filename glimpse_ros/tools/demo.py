@@ -138,7 +138,7 @@ def run_once(source: FrameSource | BagSource, args: argparse.Namespace, out_dir:
     # One thread runs every callback: the recognizer's only convert and enqueue (inference has
     # its own thread). A MultiThreadedExecutor's dispatch thread rebuilt the wait set in Python
     # several times per callback and held the GIL the inference thread needs: on 2 cores its
-    # dispatch thread used 13-29 ms of CPU per frame vs 7-9 ms for this one (NOTES_FOR_README).
+    # dispatch thread used 13-29 ms of CPU per frame vs 7-9 ms for this one (docs/measurements.md).
     executor = SingleThreadedExecutor()
     executor.add_node(recognizer)
     executor.add_node(view_node)
