@@ -187,4 +187,28 @@ class Probe:
         rclpy.shutdown(context=self.context)
 
 
-__all__ = ["NodeProcess", "Probe", "RELIABLE", "make_checkpoint", "node_env"]
+def run_on_tiny_node(tmp: Path, domain: int, name: str, params: dict[str, Any],
+                     image_topic: str, run: Callable[[Probe, NodeProcess], dict[str, Any]]
+                     ) -> dict[str, Any]:
+    """Start a node process on a small random model, run ``run(probe, node)``, stop both.
+
+    The report gets ``seconds`` (from the node's start). ``params`` are added to the shared
+    ones (torch backend, 1 thread, stride 2, ``image_topic``).
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    ckpt = make_checkpoint(tmp / "tiny.safetensors", frames=8, crop_size=32, resize_size=40)
+    start = time.monotonic()
+    node = NodeProcess(name, domain, tmp / f"{name}.log",
+                       {"model_path": ckpt, "backend": "torch", "num_threads": 1, "stride": 2,
+                        "image_topic": image_topic, **params})
+    probe = Probe(domain, node.name, image_topic=image_topic)
+    try:
+        report = run(probe, node)
+        report["seconds"] = round(time.monotonic() - start, 1)
+        return report
+    finally:
+        probe.close()
+        node.stop()
+
+
+__all__ = ["NodeProcess", "Probe", "RELIABLE", "make_checkpoint", "node_env", "run_on_tiny_node"]

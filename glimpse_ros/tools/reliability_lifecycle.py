@@ -26,7 +26,7 @@ from lifecycle_msgs.srv import ChangeState, GetState
 
 from glimpse_ros.ros.image_message import rgb_to_image
 from glimpse_ros.ros.service_client import matched_client
-from glimpse_ros.tools.reliability_harness import NodeProcess, Probe, make_checkpoint
+from glimpse_ros.tools.reliability_harness import NodeProcess, Probe, run_on_tiny_node
 
 TOPIC = "lifecycle/image"
 
@@ -130,22 +130,13 @@ def run_cycles(probe: Probe, node: NodeProcess, cycles: int, inactive_s: float =
 
 def lifecycle_runs(tmp: Path, domain: int, cycles: int = 30) -> dict[str, Any]:
     """Start the managed node process on a small random model and run :func:`run_cycles`."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    ckpt = make_checkpoint(tmp / "tiny.safetensors", frames=8, crop_size=32, resize_size=40)
-    start = time.monotonic()
-    node = NodeProcess("lifecycle", domain, tmp / "lifecycle.log",
-                       {"model_path": ckpt, "backend": "torch", "num_threads": 1, "stride": 2,
-                        "managed": True, "image_topic": TOPIC, "diagnostics_period_s": 0.05,
-                        "input_reliability": "reliable",
-                        f"qos_overrides./{TOPIC}.subscription.depth": 100})
-    probe = Probe(domain, node.name, image_topic=TOPIC)
-    try:
-        report = run_cycles(probe, node, cycles)
-        report["seconds"] = round(time.monotonic() - start, 1)  # from the node's start
-        return {"lifecycle_cycles": report}
-    finally:
-        probe.close()
-        node.stop()
+    params = {"managed": True, "diagnostics_period_s": 0.05, "input_reliability": "reliable",
+              f"qos_overrides./{TOPIC}.subscription.depth": 100}
+
+    def run(probe: Probe, node: NodeProcess) -> dict[str, Any]:
+        return run_cycles(probe, node, cycles)
+
+    return {"lifecycle_cycles": run_on_tiny_node(tmp, domain, "lifecycle", params, TOPIC, run)}
 
 
 def lifecycle_rows(r: dict[str, Any]) -> list[tuple[str, str]]:

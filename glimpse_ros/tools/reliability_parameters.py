@@ -18,7 +18,6 @@ each value against the defaults.
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from rcl_interfaces.srv import DescribeParameters, GetParameters, ListParameters
 from visualization_msgs.msg import MarkerArray
 
 from glimpse_ros.ros.service_client import matched_client
-from glimpse_ros.tools.reliability_harness import NodeProcess, Probe, make_checkpoint
+from glimpse_ros.tools.reliability_harness import NodeProcess, Probe, run_on_tiny_node
 from glimpse_ros.tools.reliability_lifecycle import Camera
 
 TOPIC = "params/image"
@@ -146,20 +145,9 @@ def run_integer_doubles(probe: Probe, node: NodeProcess) -> dict[str, Any]:
 
 def parameter_runs(tmp: Path, domain: int) -> dict[str, Any]:
     """Start a node process on a small random model and run :func:`run_integer_doubles`."""
-    tmp.mkdir(parents=True, exist_ok=True)
-    ckpt = make_checkpoint(tmp / "tiny.safetensors", frames=8, crop_size=32, resize_size=40)
-    start = time.monotonic()
-    node = NodeProcess("int_params", domain, tmp / "int_params.log",
-                       {"model_path": ckpt, "backend": "torch", "num_threads": 1, "stride": 2,
-                        "image_topic": TOPIC, "diagnostics_period_s": 0.2})
-    probe = Probe(domain, node.name, image_topic=TOPIC)
-    try:
-        report = run_integer_doubles(probe, node)
-        report["seconds"] = round(time.monotonic() - start, 1)  # from the node's start
-        return {"integer_doubles": report}
-    finally:
-        probe.close()
-        node.stop()
+    return {"integer_doubles": run_on_tiny_node(tmp, domain, "int_params",
+                                                {"diagnostics_period_s": 0.2}, TOPIC,
+                                                run_integer_doubles)}
 
 
 def parameter_rows(r: dict[str, Any]) -> list[tuple[str, str]]:
