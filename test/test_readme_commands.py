@@ -39,9 +39,9 @@ def readme_commands() -> list[list[str]]:
             if line.startswith(".venv/bin/python")]
 
 
-def write_video(path: Path, frames: int = 30) -> None:
+def write_video(path: Path, frames: int = 30, fps: float = 15.0) -> None:
     """A small moving-square video."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 15.0, (96, 72))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (96, 72))
     for i in range(frames):
         img = np.full((72, 96, 3), 40, np.uint8)
         cv2.rectangle(img, (5 + 2 * i, 20), (25 + 2 * i, 50), (0, 200, 255), -1)

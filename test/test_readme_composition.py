@@ -16,7 +16,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
@@ -24,6 +23,7 @@ cv2 = pytest.importorskip("cv2")
 from rclpy.executors import SingleThreadedExecutor  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 from std_msgs.msg import String  # noqa: E402
+from test_readme_commands import write_video  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,16 +33,6 @@ def readme_example() -> str:
     text = (REPO / "README.md").read_text()
     section = text.split("## Real time in one process", 1)[1]
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
-
-
-def write_video(path: Path, frames: int = 40) -> None:
-    """A small moving-square video at 10 fps."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (96, 72))
-    for i in range(frames):
-        img = np.full((72, 96, 3), 40, np.uint8)
-        cv2.rectangle(img, (5 + 2 * i, 20), (25 + 2 * i, 50), (0, 200, 255), -1)
-        writer.write(img)
-    writer.release()
 
 
 def test_example_is_the_documented_one() -> None:
@@ -58,7 +48,7 @@ def test_example_is_the_documented_one() -> None:
 def test_readme_composition_labels_the_camera_frames(tmp_path) -> None:
     """Camera and recognizer in one process, as in the README: labels arrive for the frames."""
     video = tmp_path / "clip.avi"
-    write_video(video)
+    write_video(video, frames=40, fps=10.0)
     script = tmp_path / "composition.py"
     script.write_text(readme_example().replace('"clip.avi"', repr(str(video))))
     domain = random.randint(1, 100)

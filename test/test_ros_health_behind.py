@@ -7,18 +7,9 @@ import pytest
 pytest.importorskip("diagnostic_msgs")
 
 from glimpse_ros.ros.diagnostics import NodeStats  # noqa: E402
+from test_ros_health import Clock  # noqa: E402
 
 OK, WARN = 0, 1  # diagnostic_msgs/DiagnosticStatus levels
-
-
-class Clock:
-    """Manually advanced monotonic clock."""
-
-    def __init__(self) -> None:
-        self.t = 100.0
-
-    def __call__(self) -> float:
-        return self.t
 
 
 def run(seconds: float, skip_every: int, wall_s: float, cpu_s: float) -> NodeStats:
