@@ -47,4 +47,12 @@ def bounded_float(low: float, high: float = math.inf, low_open: bool = False,
     return parse
 
 
-__all__ = ["bounded_float", "bounded_int"]
+def add_max_frame_pixels(ap: argparse.ArgumentParser, default: int) -> None:
+    """``--max-frame-pixels``: the frame-size bound of every source (as the node's)."""
+    ap.add_argument("--max-frame-pixels", type=bounded_int(1), default=default,
+                    help="frames with more pixels are skipped and counted, a video of such "
+                    "frames is refused (default %(default)s = 4096x4096, the node's "
+                    "max_frame_pixels)")
+
+
+__all__ = ["add_max_frame_pixels", "bounded_float", "bounded_int"]

@@ -36,7 +36,7 @@ from rclpy.node import Node
 from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image
 
-from glimpse_ros.cli_types import bounded_float, bounded_int
+from glimpse_ros.cli_types import add_max_frame_pixels, bounded_float, bounded_int
 from glimpse_ros.ros.image_message import rgb_to_image
 from glimpse_ros.ros.transport import apply_default_transport
 from glimpse_ros.sources import DEFAULT_MAX_PIXELS, BagSource, Frame, FrameSource, open_source
@@ -213,10 +213,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="stop after this many seconds (> 0)")
     ap.add_argument("--wait", type=bounded_float(0.0), default=0.0,
                     help="wait up to this many seconds for a subscriber before starting")
-    ap.add_argument("--max-frame-pixels", type=bounded_int(1), default=DEFAULT_MAX_PIXELS,
-                    help="frames with more pixels are skipped and counted, a video of such "
-                    "frames is refused (default %(default)s = 4096x4096, the recognizer's "
-                    "max_frame_pixels)")
+    add_max_frame_pixels(ap, DEFAULT_MAX_PIXELS)
     args = ap.parse_args(argv)
     if (args.width is None) != (args.height is None):
         ap.error("--width and --height go together")

@@ -35,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from glimpse_ros.cli_types import bounded_int
+from glimpse_ros.cli_types import add_max_frame_pixels, bounded_int
 from glimpse_ros.config import RecognizerConfig
 from glimpse_ros.sources import DEFAULT_MAX_PIXELS, BagSource, FrameSource, open_source
 from glimpse_ros.tools.timeline import timeline_image
@@ -58,10 +58,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--topic", default="", help="bag image topic (default: the main one)")
     ap.add_argument("--max-frames", type=bounded_int(0), default=0,
                     help="stop after N frames (0 = all)")
-    ap.add_argument("--max-frame-pixels", type=bounded_int(1), default=DEFAULT_MAX_PIXELS,
-                    help="frames with more pixels are skipped and counted, a video of such "
-                    "frames is refused (default %(default)s = 4096x4096, the node's "
-                    "max_frame_pixels)")
+    add_max_frame_pixels(ap, DEFAULT_MAX_PIXELS)
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     return ap.parse_args(argv)
 
