@@ -50,6 +50,8 @@ class OptimConfig:
     """Adam settings and the training budget (``max_steps`` > 0 stops early)."""
 
     lr: float = 1e-4
+    # Learning rate of the recurrent head in stage 2 (training/optimizer.py); 0 = lr.
+    head_lr: float = 0.0
     weight_decay: float = 0.0
     batch_size: int = 10          # per process; the paper's 40 = 10 x 4 GPUs
     epochs: int = 20
@@ -57,6 +59,13 @@ class OptimConfig:
     grad_clip: float = 0.0
     lr_decay_epochs: tuple[int, ...] = ()
     lr_decay: float = 0.1
+
+    def __post_init__(self) -> None:
+        """Validate the learning rates."""
+        if not self.lr > 0:
+            raise ValueError(f"optim.lr: must be > 0, got {self.lr}")
+        if not self.head_lr >= 0:
+            raise ValueError(f"optim.head_lr: must be >= 0 (0 = optim.lr), got {self.head_lr}")
 
 
 @dataclass(frozen=True)

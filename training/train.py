@@ -48,6 +48,7 @@ from training.config import TrainConfig, load_train_config, read_labels  # noqa:
 from training.evaluate import metrics, predict, results_table, write_report  # noqa: E402
 from training.engine import freeze_untrained, init_memory_metric, train_one_epoch  # noqa: E402
 from training.loaders import build_datasets, make_loader, setup_logging  # noqa: E402
+from training.optimizer import build_optimizer, set_epoch_lr  # noqa: E402
 from training.run_config import check_pretrained_2d, resolve_config  # noqa: E402
 
 log = logging.getLogger("training")
@@ -148,8 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     train_loader = make_loader(data["train"], cfg, train=True)
     val_loader = make_loader(data["val"], cfg, train=False)
     start_epoch, step, best, history = 0, 0, -1.0, []
-    trained = freeze_untrained(model, cfg.stage, cfg.freeze_backbone)
-    optimizer = torch.optim.Adam(trained, lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+    freeze_untrained(model, cfg.stage, cfg.freeze_backbone)
+    optimizer = build_optimizer(model, cfg.optim)
+    log.info("optimizer groups: %s", ", ".join(
+        f"{g['name']} lr {g['lr']:g} ({sum(p.numel() for p in g['params'])} weights)"
+        for g in optimizer.param_groups))
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.amp and device.type == "cuda")
     if source is not None:
         ckpt = load_training_checkpoint(source, device)
@@ -200,9 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     for epoch in range(start_epoch, cfg.optim.epochs):
         if cfg.optim.max_steps and step >= cfg.optim.max_steps:
             break
-        decay = sum(epoch >= e for e in cfg.optim.lr_decay_epochs)
-        for g in optimizer.param_groups:
-            g["lr"] = cfg.optim.lr * cfg.optim.lr_decay ** decay
+        set_epoch_lr(optimizer, cfg.optim, epoch)
         try:
             step, train_stats = train_one_epoch(ddp, train_loader, optimizer, scaler, cfg,
                                                 device, epoch, step, writer)

@@ -56,6 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--epochs-stage1", type=int, default=12, help="stage-1 epochs (every seed)")
     ap.add_argument("--epochs", type=int, default=10, help="epochs of every arm after stage 1")
     ap.add_argument("--lr", type=float, default=2e-4, help="learning rate of every arm")
+    ap.add_argument("--head-lr", type=float, default=1e-3,
+                    help="learning rate of the recurrent head in every arm (0 = --lr); "
+                         "stage 1's rate from scratch")
     ap.add_argument("--grad-clip", type=float, default=5.0, help="gradient clipping of every arm")
     ap.add_argument("--jobs", type=int, default=None,
                     help="training runs side by side (default 2; 1 with --quick, in-process)")
@@ -166,14 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     setup = dict(config=str(args.config), data=str(args.data), videos=args.videos,
                  data_seed=args.data_seed, size=[args.width, args.height], frames=args.frames,
                  prepared_size=args.size, epochs_stage1=args.epochs_stage1, epochs=args.epochs,
-                 lr=args.lr, grad_clip=args.grad_clip, quick=args.quick, seeds=args.seeds,
-                 arms=arms)
+                 lr=args.lr, head_lr=args.head_lr, grad_clip=args.grad_clip, quick=args.quick,
+                 seeds=args.seeds, arms=arms)
     check_setup(args.out, setup)
     t0 = time.time()
     raw, prepared = ensure_data(args, labels)
     data_seconds = time.time() - t0
     budget = Budget(config=args.config, data_root=prepared, epochs_stage1=args.epochs_stage1,
-                    epochs=args.epochs, lr=args.lr, grad_clip=args.grad_clip, threads=threads,
+                    epochs=args.epochs, lr=args.lr, head_lr=args.head_lr,
+                    grad_clip=args.grad_clip, threads=threads,
                     extra=QUICK_OVERRIDES if args.quick else ())
     runs = plan(budget, list(range(args.seeds)), arms, args.out)
     records = schedule(runs, raw, args.jobs)

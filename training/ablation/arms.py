@@ -1,7 +1,8 @@
 """The ablation arms (paper Tables 3-4) and the training runs that produce them.
 
 Every seed trains stage 1 (the global model, L_D + L_P) once; each arm then continues from that
-stage-1 checkpoint for the same number of epochs, with the same data, learning rate and clipping:
+stage-1 checkpoint for the same number of epochs, with the same data, learning rates and clipping
+(the recurrent head, new in stage 2, learns at ``--head-lr``, the rest at ``--lr``):
 
 - ``global``: the global model alone, stage 1 continued (L_D + L_P);
 - ``full``: Glimpse Clouds end to end (L_D + L_P + L_G);
@@ -15,6 +16,8 @@ stage-1 checkpoint for the same number of epochs, with the same data, learning r
   statistics included);
 - ``sum_gru``: Table 3 row 3, the glimpse vectors summed into one GRU (``glimpse_pooling=sum``,
   one worker, no memory), with the row's losses L_D + L_P;
+- ``same_lr``: the full model with the head at the backbone's learning rate (``optim.head_lr=0``),
+  the recipe before the head got its own rate (``training/optimizer.py``);
 - ``global_glimpses``: Table 3's last row, the global classifier on the pooled layer4 map added
   to the glimpse cloud's logits (``global_fusion``; the paper gives no more detail than
   "Glimpse Clouds + Global model", this is the late fusion of the two classifiers).
@@ -69,6 +72,8 @@ ARMS: tuple[Arm, ...] = (
         {}, "not in the paper (upper bound of the glimpse path)"),
     Arm("frozen", "full, stage-1 backbone frozen", "L_D+L_P+L_G",
         ("stage=full", "freeze_backbone=true"), {}, "not in the paper"),
+    Arm("same_lr", "full, head at the backbone's learning rate", "L_D+L_P+L_G",
+        ("stage=full", "optim.head_lr=0"), {}, "not in the paper (the paper's single rate)"),
     Arm("sum_gru", "sum of glimpses + GRU (no memory, no workers)", "L_D+L_P",
         ("stage=full", "model.glimpse_pooling=sum", "model.num_workers=1", "loss.glimpse=0"),
         {"cs": 85.8, "cv": 92.4}, "Table 3, Global model + Σ Glimpses + GRU, L_D+L_P"),
@@ -104,6 +109,7 @@ class Budget:
     epochs_stage1: int
     epochs: int
     lr: float
+    head_lr: float
     grad_clip: float
     threads: int
     extra: tuple[str, ...] = ()     # further overrides for every run (quick mode)
@@ -131,7 +137,9 @@ def plan(budget: Budget, seeds: list[int], arms: list[str], out: Path) -> list[R
                 continue
             arm_dir = out / f"seed{seed}" / arm.key
             extra = tuple(o.format(seed=seed) for o in arm.overrides)
-            runs.append(Run(seed, arm.key, arm_dir, common + extra + (
+            # The shared head rate comes before the arm's overrides, which may replace it.
+            runs.append(Run(seed, arm.key, arm_dir, common + (f"optim.head_lr={budget.head_lr}",)
+                            + extra + (
                 f"init={stage1_dir / 'best.pt'}", f"optim.epochs={budget.epochs}",
                 f"optim.lr={budget.lr}", f"optim.grad_clip={budget.grad_clip}",
                 f"out_dir={arm_dir}"), after=stage1.key))

@@ -1,0 +1,61 @@
+"""The Adam optimizer of a training run, with the recurrent head in its own parameter group.
+
+Stage 2 starts the backbone, the pose head (and the global classifier under ``global_fusion``)
+from the stage-1 checkpoint, but the recurrent head (glimpse GRU, locator, what&where, memory
+metric, workers) from random weights. ``optim.head_lr`` gives that head its own learning rate
+(0 = ``optim.lr``, the paper's single rate): fine-tuning practice, where the new layers learn at
+the rate of training from scratch and the pretrained ones at the fine-tuning rate. The ablation
+(``training/ablation``) measures what it changes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from training.config import OptimConfig
+
+# Parameter-group names.
+HEAD, REST = "head", "rest"
+
+
+def head_lr(cfg: OptimConfig) -> float:
+    """The head's base learning rate (``optim.head_lr``, or ``optim.lr`` when it is 0)."""
+    return cfg.head_lr if cfg.head_lr > 0 else cfg.lr
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Adam:
+    """Adam over the trainable parameters of ``model``: the head's group, then the rest.
+
+    Args:
+        model: a ``GlimpseClouds`` whose untrained parts already have ``requires_grad=False``
+            (``engine.freeze_untrained``).
+        cfg: learning rates and weight decay.
+
+    Returns:
+        The optimizer; each group carries its ``name`` and ``base_lr`` (see :func:`set_epoch_lr`).
+        A group without trainable parameters is left out (stage 1 trains no head).
+    """
+    head_ids = {id(p) for p in model.head.parameters()}
+    trained = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        dict(params=[p for p in trained if id(p) in head_ids], name=HEAD, base_lr=head_lr(cfg)),
+        dict(params=[p for p in trained if id(p) not in head_ids], name=REST, base_lr=cfg.lr),
+    ]
+    groups = [dict(g, lr=g["base_lr"]) for g in groups if g["params"]]
+    if not groups:
+        raise ValueError("nothing to train: every parameter is frozen")
+    return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def set_epoch_lr(optimizer: torch.optim.Optimizer, cfg: OptimConfig, epoch: int) -> None:
+    """Apply the step decay of ``epoch`` (``lr_decay`` per passed ``lr_decay_epochs``) per group.
+
+    A group's base rate comes from ``cfg`` by the group's name, not from the optimizer's stored
+    state, so a resumed run follows the configuration it resumed with.
+    """
+    decay = cfg.lr_decay ** sum(epoch >= e for e in cfg.lr_decay_epochs)
+    for group in optimizer.param_groups:
+        base = head_lr(cfg) if group.get("name") == HEAD else cfg.lr
+        group["base_lr"] = base
+        group["lr"] = base * decay
