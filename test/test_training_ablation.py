@@ -98,6 +98,8 @@ def test_each_arm_trains_what_it_claims(quick):
             c = cfg[arm]
             assert c["init"] == str(out / f"seed{seed}" / "stage1" / "best.pt")
             assert c["optim"]["epochs"] == 1 and c["optim"]["lr"] == pytest.approx(2e-4)
+            # The new head learns at --head-lr, except in the arm that keeps the single rate.
+            assert c["optim"]["head_lr"] == pytest.approx(0.0 if arm == "same_lr" else 1e-3)
             assert c["stage"] == ("global" if arm == "global" else "full")
             assert c["loss"]["glimpse"] == (0.0 if arm in NO_LG else 1.0)
             assert c["model"].get("glimpse_locations", "learned") == (

@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("models/demo"))
     ap.add_argument("--lr-continue", type=float, default=2e-4,
                     help="learning rate of stage 2 and of the global-only continuation")
+    ap.add_argument("--head-lr", type=float, default=1e-3,
+                    help="learning rate of the recurrent head in stage 2 (0 = --lr-continue)")
     ap.add_argument("--grad-clip", type=float, default=5.0, help="for the same two runs")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--temporal-padding", choices=("causal", "symmetric"), default="causal",
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         stage1_jobs.append((arm + [f"out_dir={g_dir}", f"optim.epochs={e1}"],
                             not (REPO / g_dir / "model.safetensors").exists()))
         stage2_jobs.append((arm + ["stage=full", f"init={g_dir}/best.pt", f"out_dir={f_dir}",
-                                   f"optim.epochs={e2}"] + cont,
+                                   f"optim.epochs={e2}", f"optim.head_lr={args.head_lr}"] + cont,
                             not (REPO / f_dir / "model.safetensors").exists()))
     g_dir, f_dir, b_dir = args.runs / "global", args.runs / "full", args.runs / "global_only"
     run_parallel(stage1_jobs, commands)
@@ -136,6 +138,7 @@ def write_artifacts(args: argparse.Namespace, commands: list[str], g_dir: Path, 
                                      f"--seed {args.seed} --epochs-global "
                                      f"{args.epochs_global} --epochs-full {args.epochs_full} "
                                      f"--lr-continue {args.lr_continue} "
+                                     f"--head-lr {args.head_lr} "
                                      f"--grad-clip {args.grad_clip} "
                                      f"--temporal-padding {args.temporal_padding}"
                                      + (" --compare-padding" if args.compare_padding else "")
@@ -161,7 +164,7 @@ def write_artifacts(args: argparse.Namespace, commands: list[str], g_dir: Path, 
                   f"{args.epochs_global} epochs of stage 1 followed by {args.epochs_full} of "
                   f"stage 2, the global model continues stage 1 for the same total; both "
                   f"continuations use lr {args.lr_continue} and gradient clipping "
-                  f"{args.grad_clip}",
+                  f"{args.grad_clip}, the new recurrent head lr {args.head_lr}",
             global_model=dict(top1=alone["top1"], top5=alone["top5"]),
             glimpse_clouds=dict(top1=full["top1"], top5=full["top5"]),
             difference_top1=round(full["top1"] - alone["top1"], 2), samples=full["samples"],
