@@ -15,7 +15,9 @@ Variants (ResNet-50 at 224^2 unless ``--small``, random weights: speed does not 
 All variants run round robin: in every round each pushes ``T`` frames (camera-sized images), so
 load from other processes falls on all of them alike and their ratios hold on a shared machine.
 Per frame we record wall and own-CPU time (see :mod:`glimpse_ros.bench.common`) and the
-backbone, head and preprocessing parts; per variant the median over rounds.
+backbone, head and preprocessing parts; per variant the median over rounds. OpenVINO variants
+also list the kernels the plugin compiled (:mod:`glimpse_ros.runtime.openvino_kernels`), so a
+silent fallback to another precision or to a reference kernel shows next to the timings.
 
 Frame-to-label latency assumes frames arrive at ``camera_fps`` and the recognizer keeps up: a
 windowed frame at position ``j`` of its stride group waits for the ``stride - 1 - j`` frames after
@@ -141,6 +143,9 @@ def _summary(v: Variant, camera_fps: float) -> dict:
     else:
         out["latency_ms"] = out["latency_max_ms"] = out["ms_per_frame"]
     out["external_load_cores"] = v.meter.external_load
+    kernels = getattr(getattr(v.rec, "engine", None), "kernels", None)  # OpenVINO's kernels
+    if kernels is not None:
+        out["kernels"] = kernels()
     return out
 
 

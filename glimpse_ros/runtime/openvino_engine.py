@@ -83,6 +83,15 @@ class _OpenVinoBase:
         hint = self._compiled.get_property("INFERENCE_PRECISION_HINT")  # an ov.Type
         return hint.get_type_name() if hasattr(hint, "get_type_name") else str(hint)
 
+    def kernels(self) -> dict:
+        """Kernels the plugin compiled (:mod:`glimpse_ros.runtime.openvino_kernels`).
+
+        Returns ``{}`` before the first compilation.
+        """
+        from glimpse_ros.runtime.openvino_kernels import kernel_summary
+
+        return {} if self._request is None else kernel_summary(self._compiled, self.precision)
+
 
 class OpenVinoEngine(_OpenVinoBase):
     """Run the backbone ONNX file (or, int8, its quantised IR) with OpenVINO on the CPU."""
