@@ -62,4 +62,4 @@ stats: setup
 	$(PY) -m glimpse_ros.model.stats
 
 clean:
-	rm -rf $(VENV) build *.egg-info demo_out .pytest_cache
+	rm -rf $(VENV) .venv-runtime build *.egg-info demo_out .pytest_cache

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import configparser
 import os
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -14,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from runtime_venv import source_copy
+
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "glimpse_ros"
-COPIED = ("glimpse_ros", "training", "launch", "config", "models", "resource",
-          "setup.py", "setup.cfg", "package.xml")
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.onnx", "*.engine")
 
 # ROS packages (resolved by rosdep from the distribution) the package may depend on.
 ROS_PACKAGES = {"rclpy", "rcl_interfaces", "builtin_interfaces", "lifecycle_msgs",
@@ -54,18 +52,6 @@ def import_roots(paths: list[Path]) -> dict[str, set[str]]:
 
 def package_sources() -> list[Path]:
     return sorted((REPO / PACKAGE).rglob("*.py"))
-
-
-def source_copy(dest: Path) -> Path:
-    """Copy what setup.py packages into ``dest`` (builds write into the source tree)."""
-    src = dest / "src"
-    for name in COPIED:
-        if (REPO / name).is_dir():
-            shutil.copytree(REPO / name, src / name, ignore=IGNORED)
-        else:
-            src.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, src / name)
-    return src
 
 
 def test_installed_package_never_imports_training() -> None:
