@@ -115,3 +115,41 @@ def test_tensorrt_without_gpu_is_a_clear_error(onnx_path):
         pytest.skip("a CUDA GPU is present")
     with pytest.raises(EngineUnavailable, match="tensorrt"):
         create_step_engine("tensorrt", onnx_path, frame_shape=FRAME)
+
+
+def test_openvino_held_state_equals_the_explicit_state_engine(onnx_path, frames):
+    """The state kept inside OpenVINO gives the explicit-state engine's outputs, restarts too."""
+    pytest.importorskip("openvino")
+    held = create_step_engine("openvino", onnx_path, threads=1, frame_shape=FRAME,
+                              held_state=True)
+    explicit = create_step_engine("openvino", onnx_path, threads=1, frame_shape=FRAME)
+    assert held.states_are_values is False and not hasattr(explicit, "states_are_values")
+    handle = state = None
+    for t, frame in enumerate(frames):
+        if t == 7:  # a restart mid-stream: both begin a new sequence at this frame
+            handle = state = None
+        z, c, handle = held.step(frame, handle)
+        z_ref, c_ref, state = explicit.step(frame, state)
+        assert np.array_equal(z, z_ref) and np.array_equal(c, c_ref), t
+    # The outputs are copies: the next step does not change what an earlier one returned.
+    z_kept = z.copy()
+    held.step(frames[0], handle)
+    assert np.array_equal(z, z_kept)
+
+
+def test_openvino_held_state_refuses_stale_and_foreign_handles(onnx_path, frames):
+    """Only the latest handle continues; an earlier one or another engine's is a caller error."""
+    pytest.importorskip("openvino")
+    engine = create_step_engine("openvino", onnx_path, threads=1, frame_shape=FRAME,
+                                held_state=True)
+    other = create_step_engine("openvino", onnx_path, threads=1, frame_shape=FRAME,
+                               held_state=True)
+    _, _, first = engine.step(frames[0], None)
+    _, _, second = engine.step(frames[1], first)
+    _, _, foreign = other.step(frames[0], None)
+    for bad in (first, foreign, (np.zeros(1, np.float32),)):
+        with pytest.raises(ValueError, match="latest"):
+            engine.step(frames[2], bad)
+    engine.step(frames[2], second)   # the latest one still continues
+    with pytest.raises(ValueError, match="B, 3, H, W"):
+        engine.step(frames[0, 0], None)

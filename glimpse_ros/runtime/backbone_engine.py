@@ -37,8 +37,11 @@ def build_backbone_engine(cfg: RecognizerConfig, name: str, source: ModelSource,
 
     def create(source: object) -> BackboneEngine | BackboneStepEngine:
         if step:
+            # The Recognizer steps one stream forward and restarts it with None: an engine
+            # that holds the state itself (OpenVINO) serves it without copying it each frame.
             return create_step_engine(name, source, cfg.precision, cfg.num_threads,
-                                      cache_dir=cfg.engine_cache_dir, frame_shape=input_shape)
+                                      cache_dir=cfg.engine_cache_dir, frame_shape=input_shape,
+                                      held_state=True)
         return create_engine(name, source, cfg.precision, cfg.num_threads,
                              cache_dir=cfg.engine_cache_dir, input_shape=input_shape)
 

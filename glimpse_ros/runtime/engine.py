@@ -7,7 +7,9 @@ of a causal backbone with an explicit state:
 The state is a tuple of float32 arrays, one per temporal conv in network order
 (``InflatedResNet.state_shapes``: its last ``kt - 1`` input frames); ``None`` starts a sequence.
 States are values: stepping never modifies a state passed in, so any state can be stepped from
-again.
+again. The one exception is asked for by name (``create_step_engine(..., held_state=True)``,
+OpenVINO): the engine holds the state and returns a handle, of which only the latest continues
+(:mod:`glimpse_ros.runtime.openvino_held_state`); such engines set ``states_are_values = False``.
 
 The engines (``torch_engine``, ``onnxruntime_engine``, ``openvino_engine``, ``tensorrt_*``) import
 this module; :mod:`glimpse_ros.runtime.factory` creates them and is the only module that imports

@@ -139,8 +139,8 @@ def create_engine(name: str, source: Any, precision: str | None = None, threads:
 
 def create_step_engine(name: str, source: Any, precision: Optional[str] = None,
                        threads: int = 0, *, cache_dir: str | Path | None = None,
-                       frame_shape: Optional[tuple[int, int, int, int]] = None
-                       ) -> BackboneStepEngine:
+                       frame_shape: Optional[tuple[int, int, int, int]] = None,
+                       held_state: bool = False) -> BackboneStepEngine:
     """Create a step engine for a causal backbone.
 
     Args:
@@ -153,6 +153,9 @@ def create_step_engine(name: str, source: Any, precision: Optional[str] = None,
         cache_dir: directory for ONNX exports of modules and TensorRT engines.
         frame_shape: ``(B, 3, H, W)`` the engine will see (needed to export or compile, and for
             int8: the quantised step is calibrated and cached for that shape).
+        held_state: OpenVINO keeps the state inside the compiled model
+            (:mod:`glimpse_ros.runtime.openvino_held_state`): faster, but only the latest state
+            continues a sequence. The other engines ignore it (their states are values).
 
     Raises:
         ValueError: unknown name or precision, a precision this engine or CPU cannot run
@@ -178,11 +181,12 @@ def create_step_engine(name: str, source: Any, precision: Optional[str] = None,
         return OnnxRuntimeStepEngine(onnx_path, threads=threads)
     if resolved == "openvino":
         from glimpse_ros.runtime.openvino_engine import OpenVinoStepEngine
+        from glimpse_ros.runtime.openvino_held_state import OpenVinoHeldStateStepEngine
 
         onnx_path = openvino_model_path(onnx_path, precision, cache_dir, frame_shape, threads,
                                         step=True)
-        return OpenVinoStepEngine(onnx_path, threads=threads, frame_shape=frame_shape,
-                                  precision=precision)
+        kind = OpenVinoHeldStateStepEngine if held_state else OpenVinoStepEngine
+        return kind(onnx_path, threads=threads, frame_shape=frame_shape, precision=precision)
     from glimpse_ros.runtime.tensorrt_step_engine import TensorRTStepEngine
 
     return TensorRTStepEngine(onnx_path, precision=precision, cache_dir=cache_dir,
