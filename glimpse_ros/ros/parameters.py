@@ -68,8 +68,8 @@ SPECS: dict[str, ParamSpec] = {
                         "most T)", live=True, low=1, high=64),
     "head_mode": ParamSpec("stream: keep head state across windows; clip: fresh head state per "
                            "window", choices=("stream", "clip")),
-    "head_precision": ParamSpec("Recurrent head: fp32, or int8 (int8 GRU weights: ~2.4x faster "
-                                "for ResNet-50 on CPU, approximates fp32)",
+    "head_precision": ParamSpec("Recurrent head: fp32, or int8 (int8 weights: the exported head "
+                                "on openvino, eager torch otherwise; approximates fp32)",
                                 choices=("fp32", "int8")),
     "head_engine": ParamSpec("Head step engine: auto = the exported fp32 head step on the "
                              "backbone's engine (onnxruntime/openvino; otherwise eager torch), "

@@ -118,30 +118,36 @@ class HeadStepEngine:
         backend: ``onnxruntime`` or ``openvino``.
         threads: intra-op threads (>= 1).
         batch: number of streams of the initial (fresh) state.
+        precision: ``fp32``, or ``int8`` on OpenVINO: ``onnx_path`` is then the head export
+            with int8 weights (:func:`glimpse_ros.runtime.head_int8.head_int8_model`), computed
+            in float32 (activations and state stay float32).
 
     Raises:
         EngineUnavailable: the backend's package is not installed.
-        ValueError: unknown backend, bad threads/batch, or the file is not a head step export.
+        ValueError: unknown backend or precision, bad threads/batch, or the file is not a head
+            step export.
     """
 
-    precision = "fp32"
-
     def __init__(self, onnx_path: str | Path, backend: str = "onnxruntime", threads: int = 1,
-                 batch: int = 1) -> None:
+                 batch: int = 1, precision: str = "fp32") -> None:
         if backend not in BACKENDS:
             raise ValueError(f"head engine backend must be one of {BACKENDS}, got {backend!r}")
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")
+        if precision not in ("fp32", "int8") or (precision == "int8" and backend != "openvino"):
+            raise ValueError(f"the exported head runs fp32 on {', '.join(BACKENDS)} and int8 "
+                             f"weights on openvino, not {precision} on {backend}")
         self.name = backend
+        self.precision = precision
         self.onnx_path = Path(onnx_path)
-        runner = _OrtRunner if backend == "onnxruntime" else _OvRunner
-        self._runner: Any = runner(self.onnx_path, threads)
+        self._runner: Any = (_OrtRunner(self.onnx_path, threads) if backend == "onnxruntime"
+                             else _OvRunner(self.onnx_path, threads))
         self.dims = hg.graph_dims(self._runner.dims)  # per-row input dims by input name
         self.reset(batch=batch)
         if isinstance(self._runner, _OvRunner):  # compile now, not on the first frame
             self._runner.compile(batch)
-        LOG.info("%s %s head step: %s, %d threads, fp32", backend, self._runner.version,
-                 self.onnx_path.name, threads)
+        LOG.info("%s %s head step: %s, %d threads, %s", backend, self._runner.version,
+                 self.onnx_path.name, threads, precision)
 
     @property
     def batch_size(self) -> int:

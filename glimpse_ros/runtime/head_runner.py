@@ -7,12 +7,13 @@ Both runners keep the head state of one stream between calls and step frames in 
 - :class:`ExportedHeadRunner` runs the head step exported to ONNX
   (:mod:`glimpse_ros.runtime.export.head`) on ONNX Runtime or OpenVINO
   (:class:`~glimpse_ros.runtime.head_engine.HeadStepEngine`), fp32, agreeing with the eager
-  fp32 head to float tolerance.
+  fp32 head to float tolerance; on OpenVINO also with int8 weights
+  (:mod:`glimpse_ros.runtime.head_int8`).
 
 :func:`head_engine_choice` says which one a configuration gets (``head_engine: auto``: the
 exported step on the backbone's engine when that is ONNX Runtime or OpenVINO and the head is
-fp32; otherwise, and with ``head_engine: torch``, eager). Nothing here imports torch at module
-level: the exported runner needs none.
+fp32, or OpenVINO and the head int8; otherwise, and with ``head_engine: torch``, eager). Nothing
+here imports torch at module level: the exported runner needs none.
 """
 
 from __future__ import annotations
@@ -130,12 +131,14 @@ def head_engine_choice(config: RecognizerConfig, backbone_engine: str,
     """
     if config.head_engine == "torch":
         return "torch", "head_engine: torch"
-    if config.head_precision != "fp32":
-        return "torch", f"head_precision {config.head_precision} runs eagerly"
+    if config.head_precision == "int8" and backbone_engine != "openvino":
+        return "torch", f"head_precision int8 runs eagerly beside {backbone_engine}"
     if backbone_engine not in BACKENDS:
         return "torch", f"no exported head step on {backbone_engine}"
     if not exportable:
         return "torch", "this head (random glimpse locations) cannot be exported"
+    if config.head_precision == "int8":
+        return backbone_engine, f"exported head step on {backbone_engine}, int8 weights"
     return backbone_engine, f"exported head step on {backbone_engine}, fp32"
 
 
@@ -160,12 +163,22 @@ def build_head_runner(config: RecognizerConfig, source: ModelSource,
     head = source.head
     name, why = head_engine_choice(config, backbone_engine,
                                    getattr(head, "random_locations", None) is None)
+    precision = config.head_precision
+
+    def engine(onnx: Path) -> HeadStepEngine:
+        if precision == "int8":  # OpenVINO: the export with int8 weights, cached
+            from glimpse_ros.runtime.head_int8 import head_int8_model
+
+            onnx = head_int8_model(onnx, config.engine_cache_dir)
+        return HeadStepEngine(onnx, name, threads=HEAD_THREADS, precision=precision)
+
     if source.is_bundle:
         if name == "torch":
             raise ValueError(f"recognizer.head_engine: {source.path} is a model bundle: its "
                              "head runs as the exported step only (head_engine auto, "
-                             f"head_precision fp32, backend onnxruntime or openvino); {why}")
-        return ExportedHeadRunner(HeadStepEngine(source.head_onnx, name, HEAD_THREADS)), why
+                             "backend onnxruntime or openvino, head_precision fp32, or int8 on "
+                             f"openvino); {why}")
+        return ExportedHeadRunner(engine(source.head_onnx)), why
     if name == "torch":
         from glimpse_ros.model.quantize import prepare_head
 
@@ -180,15 +193,15 @@ def build_head_runner(config: RecognizerConfig, source: ModelSource,
 
     path = export()
     try:
-        engine = HeadStepEngine(path, name, threads=HEAD_THREADS)
+        step_engine = engine(path)
     except (EngineUnavailable, ValueError):
         raise
     except Exception as err:  # noqa: BLE001 - engines raise their own types on a bad file
         LOG.warning("cached head export %s does not load (%s: %s): exporting again", path,
                     type(err).__name__, str(err)[:200])
         path.unlink(missing_ok=True)
-        engine = HeadStepEngine(export(), name, threads=HEAD_THREADS)
-    return ExportedHeadRunner(engine), why
+        step_engine = engine(export())
+    return ExportedHeadRunner(step_engine), why
 
 
 __all__ = ["EagerHeadRunner", "ExportedHeadRunner", "HEAD_THREADS", "HeadFrame", "HeadRunner",

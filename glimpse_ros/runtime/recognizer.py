@@ -23,9 +23,11 @@ No ROS import. Semantics:
   message is ``last_reset_reason``.
 - The head runs as built once at load (``glimpse_ros.runtime.head_runner``): with
   ``head_engine="auto"``, an onnxruntime or openvino backbone and ``head_precision="fp32"``, as
-  the exported head step on that engine (fp32, equal to the eager head to float tolerance);
-  otherwise eagerly in PyTorch, an inference copy (``glimpse_ros.model.quantize.prepare_head``)
-  that is exact in fp32 and approximates it in ``"int8"``. The semantics above are the same.
+  the exported head step on that engine (fp32, equal to the eager head to float tolerance), and
+  with an openvino backbone and ``"int8"`` as that export with int8 weights
+  (``glimpse_ros.runtime.head_int8``); otherwise eagerly in PyTorch, an inference copy
+  (``glimpse_ros.model.quantize.prepare_head``) that is exact in fp32 and approximates it in
+  ``"int8"``. The semantics above are the same.
 - ``probs`` of a frame is the softmax of the head's logits at that frame; ``top_k`` and ``label``
   come from their exponential moving average (``smoothing``).
 - A causal model (``temporal_padding: causal`` in the model file) is streamed instead: every
