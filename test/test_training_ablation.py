@@ -65,14 +65,17 @@ def test_quick_writes_json_markdown_and_png(quick):
     assert len(report["runs"]) == 2 * (1 + arms) and set(report["sign_checks"]) == {
         "full_vs_global", "full_vs_no_lg", "full_vs_random", "full_vs_sum_gru"}
     assert all(math.isfinite(r["seconds"]) for r in report["runs"].values())
-    # Learning curves: one epoch per --quick run, train and validation accuracy recorded.
+    # Learning curves: one epoch of stage 1 and two of every arm in --quick, train and
+    # validation accuracy recorded.
     for key, run in report["runs"].items():
-        assert [c["epoch"] for c in run["curve"]] == [0], key
-        assert 0 <= run["curve"][0]["train_top1"] <= 100 and run["curve"][0]["val_top1"] >= 0
+        epochs = [0] if key.endswith("stage1") else [0, 1]
+        assert [c["epoch"] for c in run["curve"]] == epochs, key
+        for c in run["curve"]:
+            assert 0 <= c["train_top1"] <= 100 and c["val_top1"] >= 0
     for key, row in summary.items():
-        runs = [report["runs"][f"seed{s}/{key}"]["curve"][0] for s in (0, 1)]
+        runs = [report["runs"][f"seed{s}/{key}"]["curve"] for s in (0, 1)]
         assert row["curve"]["val_top1"] == [pytest.approx(
-            statistics.mean(r["val_top1"] for r in runs), abs=0.01)]
+            statistics.mean(r[e]["val_top1"] for r in runs), abs=0.01) for e in (0, 1)]
         assert row["paper"] == arm_by_key(key).paper
     md = (out / "ablation.md").read_text()
     table = [ln for ln in md.splitlines() if ln.startswith("| ")]
@@ -97,9 +100,11 @@ def test_each_arm_trains_what_it_claims(quick):
         for arm in ARM_KEYS:
             c = cfg[arm]
             assert c["init"] == str(out / f"seed{seed}" / "stage1" / "best.pt")
-            assert c["optim"]["epochs"] == 1 and c["optim"]["lr"] == pytest.approx(2e-4)
-            # The new head learns at --head-lr, except in the arm that keeps the single rate.
+            assert c["optim"]["epochs"] == 2 and c["optim"]["lr"] == pytest.approx(2e-4)
+            # The new head learns at --head-lr after a warm-up epoch alone, except in the arm
+            # that keeps the single rate from the start.
             assert c["optim"]["head_lr"] == pytest.approx(0.0 if arm == "same_lr" else 1e-3)
+            assert c["optim"]["head_warmup_epochs"] == (0 if arm == "same_lr" else 1)
             assert c["stage"] == ("global" if arm == "global" else "full")
             assert c["loss"]["glimpse"] == (0.0 if arm in NO_LG else 1.0)
             assert c["model"].get("glimpse_locations", "learned") == (

@@ -84,3 +84,27 @@ def test_head_lr_config_key_is_validated():
         load_train_config(None, ["optim.lr=0"])
     for name in ("ntu_cs", "ntu_cv", "nucla_v3_12"):
         assert load_train_config(f"config/train/{name}.yaml").optim.head_lr == 0.0
+
+
+def test_head_warmup_moves_only_the_head_then_everything():
+    """During optim.head_warmup_epochs of stage 2 only head weights move; afterwards all do."""
+    from training.optimizer import warming_up
+
+    cfg = OptimConfig(lr=2e-4, head_lr=1e-3, head_warmup_epochs=2)
+    assert [warming_up(cfg, "full", e) for e in range(4)] == [True, True, False, False]
+    assert not warming_up(cfg, "global", 0)          # stage 1 has no head to warm up
+    model = _model("full")
+    opt = build_optimizer(model, cfg)
+    for epoch, head_only in ((0, True), (2, False)):
+        set_epoch_lr(opt, cfg, epoch, "full")
+        before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        for p in model.parameters():
+            if p.requires_grad:
+                p.grad = torch.ones_like(p)
+        opt.step()
+        params = dict(model.named_parameters())
+        for name, old in before.items():
+            moved = not torch.equal(params[name].detach(), old)
+            assert moved == (name.startswith("head.") or not head_only), (epoch, name)
+    with pytest.raises(ValueError, match="optim.head_warmup_epochs"):
+        load_train_config(None, ["optim.head_warmup_epochs=-1"])

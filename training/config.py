@@ -52,6 +52,9 @@ class OptimConfig:
     lr: float = 1e-4
     # Learning rate of the recurrent head in stage 2 (training/optimizer.py); 0 = lr.
     head_lr: float = 0.0
+    # Stage 2: epochs at the start in which only the new head learns (the other weights' rate is
+    # 0 and the backbone's batch-norm statistics stay), before end-to-end training.
+    head_warmup_epochs: int = 0
     weight_decay: float = 0.0
     batch_size: int = 10          # per process; the paper's 40 = 10 x 4 GPUs
     epochs: int = 20
@@ -66,6 +69,9 @@ class OptimConfig:
             raise ValueError(f"optim.lr: must be > 0, got {self.lr}")
         if not self.head_lr >= 0:
             raise ValueError(f"optim.head_lr: must be >= 0 (0 = optim.lr), got {self.head_lr}")
+        if self.head_warmup_epochs < 0:
+            raise ValueError(f"optim.head_warmup_epochs: must be >= 0, got "
+                             f"{self.head_warmup_epochs}")
 
 
 @dataclass(frozen=True)

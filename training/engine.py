@@ -15,6 +15,7 @@ from glimpse_ros.model.glimpse_clouds import GlimpseClouds
 from glimpse_ros.model.losses import LossWeights, total_loss
 from training import distributed as dist_utils
 from training.config import TrainConfig
+from training.optimizer import warming_up
 from training.oracle import glimpse_inputs
 
 log = logging.getLogger("training")
@@ -89,7 +90,8 @@ def train_one_epoch(model, loader, optimizer, scaler, cfg: TrainConfig, device, 
                     step: int, writer) -> tuple[int, dict]:
     """Run one pass over the training loader; returns the new global step and mean loss parts."""
     model.train()
-    if cfg.freeze_backbone:  # frozen also means frozen batch-norm statistics
+    if cfg.freeze_backbone or warming_up(cfg.optim, cfg.stage, epoch):
+        # Frozen (for good or while the head warms up) also means frozen batch-norm statistics.
         getattr(model, "module", model).backbone.eval()
     loader.dataset.set_epoch(epoch)
     if loader.generator is not None:

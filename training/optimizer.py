@@ -4,8 +4,11 @@ Stage 2 starts the backbone, the pose head (and the global classifier under ``gl
 from the stage-1 checkpoint, but the recurrent head (glimpse GRU, locator, what&where, memory
 metric, workers) from random weights. ``optim.head_lr`` gives that head its own learning rate
 (0 = ``optim.lr``, the paper's single rate): fine-tuning practice, where the new layers learn at
-the rate of training from scratch and the pretrained ones at the fine-tuning rate. The ablation
-(``training/ablation``) measures what it changes.
+the rate of training from scratch and the pretrained ones at the fine-tuning rate.
+``optim.head_warmup_epochs`` first trains the head alone on the stage-1 features (the rest at
+rate 0, the backbone's batch-norm statistics kept, see :func:`warming_up`), then everything end
+to end: the head does not chase features that move while it is still random. The ablation
+(``training/ablation``) measures what each changes.
 """
 
 from __future__ import annotations
@@ -48,14 +51,25 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Adam:
     return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
-def set_epoch_lr(optimizer: torch.optim.Optimizer, cfg: OptimConfig, epoch: int) -> None:
+def warming_up(cfg: OptimConfig, stage: str, epoch: int) -> bool:
+    """Whether ``epoch`` of ``stage`` trains the head alone (``optim.head_warmup_epochs``)."""
+    return stage == "full" and epoch < cfg.head_warmup_epochs
+
+
+def set_epoch_lr(optimizer: torch.optim.Optimizer, cfg: OptimConfig, epoch: int,
+                 stage: str = "full") -> None:
     """Apply the step decay of ``epoch`` (``lr_decay`` per passed ``lr_decay_epochs``) per group.
 
     A group's base rate comes from ``cfg`` by the group's name, not from the optimizer's stored
-    state, so a resumed run follows the configuration it resumed with.
+    state, so a resumed run follows the configuration it resumed with. While the head warms up
+    (:func:`warming_up`) every group but the head's has rate 0: its weights do not move (Adam's
+    step is the rate times its normalised moment), and every parameter still gets its gradient,
+    so DDP's gradient hooks are unchanged.
     """
     decay = cfg.lr_decay ** sum(epoch >= e for e in cfg.lr_decay_epochs)
+    frozen = warming_up(cfg, stage, epoch)
     for group in optimizer.param_groups:
-        base = head_lr(cfg) if group.get("name") == HEAD else cfg.lr
+        head = group.get("name") == HEAD
+        base = head_lr(cfg) if head else cfg.lr
         group["base_lr"] = base
-        group["lr"] = base * decay
+        group["lr"] = 0.0 if frozen and not head else base * decay

@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     for epoch in range(start_epoch, cfg.optim.epochs):
         if cfg.optim.max_steps and step >= cfg.optim.max_steps:
             break
-        set_epoch_lr(optimizer, cfg.optim, epoch)
+        set_epoch_lr(optimizer, cfg.optim, epoch, cfg.stage)
         try:
             step, train_stats = train_one_epoch(ddp, train_loader, optimizer, scaler, cfg,
                                                 device, epoch, step, writer)

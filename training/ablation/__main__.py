@@ -6,7 +6,7 @@ side by side), scores where the glimpses land, and writes ``ablation.json``, ``a
 ``placement.png`` and ``curves.png`` (learning curves) into ``--out``. Finished runs are
 skipped, so an interrupted ablation continues where it stopped (an unfinished training run
 resumes from its ``last.pt``). ``--quick`` is a smoke run of the whole pipeline on tiny data
-(1 epoch per run).
+(1 or 2 epochs per run).
 """
 
 from __future__ import annotations
@@ -59,13 +59,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--head-lr", type=float, default=1e-3,
                     help="learning rate of the recurrent head in every arm (0 = --lr); "
                          "stage 1's rate from scratch")
+    ap.add_argument("--head-warmup", type=int, default=4,
+                    help="epochs of every arm in which only the new head learns (of --epochs)")
     ap.add_argument("--grad-clip", type=float, default=5.0, help="gradient clipping of every arm")
     ap.add_argument("--jobs", type=int, default=None,
                     help="training runs side by side (default 2; 1 with --quick, in-process)")
     ap.add_argument("--threads", type=int, default=0,
                     help="torch threads per run (default: CPU count / jobs)")
     ap.add_argument("--quick", action="store_true",
-                    help="smoke run: tiny data, 1 epoch per run, outputs of the same structure")
+                    help="smoke run: tiny data, 1 epoch of stage 1 and 2 of every arm (the first "
+                         "the head's warm-up), outputs of the same structure")
     args = ap.parse_args(argv)
     if args.jobs is None:
         args.jobs = 1 if args.quick else 2
@@ -74,7 +77,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.quick:
         for k, v in QUICK_DATA.items():
             setattr(args, k, v)
-        args.epochs_stage1 = args.epochs = 1
+        args.epochs_stage1, args.epochs, args.head_warmup = 1, 2, 1
+    if not 0 <= args.head_warmup <= args.epochs:
+        ap.error("--head-warmup must be in [0, --epochs]")
     return args
 
 
@@ -169,7 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     setup = dict(config=str(args.config), data=str(args.data), videos=args.videos,
                  data_seed=args.data_seed, size=[args.width, args.height], frames=args.frames,
                  prepared_size=args.size, epochs_stage1=args.epochs_stage1, epochs=args.epochs,
-                 lr=args.lr, head_lr=args.head_lr, grad_clip=args.grad_clip, quick=args.quick,
+                 lr=args.lr, head_lr=args.head_lr, head_warmup=args.head_warmup,
+                 grad_clip=args.grad_clip, quick=args.quick,
                  seeds=args.seeds, arms=arms)
     check_setup(args.out, setup)
     t0 = time.time()
@@ -177,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     data_seconds = time.time() - t0
     budget = Budget(config=args.config, data_root=prepared, epochs_stage1=args.epochs_stage1,
                     epochs=args.epochs, lr=args.lr, head_lr=args.head_lr,
+                    head_warmup=args.head_warmup,
                     grad_clip=args.grad_clip, threads=threads,
                     extra=QUICK_OVERRIDES if args.quick else ())
     runs = plan(budget, list(range(args.seeds)), arms, args.out)
