@@ -109,3 +109,18 @@ def test_bench_node_stream_model_is_a_causal_copy(tmp_path):
     assert list(copy.labels) == ["a", "b", "c"]
     again, how = stream_model(path, tmp_path)  # a causal model is used as it is
     assert again == path and how == "causal_sym.safetensors (causal)"
+
+
+def test_step_over_clip_per_precision_by_hand():
+    """bf16 / int8 streamed backbone per frame over that precision's clip engine / T."""
+    from glimpse_ros.bench.__main__ import step_over_clip
+
+    report = {"recognizer_stream": {"bf16": {"backbone_ms_per_frame": 30.0},
+                                    "int8": {"backbone_ms_per_frame": 24.0}},
+              "engines": {"openvino:bf16": {"median_ms": 200.0},
+                          "openvino:int8": {"error": "no nncf"}},
+              "ratios": {"best_stream_fps": 33.0}}
+    out = step_over_clip(report, frames=8)
+    assert out["stream_backbone_over_clip_per_frame_bf16"] == pytest.approx(30.0 / 25.0)
+    assert "stream_backbone_over_clip_per_frame_int8" not in out   # no timed int8 clip
+    assert out["best_stream_fps_stretch"] == 33.0

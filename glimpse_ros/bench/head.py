@@ -2,14 +2,16 @@
 
 The Recognizer steps the head with one torch thread (:data:`HEAD_THREADS`); these functions time
 it that way, fp32 and int8 round robin, and measure the int8 head's deviation from fp32. The
-exported head step (``export_head``) on ONNX Runtime and OpenVINO is timed with the same thread
-count, round robin with the eager fp32 head, and compared with it frame by frame.
+exported head step (``export_head``) on ONNX Runtime and OpenVINO (fp32, and on OpenVINO with
+int8 weights) is timed with the same thread count, round robin with the eager fp32 head, and
+compared with it frame by frame.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import logging
 import platform
 import statistics
 import tempfile
@@ -22,6 +24,8 @@ import torch
 from glimpse_ros.config import ModelConfig
 from glimpse_ros.bench.common import cpu_name
 from glimpse_ros.runtime.threads import HEAD_THREADS
+
+LOG = logging.getLogger("glimpse_ros.bench")
 
 
 def _random_window(cfg: ModelConfig, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,11 +74,12 @@ def bench_heads(heads: dict[str, torch.nn.Module], cfg: ModelConfig, runs: int) 
 
 
 def bench_exported_head(head: torch.nn.Module, cfg: ModelConfig, runs: int) -> dict:
-    """The exported fp32 head step on each installed engine vs the eager fp32 head.
+    """The exported head step on each installed engine vs the eager fp32 head.
 
-    Returns per engine (``torch_eager``, ``onnxruntime``, ``openvino``) the latency per frame
-    (round robin, :data:`HEAD_THREADS` threads each), its speed-up over eager, and the largest
-    deviation from eager over one window (logits, glimpses, assignment).
+    Returns per engine (``torch_eager``, ``onnxruntime``, ``openvino`` in fp32, and
+    ``openvino_int8``: the export with int8 weights, :mod:`glimpse_ros.runtime.head_int8`) the
+    latency per frame (round robin, :data:`HEAD_THREADS` threads each), its speed-up over eager,
+    and the largest deviation from eager over one window (logits, glimpses, assignment).
     """
     from glimpse_ros.model.quantize import prepare_head
     from glimpse_ros.runtime.engine import EngineUnavailable
@@ -94,6 +99,15 @@ def bench_exported_head(head: torch.nn.Module, cfg: ModelConfig, runs: int) -> d
                 engines[backend] = HeadStepEngine(path, backend, threads=HEAD_THREADS)
             except EngineUnavailable:
                 continue
+        if "openvino" in engines:
+            try:
+                from glimpse_ros.runtime.head_int8 import head_int8_model
+
+                engines["openvino_int8"] = HeadStepEngine(
+                    head_int8_model(path, work), "openvino", threads=HEAD_THREADS,
+                    precision="int8")
+            except ValueError as err:  # nncf missing
+                LOG.info("exported int8 head skipped: %s", err)
         with torch.inference_mode():
             ref = head(z, c)  # (1, T, ...) per-frame outputs from a fresh state
         for backend, engine in engines.items():
@@ -226,7 +240,7 @@ def format_exported_head(report: dict) -> list[str]:
     for name, exported in rows:
         if not exported:
             continue
-        for engine in ("torch_eager", "onnxruntime", "openvino"):
+        for engine in ("torch_eager", "onnxruntime", "openvino", "openvino_int8"):
             if engine not in exported:
                 continue
             e = exported[engine]
