@@ -108,3 +108,10 @@ def test_head_warmup_moves_only_the_head_then_everything():
             assert moved == (name.startswith("head.") or not head_only), (epoch, name)
     with pytest.raises(ValueError, match="optim.head_warmup_epochs"):
         load_train_config(None, ["optim.head_warmup_epochs=-1"])
+
+
+def test_freeze_backbone_bn_needs_trained_statistics():
+    """Keeping batch-norm statistics only makes sense for a trained backbone."""
+    assert load_train_config(None, ["freeze_backbone_bn=true", "init=x.pt"]).freeze_backbone_bn
+    with pytest.raises(ValueError, match="freeze_backbone_bn"):
+        load_train_config(None, ["freeze_backbone_bn=true"])

@@ -96,6 +96,9 @@ class TrainConfig:
     ``model_preset``: ``paper`` (ResNet-50) or ``small``; ``model`` overrides its fields.
     ``freeze_backbone``: stage 2 trains everything but the backbone, whose batch-norm statistics
     stay too (ablation: does fine-tuning end to end destroy the global features?).
+    ``freeze_backbone_bn``: train the backbone's weights but keep its batch-norm statistics (the
+    running means and variances of ``init``, used in training too): for continuing from a
+    trained checkpoint with small per-process batches, never for training from scratch.
     """
 
     stage: str = "global"
@@ -115,6 +118,7 @@ class TrainConfig:
     eval_every: int = 1
     progress: bool = True
     freeze_backbone: bool = False
+    freeze_backbone_bn: bool = False
     device: str = "auto"
 
     def __post_init__(self) -> None:
@@ -127,6 +131,9 @@ class TrainConfig:
             raise ValueError(f"inflate_mode: {self.inflate_mode!r} is not one of center, mean")
         if self.device not in ("auto", "cuda", "cpu"):
             raise ValueError(f"device: {self.device!r} is not one of auto, cuda, cpu")
+        if self.freeze_backbone_bn and not (self.init or self.pretrained_2d.strip()):
+            raise ValueError("freeze_backbone_bn: keeps the batch-norm statistics of a trained "
+                             "backbone; give init (or pretrained_2d), not a model from scratch")
 
     @property
     def inflate_from(self) -> str:

@@ -90,7 +90,7 @@ def train_one_epoch(model, loader, optimizer, scaler, cfg: TrainConfig, device, 
                     step: int, writer) -> tuple[int, dict]:
     """Run one pass over the training loader; returns the new global step and mean loss parts."""
     model.train()
-    if cfg.freeze_backbone or warming_up(cfg.optim, cfg.stage, epoch):
+    if cfg.freeze_backbone or cfg.freeze_backbone_bn or warming_up(cfg.optim, cfg.stage, epoch):
         # Frozen (for good or while the head warms up) also means frozen batch-norm statistics.
         getattr(model, "module", model).backbone.eval()
     loader.dataset.set_epoch(epoch)

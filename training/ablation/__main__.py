@@ -61,6 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "stage 1's rate from scratch")
     ap.add_argument("--head-warmup", type=int, default=4,
                     help="epochs of every arm in which only the new head learns (of --epochs)")
+    ap.add_argument("--keep-bn", action=argparse.BooleanOptionalAction, default=True,
+                    help="every arm keeps the backbone's stage-1 batch-norm statistics "
+                         "(freeze_backbone_bn); --no-keep-bn normalises with each batch's")
     ap.add_argument("--grad-clip", type=float, default=5.0, help="gradient clipping of every arm")
     ap.add_argument("--jobs", type=int, default=None,
                     help="training runs side by side (default 2; 1 with --quick, in-process)")
@@ -175,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                  data_seed=args.data_seed, size=[args.width, args.height], frames=args.frames,
                  prepared_size=args.size, epochs_stage1=args.epochs_stage1, epochs=args.epochs,
                  lr=args.lr, head_lr=args.head_lr, head_warmup=args.head_warmup,
-                 grad_clip=args.grad_clip, quick=args.quick,
+                 keep_bn=args.keep_bn, grad_clip=args.grad_clip, quick=args.quick,
                  seeds=args.seeds, arms=arms)
     check_setup(args.out, setup)
     t0 = time.time()
@@ -183,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     data_seconds = time.time() - t0
     budget = Budget(config=args.config, data_root=prepared, epochs_stage1=args.epochs_stage1,
                     epochs=args.epochs, lr=args.lr, head_lr=args.head_lr,
-                    head_warmup=args.head_warmup,
+                    head_warmup=args.head_warmup, keep_bn=args.keep_bn,
                     grad_clip=args.grad_clip, threads=threads,
                     extra=QUICK_OVERRIDES if args.quick else ())
     runs = plan(budget, list(range(args.seeds)), arms, args.out)

@@ -3,7 +3,8 @@
 Every seed trains stage 1 (the global model, L_D + L_P) once; each arm then continues from that
 stage-1 checkpoint for the same number of epochs, with the same data, learning rates and clipping
 (the recurrent head, new in stage 2, learns at ``--head-lr``, the rest at ``--lr``, after
-``--head-warmup`` epochs of the head alone; ``training/optimizer.py``):
+``--head-warmup`` epochs of the head alone, ``training/optimizer.py``; with ``--keep-bn`` the
+backbone's batch-norm statistics stay those of stage 1, ``freeze_backbone_bn``):
 
 - ``global``: the global model alone, stage 1 continued (L_D + L_P);
 - ``full``: Glimpse Clouds end to end (L_D + L_P + L_G);
@@ -17,8 +18,8 @@ stage-1 checkpoint for the same number of epochs, with the same data, learning r
   statistics included);
 - ``sum_gru``: Table 3 row 3, the glimpse vectors summed into one GRU (``glimpse_pooling=sum``,
   one worker, no memory), with the row's losses L_D + L_P;
-- ``same_lr``: the full model with one learning rate for all and no head warm-up
-  (``optim.head_lr=0``, ``optim.head_warmup_epochs=0``), the recipe before both;
+- ``same_lr``: the full model with the recipe before these three (one learning rate for all, no
+  head warm-up, batch-norm statistics from each batch);
 - ``global_glimpses``: Table 3's last row, the global classifier on the pooled layer4 map added
   to the glimpse cloud's logits (``global_fusion``; the paper gives no more detail than
   "Glimpse Clouds + Global model", this is the late fusion of the two classifiers).
@@ -61,8 +62,10 @@ ARMS: tuple[Arm, ...] = (
         {"cs": 85.5, "cv": 92.1}, "Table 3, global model, L_D+L_P", head=False),
     Arm("full", "Glimpse Clouds (full)", "L_D+L_P+L_G", ("stage=full",),
         {"cs": 86.6, "cv": 93.2}, "Table 3, Glimpse Clouds, L_D+L_P+L_G"),
-    Arm("same_lr", "full, one learning rate, no head warm-up", "L_D+L_P+L_G",
-        ("stage=full", "optim.head_lr=0", "optim.head_warmup_epochs=0"), {},
+    Arm("same_lr", "full, earlier recipe (one rate, no warm-up, batch statistics)",
+        "L_D+L_P+L_G",
+        ("stage=full", "optim.head_lr=0", "optim.head_warmup_epochs=0",
+         "freeze_backbone_bn=false"), {},
         "not in the paper (the paper's single rate, end to end from the start)"),
     Arm("oracle", "full, oracle glimpses on the actor's joints", "L_D+L_P",
         ("stage=full", "model.glimpse_locations=oracle", "loss.glimpse=0"),
@@ -113,6 +116,7 @@ class Budget:
     lr: float
     head_lr: float
     head_warmup: int
+    keep_bn: bool
     grad_clip: float
     threads: int
     extra: tuple[str, ...] = ()     # further overrides for every run (quick mode)
@@ -142,7 +146,8 @@ def plan(budget: Budget, seeds: list[int], arms: list[str], out: Path) -> list[R
             extra = tuple(o.format(seed=seed) for o in arm.overrides)
             # The shared head settings come before the arm's overrides, which may replace them.
             head = (f"optim.head_lr={budget.head_lr}",
-                    f"optim.head_warmup_epochs={budget.head_warmup}")
+                    f"optim.head_warmup_epochs={budget.head_warmup}",
+                    f"freeze_backbone_bn={str(budget.keep_bn).lower()}")
             runs.append(Run(seed, arm.key, arm_dir, common + head + extra + (
                 f"init={stage1_dir / 'best.pt'}", f"optim.epochs={budget.epochs}",
                 f"optim.lr={budget.lr}", f"optim.grad_clip={budget.grad_clip}",
