@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from glimpse_ros.model.frame_ops import conv_frame, conv_window, pool_frame
+from glimpse_ros.model.frame_ops import bn_frame, conv_frame, conv_window, pool_frame
 
 
 @pytest.mark.parametrize("stride, kernel", [(1, 1), (2, 1), (2, 7), (1, 3)])
@@ -15,31 +15,51 @@ def test_conv_frame_equals_conv3d(stride, kernel):
     conv = nn.Conv3d(6, 5, (1, kernel, kernel), stride=(1, stride, stride),
                      padding=(0, kernel // 2, kernel // 2), bias=False)
     x = torch.randn(2, 6, 1, 13, 11)
-    assert torch.allclose(conv_frame(conv, x), conv(x), atol=1e-5)
+    assert torch.allclose(conv_frame(conv, x[:, :, 0]), conv(x)[:, :, 0], atol=1e-5)
 
 
 @pytest.mark.parametrize("stride", [1, 2])
 def test_conv_window_equals_conv3d_on_the_window(stride):
-    """Channel stacking must pair each weight tap with its own (channel, frame)."""
+    """Frame-major channel stacking must pair each weight tap with its own (frame, channel)."""
     torch.manual_seed(1)
     conv = nn.Conv3d(4, 3, (3, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False)
     window = torch.randn(2, 4, 3, 9, 10)
     want = conv(window)  # (B, 3, 1, H', W')
     assert want.shape[2] == 1
-    assert torch.allclose(conv_window(conv, window), want, atol=1e-5)
+    stacked = torch.cat([window[:, :, t] for t in range(3)], dim=1)  # (B, 12, H, W)
+    assert torch.allclose(conv_window(conv, stacked), want[:, :, 0], atol=1e-5)
     # Swapping two frames of the window changes the result (the frame order is not ignored).
-    swapped = window[:, :, [2, 1, 0]]
-    assert not torch.allclose(conv_window(conv, swapped), want, atol=1e-3)
+    swapped = torch.cat([window[:, :, t] for t in (2, 1, 0)], dim=1)
+    assert not torch.allclose(conv_window(conv, swapped), want[:, :, 0], atol=1e-3)
+    # Channel-major stacking (the reshape of the 5D window) is another layout: it must differ.
+    interleaved = window.reshape(2, 12, 9, 10)
+    assert not torch.allclose(conv_window(conv, interleaved), want[:, :, 0], atol=1e-3)
 
 
 def test_pool_frame_equals_max_pool3d():
     pool = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
     x = torch.randn(1, 3, 1, 15, 12)
-    assert torch.equal(pool_frame(pool, x), pool(x))
+    assert torch.equal(pool_frame(pool, x[:, :, 0]), pool(x)[:, :, 0])
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_bn_frame_equals_batchnorm3d(training):
+    """Same output as the 3D module, and in training the same running-statistics update."""
+    torch.manual_seed(2)
+    a, b = nn.BatchNorm3d(5), nn.BatchNorm3d(5)
+    for bn in (a, b):
+        bn.running_mean.copy_(torch.linspace(-1, 1, 5))
+        bn.running_var.copy_(torch.linspace(0.5, 2, 5))
+        bn.weight.data.copy_(torch.linspace(0.5, 1.5, 5))
+        bn.train(training)
+    x = torch.randn(3, 5, 1, 6, 7)
+    assert torch.allclose(bn_frame(a, x[:, :, 0]), b(x)[:, :, 0], atol=1e-6)
+    assert torch.equal(a.running_mean, b.running_mean)
+    assert training == (not torch.allclose(a.running_mean, torch.linspace(-1, 1, 5)))
 
 
 def test_refuses_layers_with_time_extent():
     with pytest.raises(ValueError, match="1 x k x k"):
         conv_frame(nn.Conv3d(2, 2, (3, 1, 1)), torch.randn(1, 2, 1, 4, 4))
     with pytest.raises(ValueError, match="window"):
-        conv_window(nn.Conv3d(2, 2, (3, 3, 3)), torch.randn(1, 2, 2, 4, 4))
+        conv_window(nn.Conv3d(2, 2, (3, 3, 3)), torch.randn(1, 4, 4, 4))

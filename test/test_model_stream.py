@@ -69,9 +69,9 @@ def test_causal_conv_sees_past_frames_only(fill):
     assert (conv(x) - ref).abs().max() < TOL
     state, outs = None, []
     for t in range(x.shape[2]):
-        y, state = conv.step(x[:, :, t:t + 1], state)
+        y, state = conv.step(x[:, :, t], state)   # one frame (B, Cin, H, W)
         outs.append(y)
-    assert (torch.cat(outs, dim=2) - ref).abs().max() < TOL
+    assert (torch.stack(outs, dim=2) - ref).abs().max() < TOL
 
 
 @torch.no_grad()

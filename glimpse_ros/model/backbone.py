@@ -7,7 +7,8 @@ temporal stride or pooling anywhere: a clip of T frames gives T feature maps.
 Time alignment (``ModelConfig.temporal_padding``, DESIGN §3): ``symmetric`` convs see
 ``t-1, t, t+1`` (the paper); ``causal`` convs see ``t-2, t-1, t``. A causal network can step one
 frame at a time (:meth:`InflatedResNet.step`, continual inference as in CoX3D / MoViNet stream
-buffers): each temporal conv keeps its last ``kt - 1`` input frames as explicit state, and
+buffers): each temporal conv keeps its last ``kt - 1`` input frames as explicit state (stacked
+along the channels), and
 stepping frames from a fresh state equals the clip forward on the same frames.
 """
 
@@ -20,7 +21,7 @@ import torch
 from torch import nn
 
 from glimpse_ros.config import ModelConfig
-from glimpse_ros.model.frame_ops import conv_frame, pool_frame
+from glimpse_ros.model.frame_ops import bn_frame, conv_frame, pool_frame
 from glimpse_ros.model.resnet2d import EXPANSION
 from glimpse_ros.model.time_conv import TimePaddedConv3d
 
@@ -85,16 +86,16 @@ class Bottleneck3d(nn.Module):
 
     def step(self, x: torch.Tensor, state: Optional[torch.Tensor],
              fresh: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """One frame (B, inplanes, 1, H, W) -> (B, 4*planes, 1, H/s, W/s) and conv2's new state.
+        """One frame (B, inplanes, H, W) -> (B, 4*planes, H/s, W/s) and conv2's new state.
 
-        The convs run as 2D operators on the frame (:mod:`glimpse_ros.model.frame_ops`).
+        The layers run as 2D operators on 4D tensors (:mod:`glimpse_ros.model.frame_ops`).
         """
         identity = (x if self.downsample is None
-                    else self.downsample[1](conv_frame(self.downsample[0], x)))
-        out = self.relu(self.bn1(conv_frame(self.conv1, x)))
+                    else bn_frame(self.downsample[1], conv_frame(self.downsample[0], x)))
+        out = self.relu(bn_frame(self.bn1, conv_frame(self.conv1, x)))
         out, state = self.conv2.step(out, state, fresh)
-        out = self.relu(self.bn2(out))
-        out = self.bn3(conv_frame(self.conv3, out))
+        out = self.relu(bn_frame(self.bn2, out))
+        out = bn_frame(self.bn3, conv_frame(self.conv3, out))
         return self.relu(out + identity), state
 
 
@@ -104,7 +105,8 @@ class BackboneState:
 
     Attributes:
         buffers: per temporal conv (``conv2`` of every block, in network order), its last
-            ``kt - 1`` input frames ``(B, Cin, kt-1, H_in, W_in)``, oldest first.
+            ``kt - 1`` input frames stacked along the channels, ``(B, (kt-1) Cin, H_in, W_in)``,
+            oldest first (:mod:`glimpse_ros.model.frame_ops`).
     """
 
     buffers: tuple[torch.Tensor, ...]
@@ -176,13 +178,13 @@ class InflatedResNet(nn.Module):
         shapes = []
         for block in self.blocks():
             conv = block.conv2
-            shapes.append((batch, conv.in_channels, conv.state_frames, h, w))
+            shapes.append((batch, conv.in_channels * conv.state_frames, h, w))
             h, w = down(h, 3, conv.stride[1], 1), down(w, 3, conv.stride[2], 1)
         return shapes
 
     def feature_size(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` of the layer4 map Z for frames of ``height x width`` pixels."""
-        *_, (_, _, _, h, w) = self.state_shapes(1, height, width)  # input of the last conv2
+        *_, (_, _, h, w) = self.state_shapes(1, height, width)  # input of the last conv2
         stride = self.blocks()[-1].conv2.stride  # (1, s, s), kernel 3, padding 1
         return (h - 1) // stride[1] + 1, (w - 1) // stride[2] + 1
 
@@ -223,15 +225,15 @@ class InflatedResNet(nn.Module):
 
         Args:
             frame: ``(B, 3, H, W)``.
-            buffers: one ``(B, Cin, kt-1, h, w)`` tensor (or None = fresh) per block.
+            buffers: one ``(B, (kt-1) Cin, h, w)`` tensor (or None = fresh) per block.
             fresh: optional ``(B,)`` bool; rows where a sequence starts ignore their buffers.
 
         Returns:
             ``(z_t (B, D, H/32, W/32), c_t (B, Dc), new buffers)``.
         """
-        x = frame.unsqueeze(2)                                  # (B, 3, 1, H, W)
-        x = pool_frame(self.maxpool, self.relu(self.bn1(conv_frame(self.conv1, x))))
-        # x: (B, w, 1, H/4, W/4)
+        # 4D from the frame to Z: a time axis between 2D layers costs layout conversions.
+        x = pool_frame(self.maxpool, self.relu(bn_frame(self.bn1, conv_frame(self.conv1, frame))))
+        # x: (B, w, H/4, W/4)
         new: list[torch.Tensor] = []
         f3 = x
         for name in STAGES:
@@ -239,9 +241,9 @@ class InflatedResNet(nn.Module):
                 x, buf = block.step(x, buffers[len(new)], fresh)
                 new.append(buf)
             if name == "layer3":
-                f3 = x                                          # (B, 16w, 1, H/16, W/16)
-        c = f3.mean(dim=(2, 3, 4))                              # (B, 16w)
-        return x[:, :, 0], c, new                               # (B, 32w, H/32, W/32)
+                f3 = x                                          # (B, 16w, H/16, W/16)
+        c = f3.mean(dim=(2, 3))                                 # (B, 16w)
+        return x, c, new                                        # (B, 32w, H/32, W/32)
 
 
 __all__ = ["BackboneState", "InflatedResNet", "Bottleneck3d", "StageSpec", "STAGES"]

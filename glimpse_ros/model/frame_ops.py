@@ -1,13 +1,21 @@
-"""One-frame evaluation of the backbone's 3D layers as 2D operations (the causal step's kernels).
+"""One-frame evaluation of the backbone's 3D layers as 2D operations on 4D tensors (the step).
 
 A causal step feeds one frame (or, to a temporal conv, a window of ``kt`` frames) through layers
-built as ``Conv3d`` / ``MaxPool3d``. Run as 3D operators on a time axis of length 1 or ``kt``,
-they cost about 1.6x the same arithmetic done as 2D operators (measured on ResNet-50 at 224²:
-step 180 ms vs 125 ms with torch, 2 Zen 4 cores; the clip forward costs 108 ms per frame), because
-the libraries' 2D kernels are the tuned ones. So the step computes them as 2D operators on views of
-the same weights (no copy, nothing to keep in sync): a ``1 x k x k`` conv is a ``k x k`` conv2d
-of the frame, and a ``kt x k x k`` conv of a ``kt``-frame window is one conv2d whose input
-channels are the window's ``(channel, frame)`` pairs. The exported ONNX step graph inherits this.
+built as ``Conv3d`` / ``MaxPool3d`` / ``BatchNorm3d``. Run as 3D operators on a time axis of
+length 1 or ``kt``, they cost about 1.6x the same arithmetic done as 2D operators (measured on
+ResNet-50 at 224²: step 180 ms vs 125 ms with torch, 2 Zen 4 cores; the clip forward costs 108 ms
+per frame), because the libraries' 2D kernels are the tuned ones. So the step computes them as 2D
+operators on views of the same weights (no copy, nothing to keep in sync).
+
+The step's activations are 4D ``(B, C, H, W)`` from the input frame to ``Z``: no time axis is
+added or removed between layers. A 5D view of a 4D activation between two 2D convs made
+OpenVINO convert every activation from its channels-last conv layout to the plain layout and
+back (``Reorder`` layers: 17.6 of 119 ms of the ResNet-50 bf16 step at 224², one Zen 4 thread,
+against 0.1 ms in the clip); with 4D tensors throughout the step costs 1.02x a clip / 8 in bf16
+(1.25x before). For the same reason a temporal conv's window is its ``kt`` frames stacked along
+the channels, frame-major: channels ``[τ Cin, (τ + 1) Cin)`` hold frame ``τ`` (oldest first), so
+appending the new frame and dropping the oldest are a concatenation and a slice of whole
+channel blocks.
 """
 
 from __future__ import annotations
@@ -22,16 +30,25 @@ def conv_frame(conv: nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
 
     Args:
         conv: the 3D conv (temporal kernel 1, no temporal padding or stride).
-        x: ``(B, Cin, 1, H, W)``.
+        x: ``(B, Cin, H, W)``.
 
     Returns:
-        ``(B, Cout, 1, H', W')``, equal to ``conv(x)``.
+        ``(B, Cout, H', W')``, equal to ``conv(x.unsqueeze(2)).squeeze(2)``.
     """
     if conv.kernel_size[0] != 1 or conv.padding[0] != 0 or conv.stride[0] != 1:
         raise ValueError(f"conv_frame needs a 1 x k x k conv, got kernel {conv.kernel_size}")
-    y = F.conv2d(x[:, :, 0], conv.weight[:, :, 0], conv.bias, conv.stride[1:], conv.padding[1:],
-                 conv.dilation[1:], conv.groups)  # (B, Cout, H', W')
-    return y.unsqueeze(2)
+    return F.conv2d(x, conv.weight[:, :, 0], conv.bias, conv.stride[1:], conv.padding[1:],
+                    conv.dilation[1:], conv.groups)  # (B, Cout, H', W')
+
+
+def window_weight(conv: nn.Conv3d) -> torch.Tensor:
+    """The conv2d weight of a ``kt x kh x kw`` Conv3d on a frame-major stacked window.
+
+    Returns:
+        ``(Cout, kt * Cin, kh, kw)``: input channel ``τ Cin + c`` is tap ``τ`` of channel ``c``.
+    """
+    cout, cin, kt, kh, kw = conv.weight.shape
+    return conv.weight.permute(0, 2, 1, 3, 4).reshape(cout, kt * cin, kh, kw)
 
 
 def conv_window(conv: nn.Conv3d, window: torch.Tensor) -> torch.Tensor:
@@ -39,32 +56,41 @@ def conv_window(conv: nn.Conv3d, window: torch.Tensor) -> torch.Tensor:
 
     Args:
         conv: the 3D conv (no temporal padding or stride, one group).
-        window: ``(B, Cin, kt, H, W)``, oldest frame first.
+        window: ``(B, kt * Cin, H, W)``: the frames stacked along the channels, oldest first
+            (module docstring).
 
     Returns:
-        ``(B, Cout, 1, H', W')``, equal to ``conv(window)`` (no temporal padding).
+        ``(B, Cout, H', W')``, equal to ``conv`` on the 5D window (no temporal padding).
     """
-    cout, cin, kt, kh, kw = conv.weight.shape
-    if window.shape[2] != kt or conv.groups != 1 or conv.stride[0] != 1:
-        raise ValueError(f"conv_window needs a {kt}-frame window and a plain conv, got "
-                         f"{tuple(window.shape)}")
-    batch, _, _, height, width = window.shape
-    # (channel, frame) pairs as input channels: index c * kt + t in both input and weight.
-    stacked = window.reshape(batch, cin * kt, height, width)       # (B, Cin*kt, H, W)
-    weight = conv.weight.reshape(cout, cin * kt, kh, kw)            # (Cout, Cin*kt, kh, kw)
-    y = F.conv2d(stacked, weight, conv.bias, conv.stride[1:], conv.padding[1:],
-                 conv.dilation[1:])                                 # (B, Cout, H', W')
-    return y.unsqueeze(2)
+    cout, cin, kt = conv.weight.shape[:3]
+    if window.dim() != 4 or window.shape[1] != kt * cin or conv.groups != 1 \
+            or conv.stride[0] != 1:
+        raise ValueError(f"conv_window needs a {kt}-frame window of {kt * cin} stacked channels "
+                         f"and a plain conv, got {tuple(window.shape)}")
+    return F.conv2d(window, window_weight(conv), conv.bias, conv.stride[1:], conv.padding[1:],
+                    conv.dilation[1:])                              # (B, Cout, H', W')
 
 
 def pool_frame(pool: nn.MaxPool3d, x: torch.Tensor) -> torch.Tensor:
-    """Apply a ``1 x k x k`` MaxPool3d to one frame ``(B, C, 1, H, W)`` as a max_pool2d."""
+    """Apply a ``1 x k x k`` MaxPool3d to one frame ``(B, C, H, W)`` as a max_pool2d."""
     kernel, stride, padding = (tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3
                                for v in (pool.kernel_size, pool.stride, pool.padding))
     if kernel[0] != 1 or padding[0] != 0:
         raise ValueError(f"pool_frame needs a 1 x k x k pool, got kernel {kernel}")
-    y = F.max_pool2d(x[:, :, 0], kernel[1:], stride[1:], padding[1:], ceil_mode=pool.ceil_mode)
-    return y.unsqueeze(2)
+    return F.max_pool2d(x, kernel[1:], stride[1:], padding[1:], ceil_mode=pool.ceil_mode)
 
 
-__all__ = ["conv_frame", "conv_window", "pool_frame"]
+def bn_frame(bn: nn.BatchNorm3d, x: torch.Tensor) -> torch.Tensor:
+    """Apply a BatchNorm3d to one frame ``(B, C, H, W)``.
+
+    In evaluation mode (the step's use, and what the ONNX export traces) this is the 4D batch
+    norm with the module's statistics; in training mode the module itself runs on a 5D view, so
+    its batch statistics and running averages behave exactly as on a clip of one frame.
+    """
+    if bn.training or not bn.track_running_stats:
+        return bn(x.unsqueeze(2)).squeeze(2)
+    return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0,
+                        bn.eps)
+
+
+__all__ = ["bn_frame", "conv_frame", "conv_window", "pool_frame", "window_weight"]

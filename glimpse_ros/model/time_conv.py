@@ -3,7 +3,8 @@
 Owns how a 3D conv fills the frames beyond the clip's ends (``replicate`` or ``zeros``), its time
 alignment (symmetric ``t-1, t, t+1`` or causal ``t-2, t-1, t``, DESIGN §3), and the one-frame
 :meth:`TimePaddedConv3d.step` of a causal conv with its ``kt - 1`` input frames as explicit
-state. The residual network built of these is :mod:`glimpse_ros.model.backbone`.
+state (stacked along the channels, :mod:`glimpse_ros.model.frame_ops`). The residual network
+built of these is :mod:`glimpse_ros.model.backbone`.
 """
 
 from __future__ import annotations
@@ -67,29 +68,36 @@ class TimePaddedConv3d(nn.Conv3d):
                           dim=2)  # (B, Cin, T+2p, H, W)
         return super().forward(x)
 
+    def _fill_stacked(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """``n`` padding frames for the frame ``x`` (B, Cin, H, W), stacked: (B, n Cin, H, W)."""
+        if self.replicate and n > 0:
+            return torch.cat([x] * n, dim=1)
+        return torch.zeros_like(x).repeat(1, n, 1, 1)
+
     def step(self, x: torch.Tensor, state: Optional[torch.Tensor],
              fresh: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Convolve one frame of a causal conv.
+        """Convolve one frame of a causal conv (4D tensors, :mod:`~glimpse_ros.model.frame_ops`).
 
         Args:
-            x: ``(B, Cin, 1, H, W)`` the new input frame.
-            state: ``(B, Cin, kt-1, H, W)`` the previous ``kt - 1`` input frames, oldest first;
-                None at the start of a sequence.
+            x: ``(B, Cin, H, W)`` the new input frame.
+            state: ``(B, (kt-1) Cin, H, W)`` the previous ``kt - 1`` input frames stacked along
+                the channels, oldest first; None at the start of a sequence.
             fresh: optional ``(B,)`` bool: rows where a sequence starts (their ``state`` is
                 ignored); lets a traced graph take a state tensor at every call.
 
         Returns:
-            ``(y (B, Cout, 1, H/s, W/s), new_state (B, Cin, kt-1, H, W))``.
+            ``(y (B, Cout, H/s, W/s), new_state (B, (kt-1) Cin, H, W))``.
         """
         if not self.causal:
             raise ValueError("only a causal conv can step (temporal_padding: causal)")
+        cin = x.shape[1]
         if state is None:
-            state = self._fill(x, self.state_frames)
+            state = self._fill_stacked(x, self.state_frames)
         elif fresh is not None:
-            state = torch.where(fresh.view(-1, 1, 1, 1, 1), self._fill(x, self.state_frames),
-                                state)
-        window = torch.cat([state, x], dim=2)  # (B, Cin, kt, H, W)
-        return conv_window(self, window), window[:, :, 1:]
+            state = torch.where(fresh.view(-1, 1, 1, 1),
+                                self._fill_stacked(x, self.state_frames), state)
+        window = torch.cat([state, x], dim=1)  # (B, kt Cin, H, W), oldest frame first
+        return conv_window(self, window), window[:, cin:]
 
 
 __all__ = ["TimePaddedConv3d"]

@@ -4,7 +4,8 @@ Graph (opset 17, batch axis ``B`` dynamic, frame size fixed at export):
 
 - inputs: ``frame (B, 3, H, W)``; ``fresh (B,)`` float32, 1 where a sequence starts (that row's
   state inputs are ignored, the convs fill their history from the frame as the clip forward
-  does); ``state_in_i (B, Cin_i, kt-1, h_i, w_i)`` for every temporal conv ``i`` in network
+  does); ``state_in_i (B, (kt-1) Cin_i, h_i, w_i)`` (the conv's last input frames stacked along
+  the channels, oldest first) for every temporal conv ``i`` in network
   order (``InflatedResNet.state_shapes``).
 - outputs: ``Z (B, Dz, H/32, W/32)``, ``c (B, Dc)``, ``state_out_i`` shaped as ``state_in_i``.
 
@@ -29,7 +30,9 @@ from glimpse_ros.runtime.step_graph import (C, FRAME, FRESH, Z, state_input_name
 LOG = logging.getLogger("glimpse_ros.runtime")
 
 # Bump when the step export changes (names, axes, opset), so cached files are not reused.
-STEP_EXPORT_VERSION = 2  # 2: per-frame layers exported as 2D operators (model/frame_ops.py)
+# 2: per-frame layers exported as 2D operators (model/frame_ops.py); 3: 4D tensors throughout,
+# states stacked along the channels.
+STEP_EXPORT_VERSION = 3
 
 
 class StepGraph(nn.Module):
