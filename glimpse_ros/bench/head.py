@@ -234,7 +234,8 @@ def format_exported_head(report: dict) -> list[str]:
     rows = [(report["model"], report.get("head_step_exported"))]
     if "head_step_small_model" in report:
         rows.append(("small", report["head_step_small_model"].get("exported")))
-    lines = [f"exported head step fp32 ({HEAD_THREADS} thread), ms/frame, round robin with eager:",
+    lines = [f"exported head step ({HEAD_THREADS} thread; fp32, openvino_int8: int8 weights), "
+             "ms/frame, round robin with eager:",
              f"  {'model':<9} {'engine':<12} {'median':>8} {'(min)':>7} {'vs eager':>8}  "
              "max |diff| vs eager: logits, glimpses, assignment"]
     for name, exported in rows:
