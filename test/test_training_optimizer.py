@@ -115,3 +115,23 @@ def test_freeze_backbone_bn_needs_trained_statistics():
     assert load_train_config(None, ["freeze_backbone_bn=true", "init=x.pt"]).freeze_backbone_bn
     with pytest.raises(ValueError, match="freeze_backbone_bn"):
         load_train_config(None, ["freeze_backbone_bn=true"])
+
+
+def test_resume_from_a_single_group_optimizer_starts_adam_afresh(caplog):
+    """An older stage-2 checkpoint (one group) resumes with fresh moments and a warning."""
+    from training.optimizer import load_optimizer_state
+
+    model = _model("full")
+    old = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    for p in model.parameters():
+        if p.requires_grad:
+            p.grad = torch.ones_like(p)
+    old.step()
+    new = build_optimizer(model, OptimConfig(lr=1e-4, head_lr=1e-3))
+    load_optimizer_state(new, old.state_dict(), "old/last.pt")
+    assert "start afresh" in caplog.text and not new.state
+    same = build_optimizer(model, OptimConfig(lr=1e-4, head_lr=1e-3))
+    same.step()
+    again = build_optimizer(model, OptimConfig(lr=1e-4, head_lr=1e-3))
+    load_optimizer_state(again, same.state_dict(), "new/last.pt")
+    assert len(again.state) == len(same.state) > 0

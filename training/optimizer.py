@@ -13,10 +13,15 @@ to end: the head does not chase features that move while it is still random. The
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import torch
 from torch import nn
 
 from training.config import OptimConfig
+
+log = logging.getLogger("training")
 
 # Parameter-group names.
 HEAD, REST = "head", "rest"
@@ -49,6 +54,24 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Adam:
     if not groups:
         raise ValueError("nothing to train: every parameter is frozen")
     return torch.optim.Adam(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict,
+                         source: str | Path) -> None:
+    """Restore the optimizer of a resumed run; start Adam afresh if its groups differ.
+
+    A stage-2 checkpoint written before the head had its own group holds one parameter group
+    where this run has two: its moments cannot be mapped onto the new groups, so they start from
+    zero (a warning says so) while the weights, the epoch and the step still resume.
+    """
+    saved = [len(g["params"]) for g in state.get("param_groups", [])]
+    wanted = [len(g["params"]) for g in optimizer.param_groups]
+    if saved != wanted:
+        log.warning("%s: the optimizer state has parameter groups of %s tensors, this run %s "
+                    "(head and rest, training/optimizer.py): Adam's moments start afresh",
+                    source, saved, wanted)
+        return
+    optimizer.load_state_dict(state)
 
 
 def warming_up(cfg: OptimConfig, stage: str, epoch: int) -> bool:

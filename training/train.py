@@ -48,7 +48,8 @@ from training.config import TrainConfig, load_train_config, read_labels  # noqa:
 from training.evaluate import metrics, predict, results_table, write_report  # noqa: E402
 from training.engine import freeze_untrained, init_memory_metric, train_one_epoch  # noqa: E402
 from training.loaders import build_datasets, make_loader, setup_logging  # noqa: E402
-from training.optimizer import build_optimizer, set_epoch_lr  # noqa: E402
+from training.optimizer import (build_optimizer, load_optimizer_state,  # noqa: E402
+                                set_epoch_lr)
 from training.run_config import check_pretrained_2d, resolve_config  # noqa: E402
 
 log = logging.getLogger("training")
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     if source is not None:
         ckpt = load_training_checkpoint(source, device)
         model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+        load_optimizer_state(optimizer, ckpt["optimizer"], source)
         if ckpt.get("scaler"):
             scaler.load_state_dict(ckpt["scaler"])
         start_epoch, step = int(ckpt["epoch"]) + 1, int(ckpt["step"])
