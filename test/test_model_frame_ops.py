@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from glimpse_ros.model.frame_ops import bn_frame, conv_frame, conv_window, pool_frame
+from glimpse_ros.model.frame_ops import bn_frame, conv_frame, conv_taps, pool_frame
 
 
 @pytest.mark.parametrize("stride, kernel", [(1, 1), (2, 1), (2, 7), (1, 3)])
@@ -19,21 +19,20 @@ def test_conv_frame_equals_conv3d(stride, kernel):
 
 
 @pytest.mark.parametrize("stride", [1, 2])
-def test_conv_window_equals_conv3d_on_the_window(stride):
-    """Frame-major channel stacking must pair each weight tap with its own (frame, channel)."""
+def test_conv_taps_pair_each_tap_with_its_delay(stride):
+    """Tap k (newest first) of one frame, summed over a window, gives the 3D conv's output."""
     torch.manual_seed(1)
     conv = nn.Conv3d(4, 3, (3, 3, 3), stride=(1, stride, stride), padding=(0, 1, 1), bias=False)
-    window = torch.randn(2, 4, 3, 9, 10)
-    want = conv(window)  # (B, 3, 1, H', W')
-    assert want.shape[2] == 1
-    stacked = torch.cat([window[:, :, t] for t in range(3)], dim=1)  # (B, 12, H, W)
-    assert torch.allclose(conv_window(conv, stacked), want[:, :, 0], atol=1e-5)
-    # Swapping two frames of the window changes the result (the frame order is not ignored).
-    swapped = torch.cat([window[:, :, t] for t in (2, 1, 0)], dim=1)
-    assert not torch.allclose(conv_window(conv, swapped), want[:, :, 0], atol=1e-3)
-    # Channel-major stacking (the reshape of the 5D window) is another layout: it must differ.
-    interleaved = window.reshape(2, 12, 9, 10)
-    assert not torch.allclose(conv_window(conv, interleaved), want[:, :, 0], atol=1e-3)
+    window = torch.randn(2, 4, 3, 9, 10)               # frames t-2, t-1, t
+    want = conv(window)[:, :, 0]                          # (B, 3, H', W')
+    # Frame t-d contributes through the tap k = d of its own taps.
+    got = sum(conv_taps(conv, window[:, :, 2 - d])[d] for d in range(3))
+    assert torch.allclose(got, want, atol=1e-5)
+    # Pairing the delays the other way round is a different (wrong) result.
+    wrong = sum(conv_taps(conv, window[:, :, d])[d] for d in range(3))
+    assert not torch.allclose(wrong, want, atol=1e-3)
+    taps = conv_taps(conv, window[:, :, 0])
+    assert len(taps) == 3 and taps[0].shape == want.shape
 
 
 def test_pool_frame_equals_max_pool3d():
@@ -61,5 +60,5 @@ def test_bn_frame_equals_batchnorm3d(training):
 def test_refuses_layers_with_time_extent():
     with pytest.raises(ValueError, match="1 x k x k"):
         conv_frame(nn.Conv3d(2, 2, (3, 1, 1)), torch.randn(1, 2, 1, 4, 4))
-    with pytest.raises(ValueError, match="window"):
-        conv_window(nn.Conv3d(2, 2, (3, 3, 3)), torch.randn(1, 4, 4, 4))
+    with pytest.raises(ValueError, match="conv_taps"):
+        conv_taps(nn.Conv3d(2, 2, (3, 3, 3), bias=False), torch.randn(1, 4, 4, 4))

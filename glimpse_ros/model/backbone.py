@@ -7,8 +7,8 @@ temporal stride or pooling anywhere: a clip of T frames gives T feature maps.
 Time alignment (``ModelConfig.temporal_padding``, DESIGN §3): ``symmetric`` convs see
 ``t-1, t, t+1`` (the paper); ``causal`` convs see ``t-2, t-1, t``. A causal network can step one
 frame at a time (:meth:`InflatedResNet.step`, continual inference as in CoX3D / MoViNet stream
-buffers): each temporal conv keeps its last ``kt - 1`` input frames as explicit state (stacked
-along the channels), and
+buffers): each temporal conv keeps what its last ``kt - 1`` input frames contribute to its next
+outputs (partial sums of its taps) as explicit state, and
 stepping frames from a fresh state equals the clip forward on the same frames.
 """
 
@@ -104,9 +104,9 @@ class BackboneState:
     """What a causal backbone carries from one frame to the next (one stream per batch row).
 
     Attributes:
-        buffers: per temporal conv (``conv2`` of every block, in network order), its last
-            ``kt - 1`` input frames stacked along the channels, ``(B, (kt-1) Cin, H_in, W_in)``,
-            oldest first (:mod:`glimpse_ros.model.frame_ops`).
+        buffers: per temporal conv (``conv2`` of every block, in network order), what its last
+            ``kt - 1`` input frames contribute to its next ``kt - 1`` outputs: partial sums
+            ``(B, (kt-1) Cout, H_out, W_out)`` (``TimePaddedConv3d.step``).
     """
 
     buffers: tuple[torch.Tensor, ...]
@@ -178,15 +178,14 @@ class InflatedResNet(nn.Module):
         shapes = []
         for block in self.blocks():
             conv = block.conv2
-            shapes.append((batch, conv.in_channels * conv.state_frames, h, w))
             h, w = down(h, 3, conv.stride[1], 1), down(w, 3, conv.stride[2], 1)
+            shapes.append((batch, conv.out_channels * conv.state_frames, h, w))  # at its output
         return shapes
 
     def feature_size(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` of the layer4 map Z for frames of ``height x width`` pixels."""
-        *_, (_, _, h, w) = self.state_shapes(1, height, width)  # input of the last conv2
-        stride = self.blocks()[-1].conv2.stride  # (1, s, s), kernel 3, padding 1
-        return (h - 1) // stride[1] + 1, (w - 1) // stride[2] + 1
+        *_, (_, _, h, w) = self.state_shapes(1, height, width)  # output of the last conv2
+        return h, w  # the last block's conv3 and shortcut keep its size
 
     def step(self, frame: torch.Tensor, state: Optional[BackboneState] = None
              ) -> tuple[torch.Tensor, torch.Tensor, BackboneState]:
@@ -225,7 +224,8 @@ class InflatedResNet(nn.Module):
 
         Args:
             frame: ``(B, 3, H, W)``.
-            buffers: one ``(B, (kt-1) Cin, h, w)`` tensor (or None = fresh) per block.
+            buffers: one ``(B, (kt-1) Cout, h, w)`` tensor of partial sums (or None = fresh) per
+                block.
             fresh: optional ``(B,)`` bool; rows where a sequence starts ignore their buffers.
 
         Returns:

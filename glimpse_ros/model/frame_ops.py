@@ -11,11 +11,13 @@ The step's activations are 4D ``(B, C, H, W)`` from the input frame to ``Z``: no
 added or removed between layers. A 5D view of a 4D activation between two 2D convs made
 OpenVINO convert every activation from its channels-last conv layout to the plain layout and
 back (``Reorder`` layers: 17.6 of 119 ms of the ResNet-50 bf16 step at 224², one Zen 4 thread,
-against 0.1 ms in the clip); with 4D tensors throughout the step costs 1.02x a clip / 8 in bf16
-(1.25x before). For the same reason a temporal conv's window is its ``kt`` frames stacked along
-the channels, frame-major: channels ``[τ Cin, (τ + 1) Cin)`` hold frame ``τ`` (oldest first), so
-appending the new frame and dropping the oldest are a concatenation and a slice of whole
-channel blocks.
+against 0.1 ms in the clip); with 4D tensors throughout the step costs about a clip / 8 in bf16.
+
+A temporal conv (``kt x kh x kw``) applies its ``kt`` taps to the new frame in one conv2d with
+``kt · Cout`` outputs (:func:`conv_taps`); the step keeps partial sums of the taps already applied
+to earlier frames rather than the frames themselves (``TimePaddedConv3d.step``): no window is
+concatenated and sliced every frame (with int8 convolutions that bookkeeping was 1.51x a clip / 8
+against 1.34x with partial sums, one thread).
 """
 
 from __future__ import annotations
@@ -41,34 +43,36 @@ def conv_frame(conv: nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
                     conv.dilation[1:], conv.groups)  # (B, Cout, H', W')
 
 
-def window_weight(conv: nn.Conv3d) -> torch.Tensor:
-    """The conv2d weight of a ``kt x kh x kw`` Conv3d on a frame-major stacked window.
+def tap_weight(conv: nn.Conv3d) -> torch.Tensor:
+    """The conv2d weight applying every temporal tap of a ``kt x kh x kw`` Conv3d to one frame.
 
     Returns:
-        ``(Cout, kt * Cin, kh, kw)``: input channel ``τ Cin + c`` is tap ``τ`` of channel ``c``.
+        ``(kt * Cout, Cin, kh, kw)``: output block ``k`` (channels ``[k Cout, (k + 1) Cout)``)
+        is tap ``kt - 1 - k``, newest tap (the one that meets the current frame) first.
     """
-    cout, cin, kt, kh, kw = conv.weight.shape
-    return conv.weight.permute(0, 2, 1, 3, 4).reshape(cout, kt * cin, kh, kw)
+    kt = conv.weight.shape[2]
+    return torch.cat([conv.weight[:, :, kt - 1 - k] for k in range(kt)], dim=0)
 
 
-def conv_window(conv: nn.Conv3d, window: torch.Tensor) -> torch.Tensor:
-    """Apply a ``kt x kh x kw`` Conv3d to a window of exactly ``kt`` frames as one conv2d.
+def conv_taps(conv: nn.Conv3d, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Apply each temporal tap of a ``kt x kh x kw`` Conv3d to one frame, in one conv2d.
 
     Args:
-        conv: the 3D conv (no temporal padding or stride, one group).
-        window: ``(B, kt * Cin, H, W)``: the frames stacked along the channels, oldest first
-            (module docstring).
+        conv: the 3D conv (no temporal padding or stride, one group, no bias).
+        x: ``(B, Cin, H, W)``.
 
     Returns:
-        ``(B, Cout, H', W')``, equal to ``conv`` on the 5D window (no temporal padding).
+        ``kt`` tensors ``(B, Cout, H', W')``, newest tap first: element ``k`` is what frame ``x``
+        contributes to the output ``k`` frames later.
     """
     cout, cin, kt = conv.weight.shape[:3]
-    if window.dim() != 4 or window.shape[1] != kt * cin or conv.groups != 1 \
-            or conv.stride[0] != 1:
-        raise ValueError(f"conv_window needs a {kt}-frame window of {kt * cin} stacked channels "
-                         f"and a plain conv, got {tuple(window.shape)}")
-    return F.conv2d(window, window_weight(conv), conv.bias, conv.stride[1:], conv.padding[1:],
-                    conv.dilation[1:])                              # (B, Cout, H', W')
+    if x.dim() != 4 or x.shape[1] != cin or conv.groups != 1 or conv.stride[0] != 1 \
+            or conv.bias is not None:
+        raise ValueError(f"conv_taps needs one frame of {cin} channels and a plain conv without "
+                         f"bias, got {tuple(x.shape)}")
+    y = F.conv2d(x, tap_weight(conv), None, conv.stride[1:], conv.padding[1:],
+                 conv.dilation[1:])                               # (B, kt * Cout, H', W')
+    return tuple(y.split(cout, dim=1))
 
 
 def pool_frame(pool: nn.MaxPool3d, x: torch.Tensor) -> torch.Tensor:
@@ -93,4 +97,4 @@ def bn_frame(bn: nn.BatchNorm3d, x: torch.Tensor) -> torch.Tensor:
                         bn.eps)
 
 
-__all__ = ["bn_frame", "conv_frame", "conv_window", "pool_frame", "window_weight"]
+__all__ = ["bn_frame", "conv_frame", "conv_taps", "pool_frame", "tap_weight"]

@@ -2,9 +2,10 @@
 
 Owns how a 3D conv fills the frames beyond the clip's ends (``replicate`` or ``zeros``), its time
 alignment (symmetric ``t-1, t, t+1`` or causal ``t-2, t-1, t``, DESIGN §3), and the one-frame
-:meth:`TimePaddedConv3d.step` of a causal conv with its ``kt - 1`` input frames as explicit
-state (stacked along the channels, :mod:`glimpse_ros.model.frame_ops`). The residual network
-built of these is :mod:`glimpse_ros.model.backbone`.
+:meth:`TimePaddedConv3d.step` of a causal conv with what its last ``kt - 1`` input frames
+contribute as explicit state, kept as partial sums of its taps
+(:mod:`glimpse_ros.model.frame_ops`). The residual network built of these is
+:mod:`glimpse_ros.model.backbone`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Optional
 import torch
 from torch import nn
 
-from glimpse_ros.model.frame_ops import conv_window
+from glimpse_ros.model.frame_ops import conv_taps
 
 
 class TimePaddedConv3d(nn.Conv3d):
@@ -28,8 +29,9 @@ class TimePaddedConv3d(nn.Conv3d):
 
     ``causal=True`` (departure from the paper, for streaming): output frame t sees input frames
     ``t-kt+1 .. t``; the clip is left-padded with ``kt - 1`` fill frames and nothing is padded on
-    the right. :meth:`step` computes one output frame from the previous ``kt - 1`` input frames
-    (the state) and the new one; a fresh state is filled exactly as the clip's left padding.
+    the right. :meth:`step` computes one output frame from the new input frame and partial sums of
+    the previous ``kt - 1`` (the state); a fresh state is filled exactly as the clip's left
+    padding.
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel: tuple[int, int, int],
@@ -68,36 +70,41 @@ class TimePaddedConv3d(nn.Conv3d):
                           dim=2)  # (B, Cin, T+2p, H, W)
         return super().forward(x)
 
-    def _fill_stacked(self, x: torch.Tensor, n: int) -> torch.Tensor:
-        """``n`` padding frames for the frame ``x`` (B, Cin, H, W), stacked: (B, n Cin, H, W)."""
-        if self.replicate and n > 0:
-            return torch.cat([x] * n, dim=1)
-        return torch.zeros_like(x).repeat(1, n, 1, 1)
-
     def step(self, x: torch.Tensor, state: Optional[torch.Tensor],
              fresh: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Convolve one frame of a causal conv (4D tensors, :mod:`~glimpse_ros.model.frame_ops`).
 
+        The state holds partial sums, not frames: ``S_j`` (``j = 1 .. kt-1``) is what the frames
+        seen so far contribute to the output ``j`` frames ahead. With the taps ``y_τ`` of the new
+        frame (``τ = kt - 1`` is the newest tap), output ``= y_{kt-1} + S_1`` and the new
+        ``S_j = y_{kt-1-j} + S_{j+1}`` (``S_kt = 0``). At a sequence start the padding frames
+        are copies of the first frame (``replicate``: ``S_j = Σ_{τ <= kt-1-j} y_τ``) or zeros.
+
         Args:
             x: ``(B, Cin, H, W)`` the new input frame.
-            state: ``(B, (kt-1) Cin, H, W)`` the previous ``kt - 1`` input frames stacked along
-                the channels, oldest first; None at the start of a sequence.
+            state: ``(B, (kt-1) Cout, H/s, W/s)``: ``S_1 .. S_{kt-1}`` along the channels; None
+                at the start of a sequence.
             fresh: optional ``(B,)`` bool: rows where a sequence starts (their ``state`` is
                 ignored); lets a traced graph take a state tensor at every call.
 
         Returns:
-            ``(y (B, Cout, H/s, W/s), new_state (B, (kt-1) Cin, H, W))``.
+            ``(y (B, Cout, H/s, W/s), new_state (B, (kt-1) Cout, H/s, W/s))``.
         """
         if not self.causal:
             raise ValueError("only a causal conv can step (temporal_padding: causal)")
-        cin = x.shape[1]
+        taps = conv_taps(self, x)  # kt x (B, Cout, H', W'), newest tap first
+        kt = len(taps)
+        if self.replicate:  # the first frame repeated before the sequence
+            fill = torch.cat([sum(taps[j:]) for j in range(1, kt)], dim=1)
+        else:
+            fill = torch.zeros_like(taps[0]).repeat(1, kt - 1, 1, 1)
         if state is None:
-            state = self._fill_stacked(x, self.state_frames)
+            state = fill
         elif fresh is not None:
-            state = torch.where(fresh.view(-1, 1, 1, 1),
-                                self._fill_stacked(x, self.state_frames), state)
-        window = torch.cat([state, x], dim=1)  # (B, kt Cin, H, W), oldest frame first
-        return conv_window(self, window), window[:, cin:]
+            state = torch.where(fresh.view(-1, 1, 1, 1), fill, state)
+        partial = state.split(taps[0].shape[1], dim=1)  # S_1 .. S_{kt-1}
+        new = [taps[j] + partial[j] for j in range(1, kt - 1)] + [taps[kt - 1]]
+        return taps[0] + partial[0], torch.cat(new, dim=1)
 
 
 __all__ = ["TimePaddedConv3d"]

@@ -5,7 +5,8 @@ An engine runs the inflated ResNet only: ``(B, 3, T, H, W) float32 -> (Z, c)`` w
 of a causal backbone with an explicit state:
 ``step(frame (B, 3, H, W) float32, state) -> (z (B, Dz, H/32, W/32), c (B, Dc), new_state)``.
 The state is a tuple of float32 arrays, one per temporal conv in network order
-(``InflatedResNet.state_shapes``: its last ``kt - 1`` input frames); ``None`` starts a sequence.
+(``InflatedResNet.state_shapes``: partial sums over its last ``kt - 1`` input frames); ``None``
+starts a sequence.
 States are values: stepping never modifies a state passed in, so any state can be stepped from
 again. The one exception is asked for by name (``create_step_engine(..., held_state=True)``,
 OpenVINO): the engine holds the state and returns a handle, of which only the latest continues

@@ -1,9 +1,10 @@
 """OpenVINO step engine that keeps the backbone's state inside the compiled model.
 
-The step export (:mod:`glimpse_ros.runtime.export.step`) passes each temporal conv's last
-``kt - 1`` input frames in and out as graph tensors: 16 tensors, 15 MB per frame for ResNet-50
-at 224². Fed from numpy and copied back out every frame they made the bf16 step (5D step graph
-of export v2) 1.35x its clip / T on one Zen 4 thread (clip / 8 82 ms, step 110 ms). OpenVINO's
+The step export (:mod:`glimpse_ros.runtime.export.step`) passes each temporal conv's state in
+and out as graph tensors: 16 tensors for ResNet-50 (11 MB at 224² as partial sums, 15 MB as the
+input frames of export v2). Fed from numpy and copied back out every frame they made the bf16
+step (5D step graph of export v2) 1.35x its clip / T on one Zen 4 thread (clip / 8 82 ms, step
+110 ms). OpenVINO's
 make-stateful transformation turns each ``state_in_i`` / ``state_out_i`` pair into a variable
 (``ReadValue`` / ``Assign``) that lives in the infer request: nothing crosses the API but the
 frame and ``Z``, ``c`` (same run: 91 ms, 1.11x; results bit-identical to the explicit-state

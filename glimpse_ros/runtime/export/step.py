@@ -4,9 +4,9 @@ Graph (opset 17, batch axis ``B`` dynamic, frame size fixed at export):
 
 - inputs: ``frame (B, 3, H, W)``; ``fresh (B,)`` float32, 1 where a sequence starts (that row's
   state inputs are ignored, the convs fill their history from the frame as the clip forward
-  does); ``state_in_i (B, (kt-1) Cin_i, h_i, w_i)`` (the conv's last input frames stacked along
-  the channels, oldest first) for every temporal conv ``i`` in network
-  order (``InflatedResNet.state_shapes``).
+  does); ``state_in_i (B, (kt-1) Cout_i, h_i, w_i)`` (partial sums of the conv's taps over its
+  last input frames, ``TimePaddedConv3d.step``) for every temporal conv ``i`` in network order
+  (``InflatedResNet.state_shapes``).
 - outputs: ``Z (B, Dz, H/32, W/32)``, ``c (B, Dc)``, ``state_out_i`` shaped as ``state_in_i``.
 
 ``fresh`` is a float rather than a bool input because every engine (TensorRT included) takes
@@ -31,7 +31,7 @@ LOG = logging.getLogger("glimpse_ros.runtime")
 
 # Bump when the step export changes (names, axes, opset), so cached files are not reused.
 # 2: per-frame layers exported as 2D operators (model/frame_ops.py); 3: 4D tensors throughout,
-# states stacked along the channels.
+# states as partial sums of the temporal convs' taps.
 STEP_EXPORT_VERSION = 3
 
 
