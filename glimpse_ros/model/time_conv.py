@@ -18,6 +18,14 @@ from torch import nn
 from glimpse_ros.model.frame_ops import conv_taps
 
 
+def _total(tensors: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    """Sum of one or more tensors (``sum()`` would add a constant 0 node to an exported graph)."""
+    total = tensors[0]
+    for t in tensors[1:]:
+        total = total + t
+    return total
+
+
 class TimePaddedConv3d(nn.Conv3d):
     """Conv3d padding space with zeros and time as chosen (parameters are a plain Conv3d's).
 
@@ -95,7 +103,7 @@ class TimePaddedConv3d(nn.Conv3d):
         taps = conv_taps(self, x)  # kt x (B, Cout, H', W'), newest tap first
         kt = len(taps)
         if self.replicate:  # the first frame repeated before the sequence
-            fill = torch.cat([sum(taps[j:]) for j in range(1, kt)], dim=1)
+            fill = torch.cat([_total(taps[j:]) for j in range(1, kt)], dim=1)
         else:
             fill = torch.zeros_like(taps[0]).repeat(1, kt - 1, 1, 1)
         if state is None:

@@ -1,0 +1,45 @@
+"""int8 step: the partial sums of the temporal convs stay in float, the convolutions do not."""
+
+from __future__ import annotations
+
+import pytest
+
+from glimpse_ros.config import ModelConfig
+from glimpse_ros.runtime.export.step import export_step
+from runtime_fixtures import random_backbone
+
+ov = pytest.importorskip("openvino")
+pytest.importorskip("nncf")
+
+
+def _sources(op) -> set[str]:
+    return {i.get_source_output().get_node().get_type_name() for i in op.inputs()}
+
+
+def test_state_arithmetic_is_left_in_float(tmp_path):
+    """state_ops names every add of the partial sums and no residual add; NNCF obeys it."""
+    from glimpse_ros.runtime.int8 import quantize, state_ops
+
+    cfg = ModelConfig.small(temporal_padding="causal", crop_size=64, resize_size=72)
+    backbone = random_backbone(cfg).eval()
+    path = export_step(backbone, tmp_path / "step.onnx", (1, 3, 64, 64))
+    model = ov.Core().read_model(str(path))
+    names = set(state_ops(model))
+    adds = [op for op in model.get_ops() if op.get_type_name() == "Add"]
+    residual = [op for op in adds if op.get_friendly_name() not in names]
+    # One residual add per block; each temporal conv (kt = 3) adds its output, its new S_1 and
+    # the replicated fill of S_1: three adds fed by the taps' split.
+    blocks = len(backbone.blocks())
+    assert len(residual) == blocks and len(adds) == blocks + 3 * blocks
+    assert all("Split" not in " ".join(_sources(op)) for op in residual)
+    int8 = ov.Core().read_model(str(quantize(path, (1, 3, 64, 64), tmp_path / "q.xml",
+                                             clips=2)))
+    fed_by_fq = {op.get_friendly_name() for op in int8.get_ops()
+                 if "FakeQuantize" in _sources(op)}
+    assert not fed_by_fq & names
+    # The convolutions' activations are quantised (NNCF's FakeQuantize right before them).
+    quantised_convs = {t.get_node().get_friendly_name() for op in int8.get_ops()
+                       if op.get_type_name() == "FakeQuantize"
+                       for t in op.output(0).get_target_inputs()
+                       if t.get_node().get_type_name() == "Convolution"}
+    assert len(quantised_convs) >= 3 * blocks
