@@ -56,7 +56,7 @@ reliability: setup
 # (~35 min on 2 cores); see models/demo/manifest.json.
 demo-model: setup
 	$(PY) -m training.demo --videos 1800 --seed 0 --epochs-global 5 --epochs-full 16 --compare-padding \
-		--lr-continue 0.0002 --head-lr 0.001 --grad-clip 5.0
+		--lr-continue 0.0002 --head-lr 0.001 --head-warmup 4 --grad-clip 5.0
 
 stats: setup
 	$(PY) -m glimpse_ros.model.stats

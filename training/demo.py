@@ -58,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="learning rate of stage 2 and of the global-only continuation")
     ap.add_argument("--head-lr", type=float, default=1e-3,
                     help="learning rate of the recurrent head in stage 2 (0 = --lr-continue)")
+    ap.add_argument("--head-warmup", type=int, default=4,
+                    help="stage-2 epochs in which only the new head learns")
+    ap.add_argument("--keep-bn", action=argparse.BooleanOptionalAction, default=True,
+                    help="stage 2 and the global-only continuation keep the stage-1 batch-norm "
+                         "statistics (freeze_backbone_bn)")
     ap.add_argument("--grad-clip", type=float, default=5.0, help="for the same two runs")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--temporal-padding", choices=("causal", "symmetric"), default="causal",
@@ -86,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     base = [py, "training/train.py", "--config", "config/train/synthetic.yaml",
             f"data.root={prep}", f"seed={args.train_seed}", "progress=false"]
     e1, e2 = args.epochs_global, args.epochs_full
-    cont = [f"optim.lr={args.lr_continue}", f"optim.grad_clip={args.grad_clip}"]
+    cont = [f"optim.lr={args.lr_continue}", f"optim.grad_clip={args.grad_clip}",
+            f"freeze_backbone_bn={str(args.keep_bn).lower()}"]
     arms = [(args.temporal_padding, args.runs)]
     if args.compare_padding:
         other = "symmetric" if args.temporal_padding == "causal" else "causal"
@@ -100,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         stage1_jobs.append((arm + [f"out_dir={g_dir}", f"optim.epochs={e1}"],
                             not (REPO / g_dir / "model.safetensors").exists()))
         stage2_jobs.append((arm + ["stage=full", f"init={g_dir}/best.pt", f"out_dir={f_dir}",
-                                   f"optim.epochs={e2}", f"optim.head_lr={args.head_lr}"] + cont,
+                                   f"optim.epochs={e2}", f"optim.head_lr={args.head_lr}",
+                                   f"optim.head_warmup_epochs={args.head_warmup}"] + cont,
                             not (REPO / f_dir / "model.safetensors").exists()))
     g_dir, f_dir, b_dir = args.runs / "global", args.runs / "full", args.runs / "global_only"
     run_parallel(stage1_jobs, commands)
@@ -139,6 +146,8 @@ def write_artifacts(args: argparse.Namespace, commands: list[str], g_dir: Path, 
                                      f"{args.epochs_global} --epochs-full {args.epochs_full} "
                                      f"--lr-continue {args.lr_continue} "
                                      f"--head-lr {args.head_lr} "
+                                     f"--head-warmup {args.head_warmup} "
+                                     + ("" if args.keep_bn else "--no-keep-bn ") +
                                      f"--grad-clip {args.grad_clip} "
                                      f"--temporal-padding {args.temporal_padding}"
                                      + (" --compare-padding" if args.compare_padding else "")
@@ -164,7 +173,9 @@ def write_artifacts(args: argparse.Namespace, commands: list[str], g_dir: Path, 
                   f"{args.epochs_global} epochs of stage 1 followed by {args.epochs_full} of "
                   f"stage 2, the global model continues stage 1 for the same total; both "
                   f"continuations use lr {args.lr_continue} and gradient clipping "
-                  f"{args.grad_clip}, the new recurrent head lr {args.head_lr}",
+                  f"{args.grad_clip}, the new recurrent head lr {args.head_lr} after "
+                  f"{args.head_warmup} epochs of the head alone, batch-norm statistics "
+                  f"{'kept from stage 1' if args.keep_bn else 'from each batch'}",
             global_model=dict(top1=alone["top1"], top5=alone["top5"]),
             glimpse_clouds=dict(top1=full["top1"], top5=full["top5"]),
             difference_top1=round(full["top1"] - alone["top1"], 2), samples=full["samples"],
