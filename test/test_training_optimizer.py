@@ -110,11 +110,18 @@ def test_head_warmup_moves_only_the_head_then_everything():
         load_train_config(None, ["optim.head_warmup_epochs=-1"])
 
 
-def test_freeze_backbone_bn_needs_trained_statistics():
-    """Keeping batch-norm statistics only makes sense for a trained backbone."""
-    assert load_train_config(None, ["freeze_backbone_bn=true", "init=x.pt"]).freeze_backbone_bn
+def test_freeze_backbone_bn_needs_trained_statistics(tmp_path):
+    """Keeping batch-norm statistics needs a trained backbone: init, a 2D file or a resumed run."""
+    from training.train import configure, parse_args
+
+    base = ["--config", "config/train/synthetic.yaml", "freeze_backbone_bn=true"]
+    cfg, source = configure(parse_args(base + ["init=x.pt"]))
+    assert cfg.freeze_backbone_bn and source is None
     with pytest.raises(ValueError, match="freeze_backbone_bn"):
-        load_train_config(None, ["freeze_backbone_bn=true"])
+        configure(parse_args(base))
+    # --resume reads the stored configuration: no init needed (a missing file is the error).
+    with pytest.raises(ValueError, match="last.pt|not found|no such"):
+        configure(parse_args(base + [f"out_dir={tmp_path}", "--resume"]))
 
 
 def test_resume_from_a_single_group_optimizer_starts_adam_afresh(caplog):

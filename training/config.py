@@ -131,9 +131,6 @@ class TrainConfig:
             raise ValueError(f"inflate_mode: {self.inflate_mode!r} is not one of center, mean")
         if self.device not in ("auto", "cuda", "cpu"):
             raise ValueError(f"device: {self.device!r} is not one of auto, cuda, cpu")
-        if self.freeze_backbone_bn and not (self.init or self.pretrained_2d.strip()):
-            raise ValueError("freeze_backbone_bn: keeps the batch-norm statistics of a trained "
-                             "backbone; give init (or pretrained_2d), not a model from scratch")
 
     @property
     def inflate_from(self) -> str:

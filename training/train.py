@@ -87,6 +87,10 @@ def configure(args: argparse.Namespace) -> tuple[TrainConfig, Path | None]:
         path = args.checkpoint or Path(cfg.out_dir) / "best.pt"
         return resolve_config(cfg, args.overrides, path, "test-only"), path
     check_pretrained_2d(cfg)
+    if cfg.freeze_backbone_bn and not (cfg.init or cfg.pretrained_2d.strip()):
+        raise ValueError("freeze_backbone_bn: keeps the batch-norm statistics of a trained "
+                         "backbone; give init (or pretrained_2d, or --resume a run), not a model "
+                         "from scratch")
     return cfg, None
 
 
