@@ -179,3 +179,16 @@ def test_center_inflation_of_a_causal_net_equals_2d_frame_by_frame():
         f3, f4 = net2d.forward_features(x[:, :, t])
         assert (z[:, :, t] - f4).abs().max() < 1e-4
         assert (c[:, t] - f3.mean(dim=(2, 3))).abs().max() < 1e-4
+
+
+@torch.no_grad()
+def test_causal_conv_without_temporal_extent_steps_with_an_empty_state():
+    """A kernel of one frame in time: each output is its own frame's conv; the state is empty."""
+    torch.manual_seed(3)
+    conv = TimePaddedConv3d(3, 4, (1, 3, 3), (1, 1, 1), "replicate", causal=True)
+    x = torch.randn(1, 3, 4, 6, 6)
+    state = None
+    for t in range(4):
+        y, state = conv.step(x[:, :, t], state)
+        assert state.shape == (1, 0, 6, 6)
+        assert torch.allclose(y, conv(x)[:, :, t], atol=1e-5)

@@ -102,6 +102,8 @@ class TimePaddedConv3d(nn.Conv3d):
             raise ValueError("only a causal conv can step (temporal_padding: causal)")
         taps = conv_taps(self, x)  # kt x (B, Cout, H', W'), newest tap first
         kt = len(taps)
+        if kt == 1:  # no temporal extent: nothing to carry (an empty state keeps the contract)
+            return taps[0], taps[0][:, :0]
         if self.replicate:  # the first frame repeated before the sequence
             fill = torch.cat([_total(taps[j:]) for j in range(1, kt)], dim=1)
         else:
