@@ -17,10 +17,9 @@ rebuilt. ``nncf`` is imported only here, on first use.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 
+from glimpse_ros.runtime.ir_files import cached_ir, save_ir
 from glimpse_ros.runtime.model_files import cache_root, file_sha256
 
 LOG = logging.getLogger("glimpse_ros.runtime")
@@ -49,17 +48,7 @@ def compress_head(onnx_path: str | Path, out: str | Path) -> Path:
     nncf.set_log_level(logging.WARNING)
     model = nncf.compress_weights(ov.Core().read_model(str(onnx_path)),
                                   mode=nncf.CompressWeightsMode.INT8_SYM)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".head-w8-", dir=out.parent))
-    try:
-        ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
-        os.replace(tmp / "model.bin", out.with_suffix(".bin"))
-        os.replace(tmp / "model.xml", out)
-    finally:
-        for f in tmp.iterdir():
-            f.unlink()
-        tmp.rmdir()
+    out = save_ir(model, out)
     LOG.info("head int8: wrote %s (int8 weights, NNCF %s)", out, nncf.__version__)
     return out
 
@@ -76,17 +65,7 @@ def head_int8_model(onnx_path: str | Path, cache_dir: str | Path | None) -> Path
         raise ValueError("head_precision int8 on openvino needs nncf "
                          "(pip install -r requirements-cpu.txt)") from err
     path = head_int8_path(onnx_path, cache_dir)
-    if path.is_file() and path.with_suffix(".bin").is_file():
-        try:
-            import openvino as ov
-
-            ov.Core().read_model(str(path))
-        except Exception as err:  # noqa: BLE001 - openvino raises RuntimeError subclasses
-            LOG.warning("cached int8 head %s is unusable (%s): compressing again", path,
-                        str(err).splitlines()[0][:200] if str(err) else type(err).__name__)
-        else:
-            return path
-    return compress_head(onnx_path, path)
+    return cached_ir(path, lambda: compress_head(onnx_path, path), "int8 head")
 
 
 __all__ = ["HEAD_INT8_VERSION", "compress_head", "head_int8_model", "head_int8_path"]

@@ -19,14 +19,13 @@ nncf<version>-v<INT8_VERSION>.xml``, keyed by the ONNX file's hash; a damaged fi
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from glimpse_ros.runtime.calibration import synthetic_clips
+from glimpse_ros.runtime.ir_files import cached_ir, save_ir
 from glimpse_ros.runtime.model_files import cache_root, file_sha256
 
 LOG = logging.getLogger("glimpse_ros.runtime")
@@ -135,17 +134,7 @@ def quantize(onnx_path: str | Path, shape: tuple[int, ...], out: str | Path,
     ignored = nncf.IgnoredScope(names=state_ops(model), validate=False) if step else None
     quantized = nncf.quantize(model, nncf.Dataset(data), subset_size=len(data),
                               preset=nncf.QuantizationPreset.PERFORMANCE, ignored_scope=ignored)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".int8-", dir=out.parent))
-    try:
-        ov.save_model(quantized, str(tmp / "model.xml"), compress_to_fp16=False)
-        os.replace(tmp / "model.bin", out.with_suffix(".bin"))
-        os.replace(tmp / "model.xml", out)  # the xml appears last: its presence means complete
-    finally:
-        for f in tmp.iterdir():
-            f.unlink()
-        tmp.rmdir()
+    out = save_ir(quantized, out)
     LOG.info("int8: wrote %s", out)
     return out
 
@@ -159,18 +148,7 @@ def int8_model(onnx_path: str | Path, cache_dir: str | Path | None, shape: tuple
         raise ValueError("precision int8 needs nncf (pip install -r requirements-cpu.txt)"
                          ) from err
     path = int8_path(onnx_path, cache_dir, shape)
-    if path.is_file() and path.with_suffix(".bin").is_file():
-        try:
-            import openvino as ov
-
-            ov.Core().read_model(str(path))
-        except Exception as err:  # noqa: BLE001 - openvino raises RuntimeError subclasses
-            LOG.warning("cached int8 model %s is unusable (%s): quantising again", path,
-                        str(err).splitlines()[0][:200] if str(err) else type(err).__name__)
-        else:
-            LOG.info("using cached int8 model %s", path)
-            return path
-    return quantize(onnx_path, shape, path, threads)
+    return cached_ir(path, lambda: quantize(onnx_path, shape, path, threads), "int8 model")
 
 
 __all__ = ["CALIBRATION_CLIPS", "CALIBRATION_SEED", "INT8_VERSION", "int8_model", "int8_path",
