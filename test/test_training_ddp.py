@@ -112,7 +112,8 @@ def test_stage2_trains_resumes_and_test_only_scores_the_full_model(stage1, data,
     out = tmp_path / "full"
     first = _run(TORCHRUN + [TRAIN, "--config", SYNTHETIC] + data
                  + ["stage=full", f"init={init}", f"out_dir={out}", "optim.epochs=1",
-                    "device=cpu"])
+                    "device=cpu", "optim.head_lr=1e-3", "optim.head_warmup_epochs=1",
+                    "freeze_backbone_bn=true"])
     assert first.returncode == 0, first.stderr[-3000:]
     assert CPU_WARNING not in first.stderr               # device=cpu: the fallback is chosen
     sync = json.loads((out / "rank_params.json").read_text())
@@ -125,6 +126,10 @@ def test_stage2_trains_resumes_and_test_only_scores_the_full_model(stage1, data,
     assert torch.equal(ckpt["model"]["global_fc.weight"], start["global_fc.weight"])
     assert not torch.equal(ckpt["model"]["head.locator.linear.weight"],
                            start["head.locator.linear.weight"])
+    # Epoch 0 is the head's warm-up: the backbone (weights and statistics) did not move.
+    conv, stats = "backbone.conv1.weight", "backbone.bn1.running_mean"
+    assert torch.equal(ckpt["model"][conv], start[conv])
+    assert torch.equal(ckpt["model"][stats], start[stats])
     assert json.loads((out / "results.json").read_text())["model"] == "glimpse_clouds"
 
     # Only out_dir and the new budget: stage, init, model and data come from the checkpoint.
@@ -135,6 +140,9 @@ def test_stage2_trains_resumes_and_test_only_scores_the_full_model(stage1, data,
     assert resumed["epoch"] == 1 and resumed["config"]["stage"] == "full"
     assert resumed["config"]["init"] == str(init) and _adam_steps(resumed) == {2 * steps}
     assert json.loads((out / "rank_params.json").read_text())["in_sync"]
+    # After the warm-up the backbone trains on both ranks, its stage-1 statistics kept.
+    assert not torch.equal(resumed["model"][conv], start[conv])
+    assert torch.equal(resumed["model"][stats], start[stats])
 
     test = _run(PYTHON + [TRAIN, "--test-only", "--checkpoint", str(out / "best.pt")])
     assert test.returncode == 0, test.stderr[-3000:]
