@@ -31,6 +31,8 @@ ASSIGN_TEMPERATURE_RANGE = (1e-3, 1e3)
 GLIMPSE_LOCATIONS: tuple[str, ...] = ("learned", "random", "oracle")
 # ModelConfig.glimpse_border choices (glimpse_ros/model/glimpse.py).
 GLIMPSE_BORDERS: tuple[str, ...] = ("clamp", "zeros")
+# ModelConfig.glimpse_locator choices (glimpse_ros/model/glimpse.py, map_locator.py).
+GLIMPSE_LOCATORS: tuple[str, ...] = ("map", "context")
 # ModelConfig.glimpse_pooling choices.
 GLIMPSE_POOLINGS: tuple[str, ...] = ("memory", "sum")
 
@@ -71,6 +73,12 @@ class ModelConfig:
     # the edge cell; "zeros" blends with zeros (attenuates the right / bottom 14 % of the crop).
     # Model files written before this field existed load as "zeros" (model/checkpoint.py).
     glimpse_border: str = "clamp"
+    # Where the glimpses come from: "map" (new models) queries the frame's layer4 cells with
+    # [h_g, c_t] and takes the soft arg-max (model/map_locator.py); "context" is the paper's eq. 3
+    # literally, W_l [h_g, c_t], whose c_t is a spatial mean: that locator sees no position and
+    # lost to the global model and to random glimpses in the ablation (docs/ablation). Files
+    # without the field load as "context" (model/checkpoint.py).
+    glimpse_locator: str = "map"
     # Ablation only (paper Table 3, "Global model + sum Glimpses + GRU"): "sum" feeds the sum of
     # the G glimpse vectors to a single worker GRU (num_workers must be 1), no memory or soft
     # assignment. "memory" is the model (§4.2).
@@ -112,6 +120,7 @@ class ModelConfig:
             raise ValueError(f"model.glimpse_locations: {self.glimpse_locations!r} is not one of "
                              f"{', '.join(GLIMPSE_LOCATIONS)}")
         for name, choices in (("glimpse_border", GLIMPSE_BORDERS),
+                              ("glimpse_locator", GLIMPSE_LOCATORS),
                               ("glimpse_pooling", GLIMPSE_POOLINGS)):
             if getattr(self, name) not in choices:
                 raise ValueError(f"model.{name}: {getattr(self, name)!r} is not one of "

@@ -61,6 +61,25 @@ def test_workers_are_independent_and_use_their_own_state() -> None:
                                               workers.cells[1].parameters()))
 
 
+def _reference_locate(head: GlimpseCloudsHead, h: torch.Tensor, c_t: torch.Tensor,
+                      z_map: torch.Tensor) -> torch.Tensor:
+    """One glimpse ``(1, 4)``: eq. 3 (``context``) or the map locator's soft arg-max (``map``),
+    written cell by cell with cell ``(i, j)`` at input pixel ``(32 i, 32 j)``."""
+    loc, hc = head.locator, torch.cat([h, c_t], 1)
+    if head.cfg.glimpse_locator == "context":
+        raw = loc.linear(hc)  # eq. 3
+        return torch.cat([torch.tanh(raw[:, :2]), torch.sigmoid(raw[:, 2:])], 1)
+    query, span = loc.query(hc)[0], head.cfg.crop_size - 1
+    scores, centres = [], []
+    for i in range(z_map.shape[1]):
+        for j in range(z_map.shape[2]):
+            scores.append(loc.key(z_map[:, i, j]) @ query / math.sqrt(loc.key_dim))
+            centres.append([64.0 * j / span - 1, 64.0 * i / span - 1])
+    weights = torch.softmax(torch.stack(scores), 0)  # (h w,)
+    centre = weights @ torch.tensor(centres, dtype=weights.dtype)  # (2,)
+    return torch.cat([centre.unsqueeze(0), torch.sigmoid(loc.scale(hc))], 1)
+
+
 def _reference_head(head: GlimpseCloudsHead, Z: torch.Tensor,  # noqa: N803
                     c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The recurrence of paper eq. 1-12 written independently, one sample at a time.
@@ -86,8 +105,7 @@ def _reference_head(head: GlimpseCloudsHead, Z: torch.Tensor,  # noqa: N803
             locs, feats = [], []
             for _ in range(cfg.num_glimpses):
                 h = omega(torch.cat([z, r_t], 1), h)  # eq. 2
-                raw = head.locator.linear(torch.cat([h, c[b:b + 1, t]], 1))  # eq. 3
-                loc = torch.cat([torch.tanh(raw[:, :2]), torch.sigmoid(raw[:, 2:])], 1)
+                loc = _reference_locate(head, h, c[b:b + 1, t], Z[b, :, t])
                 z = crop(Z[b:b + 1, :, t], loc, (cfg.crop_size, cfg.crop_size)).mean((2, 3))
                 locs.append(loc)
                 feats.append(z)
@@ -116,9 +134,11 @@ def _reference_head(head: GlimpseCloudsHead, Z: torch.Tensor,  # noqa: N803
             torch.stack(assignments).view(*shape, cfg.num_workers, -1))
 
 
-def test_clip_forward_equals_an_independent_recurrence(head: GlimpseCloudsHead) -> None:
+@pytest.mark.parametrize("locator", ["map", "context"])
+def test_clip_forward_equals_an_independent_recurrence(locator: str) -> None:
     """Clip outputs equal eq. 1-12 written independently, over more frames than K."""
-    ref_head = copy.deepcopy(head).double()
+    torch.manual_seed(0)
+    ref_head = GlimpseCloudsHead(dataclasses.replace(CFG, glimpse_locator=locator)).double()
     with torch.no_grad():  # a non-trivial metric, so that a transposed L would show
         noise = torch.randn(CFG.feature_dim, CFG.feature_dim, dtype=torch.float64,
                             generator=torch.Generator().manual_seed(5))
@@ -255,7 +275,8 @@ def test_gradient_reaches_the_location_head_through_the_crop() -> None:
         head.what_where.embed[0].weight.zero_()  # Λ(l) is now a constant
     Z, c = _clip(batch=1, frames=1)  # noqa: N806
     head(Z, c).logits.sum().backward()
-    assert float(head.locator.linear.weight.grad.abs().sum()) > 0
+    for weight in (head.locator.query.weight, head.locator.scale.weight):  # map locator
+        assert float(weight.grad.abs().sum()) > 0
 
 
 def test_glimpse_gru_equals_nn_grucell_on_the_same_weights() -> None:
@@ -301,7 +322,7 @@ def test_full_model_trains_and_inits_its_metric_on_the_meta_device() -> None:
         model = GlimpseClouds(CFG)
     out = model(torch.empty(2, 3, 4, 96, 96, device="meta"))
     (out.logits.sum() + out.pose.sum() + out.glimpses.sum()).backward()
-    assert model.head.locator.linear.weight.grad.device.type == "meta"
+    assert model.head.locator.query.weight.grad.device.type == "meta"
     vectors = model.head(*model.backbone(torch.empty(1, 3, 2, 96, 96, device="meta"))).vectors
     model.head.memory.init_metric(vectors.flatten(0, 2))
     assert model.head.memory.metric.factor.device.type == "meta"

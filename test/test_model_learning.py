@@ -35,7 +35,8 @@ def test_adam_steps_lower_the_loss_and_every_part_gets_a_gradient() -> None:
                        if not name.startswith("global_fc.")
                        and (p.grad is None or float(p.grad.abs().sum()) == 0.0)]
             assert missing == []
-            assert float(model.head.locator.linear.weight.grad.abs().sum()) > 0
+            assert float(model.head.locator.query.weight.grad.abs().sum()) > 0
+            assert float(model.head.locator.key.weight.grad.abs().sum()) > 0
             assert float(model.head.memory.metric.factor.grad.abs().sum()) > 0
             assert float(model.head.memory.initial_logits.grad.abs().sum()) > 0
             assert all(p.grad is None for p in model.global_fc.parameters())

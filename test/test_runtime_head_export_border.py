@@ -20,7 +20,8 @@ from glimpse_ros.runtime import head_graph as hg
 from glimpse_ros.runtime.export.head import export_head
 from glimpse_ros.runtime.head_engine import HeadStepEngine
 
-CFG = ModelConfig.small(num_classes=5, crop_size=96, memory_slots=3)   # 3x3 layer4 map
+# 3x3 layer4 map; the paper's locator, whose bias places the glimpses on the borders here.
+CFG = ModelConfig.small(num_classes=5, crop_size=96, memory_slots=3, glimpse_locator="context")
 BACKENDS = ["onnxruntime", "openvino"]
 
 

@@ -30,7 +30,7 @@ FORMAT = "glimpse_ros/1"
 # ModelConfig fields added after model files were first written, with the value that reproduces
 # what a file without the field computed. A missing key otherwise takes the dataclass default,
 # which is what new models get (the training YAML files follow the defaults, these files do not).
-LEGACY_MODEL_FIELDS = {"glimpse_border": "zeros"}
+LEGACY_MODEL_FIELDS = {"glimpse_border": "zeros", "glimpse_locator": "context"}
 
 
 @dataclass

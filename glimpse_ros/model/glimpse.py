@@ -230,12 +230,17 @@ class GlimpseLocator(nn.Module):
         self.context_dim = context_dim
         self.linear = nn.Linear(hidden_dim + context_dim, 4)
 
-    def forward(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    def frame(self, z_t: torch.Tensor, input_size: tuple[int, int]) -> None:
+        """Per-frame part of the head: none (eq. 3 does not read the map; see ``map_locator``)."""
+        return None
+
+    def forward(self, h: torch.Tensor, c: torch.Tensor, frame: None = None) -> torch.Tensor:
         """Predict one glimpse per sample.
 
         Args:
             h: ``(B, Hg)`` glimpse-GRU hidden state.
             c: ``(B, Dc)`` frame context vector.
+            frame: ``frame(...)``'s ``None`` (the interface of ``MapLocator``).
 
         Returns:
             ``(B, 4)`` glimpse ``[x, y, sx, sy]``.

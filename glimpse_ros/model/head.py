@@ -3,7 +3,9 @@
 One frame ``t`` (``step``):
 
 1. ``r_t = Σ_c r_{t-1,c}`` (eq. 7, the workers' global state).
-2. For ``g = 1..G``: ``h = Ω(h, [z_{g-1}, r_t])`` (eq. 2), ``l_g = W_l [h, c_t]`` (eq. 3),
+2. For ``g = 1..G``: ``h = Ω(h, [z_{g-1}, r_t])`` (eq. 2), ``l_g = W_l [h, c_t]`` (eq. 3; or,
+   with ``glimpse_locator: map``, a soft arg-max over ``Z_t``'s cells queried by ``[h, c_t]``,
+   ``map_locator.py``),
    ``z_g = GAP(crop(Z_t, l_g))`` (eq. 1, 4; ``l_g`` in input-crop coordinates, mapped onto
    ``Z_t`` through the backbone's receptive fields, see ``glimpse.py``); then
    ``v_g = z_g ⊙ Λ(l_g)`` (eq. 5) for all ``g`` at once. ``h`` and ``z_{g-1}`` run across frames
@@ -30,6 +32,7 @@ from torch import nn
 from glimpse_ros.config import ModelConfig
 from glimpse_ros.model.glimpse import GlimpseLocator, glimpse_features, random_glimpses
 from glimpse_ros.model.glimpse_rnn import GlimpseRNN
+from glimpse_ros.model.map_locator import MapLocator
 from glimpse_ros.model.memory import ExternalMemory
 from glimpse_ros.model.state import HeadOutput, HeadState, StepOutput
 from glimpse_ros.model.where import WhatWhere
@@ -50,7 +53,12 @@ class GlimpseCloudsHead(nn.Module):
         self.num_workers = cfg.num_workers
         # Ω runs over glimpses; its input is [z_{g-1}, r_t] (an nn.GRUCell, see glimpse_rnn.py).
         self.glimpse_rnn = GlimpseRNN(cfg.feature_dim, cfg.worker_hidden, cfg.glimpse_hidden)
-        self.locator = GlimpseLocator(cfg.glimpse_hidden, cfg.context_dim)
+        # Eq. 3 on [h, c_t] ("context"), or a soft arg-max over the layer4 map ("map").
+        self.locator: GlimpseLocator | MapLocator
+        if cfg.glimpse_locator == "map":
+            self.locator = MapLocator(cfg.feature_dim, cfg.glimpse_hidden, cfg.context_dim)
+        else:
+            self.locator = GlimpseLocator(cfg.glimpse_hidden, cfg.context_dim)
         # Ablation switch (ModelConfig.glimpse_locations): the locator stays (same weights layout)
         # but its output is replaced by random boxes from this generator.
         self.random_locations: Optional[torch.Generator] = None
@@ -139,9 +147,10 @@ class GlimpseCloudsHead(nn.Module):
             raise ValueError(f"given glimpses must be ({z_t.shape[0]}, {self.num_glimpses}, 4), "
                              f"got {tuple(given.shape)}")
         glimpses, features = [], []
+        frame = self.locator.frame(z_t, size)  # the map locator's keys, once per frame
         for g in range(self.num_glimpses):
             h = self.glimpse_rnn.cell(z, h, gates)  # (B, Hg): Ω(h, [z, r_t])
-            loc = self.locator(h, c_t)  # (B, 4)
+            loc = self.locator(h, c_t, frame)  # (B, 4)
             if self.random_locations is not None:
                 loc = random_glimpses(loc.shape[0], self.random_locations).to(loc)  # (B, 4)
             elif given is not None:

@@ -7,7 +7,10 @@ stage-1 checkpoint for the same number of epochs, with the same data, learning r
 backbone's batch-norm statistics stay those of stage 1, ``freeze_backbone_bn``):
 
 - ``global``: the global model alone, stage 1 continued (L_D + L_P);
-- ``full``: Glimpse Clouds end to end (L_D + L_P + L_G);
+- ``full``: Glimpse Clouds end to end (L_D + L_P + L_G), glimpses placed by the map locator
+  (``model.glimpse_locator: map``, ``glimpse_ros/model/map_locator.py``);
+- ``context``: the full model with the paper's location head, eq. 3 on ``[h_g, c_t]`` only
+  (``model.glimpse_locator=context``);
 - ``no_lg``: the full model without the glimpse loss (``loss.glimpse=0``);
 - ``random``: the full model with uniform random glimpse locations (``model.glimpse_locations``);
 - ``c1``: the full model with one worker (``model.num_workers=1``);
@@ -62,6 +65,9 @@ ARMS: tuple[Arm, ...] = (
         {"cs": 85.5, "cv": 92.1}, "Table 3, global model, L_D+L_P", head=False),
     Arm("full", "Glimpse Clouds (full)", "L_D+L_P+L_G", ("stage=full",),
         {"cs": 86.6, "cv": 93.2}, "Table 3, Glimpse Clouds, L_D+L_P+L_G"),
+    Arm("context", "full, the paper's locator (eq. 3 on [h, c_t], no map)", "L_D+L_P+L_G",
+        ("stage=full", "model.glimpse_locator=context"), {},
+        "the paper's model as written (Table 3's number is the full row's)"),
     Arm("same_lr", "full, earlier recipe (one rate, no warm-up, batch statistics)",
         "L_D+L_P+L_G",
         ("stage=full", "optim.head_lr=0", "optim.head_warmup_epochs=0",

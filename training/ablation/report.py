@@ -18,7 +18,7 @@ from training.ablation.arms import ARMS, arm_by_key
 from training.ablation.curves import curve_table
 
 # The paper's claims on these rows (sign of full minus arm), Tables 3-4.
-SIGN_CHECKS = ("global", "no_lg", "random", "sum_gru")
+SIGN_CHECKS = ("global", "no_lg", "random", "context", "sum_gru")
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
