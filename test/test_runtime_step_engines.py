@@ -42,7 +42,8 @@ def frames():
 def test_step_export_has_state_inputs_and_outputs(backbone, onnx_path):
     """Inputs frame, fresh, state_in_i; outputs Z, c, state_out_i; one state per conv2."""
     model = onnx.load(str(onnx_path))
-    n = len(backbone.blocks())
+    n = len(backbone.state_shapes(1, 64, 64))
+    assert n == 2 * len(backbone.blocks())  # kt - 1 = 2 partial sums per temporal conv
     assert [i.name for i in model.graph.input] == (
         ["frame", "fresh"] + [f"state_in_{i}" for i in range(n)])
     assert [o.name for o in model.graph.output] == (
@@ -130,7 +131,10 @@ def test_openvino_held_state_equals_the_explicit_state_engine(onnx_path, frames)
             handle = state = None
         z, c, handle = held.step(frame, handle)
         z_ref, c_ref, state = explicit.step(frame, state)
-        assert np.array_equal(z, z_ref) and np.array_equal(c, c_ref), t
+        # Same arithmetic; with fresh a constant OpenVINO may fuse the adds into the convs in
+        # another order (differences ~1e-7 measured), so float tolerance, not bit equality.
+        np.testing.assert_allclose(z, z_ref, rtol=1e-5, atol=1e-6, err_msg=str(t))
+        np.testing.assert_allclose(c, c_ref, rtol=1e-5, atol=1e-6, err_msg=str(t))
     # The outputs are copies: the next step does not change what an earlier one returned.
     z_kept = z.copy()
     held.step(frames[0], handle)

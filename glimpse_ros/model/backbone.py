@@ -15,7 +15,7 @@ stepping frames from a fresh state equals the clip forward on the same frames.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -84,8 +84,9 @@ class Bottleneck3d(nn.Module):
         out = self.bn3(self.conv3(out))
         return self.relu(out + identity)
 
-    def step(self, x: torch.Tensor, state: Optional[torch.Tensor],
-             fresh: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(self, x: torch.Tensor, state: Optional[Sequence[torch.Tensor]],
+             fresh: Optional[torch.Tensor] = None
+             ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """One frame (B, inplanes, H, W) -> (B, 4*planes, H/s, W/s) and conv2's new state.
 
         The layers run as 2D operators on 4D tensors (:mod:`glimpse_ros.model.frame_ops`).
@@ -105,8 +106,9 @@ class BackboneState:
 
     Attributes:
         buffers: per temporal conv (``conv2`` of every block, in network order), what its last
-            ``kt - 1`` input frames contribute to its next ``kt - 1`` outputs: partial sums
-            ``(B, (kt-1) Cout, H_out, W_out)`` (``TimePaddedConv3d.step``).
+            ``kt - 1`` input frames contribute to its next ``kt - 1`` outputs: ``kt - 1`` partial
+            sums ``(B, Cout, H_out, W_out)`` each (``TimePaddedConv3d.step``), flattened in
+            that order (ResNet-50: 16 convs, 32 tensors).
     """
 
     buffers: tuple[torch.Tensor, ...]
@@ -167,25 +169,32 @@ class InflatedResNet(nn.Module):
         """Every bottleneck block in network order (the order of ``BackboneState.buffers``)."""
         return [m for m in self.modules() if isinstance(m, Bottleneck3d)]
 
-    def state_shapes(self, batch: int, height: int, width: int) -> list[tuple[int, ...]]:
-        """Shapes of ``BackboneState.buffers`` for frames of ``height x width`` pixels."""
+    def _conv2_sizes(self, height: int, width: int) -> list[tuple[int, int]]:
+        """``(h, w)`` at the output of every block's conv2 for ``height x width`` frames."""
         def down(n: int, kernel: int, stride: int, pad: int) -> int:
             return (n + 2 * pad - kernel) // stride + 1
 
         # Stem conv (k7 s2 p3) then max-pool (k3 s2 p1), as STEM_* and POOL_*.
         h = down(down(height, 7, 2, 3), 3, 2, 1)
         w = down(down(width, 7, 2, 3), 3, 2, 1)
-        shapes = []
+        sizes = []
         for block in self.blocks():
             conv = block.conv2
             h, w = down(h, 3, conv.stride[1], 1), down(w, 3, conv.stride[2], 1)
-            shapes.append((batch, conv.out_channels * conv.state_frames, h, w))  # at its output
+            sizes.append((h, w))
+        return sizes
+
+    def state_shapes(self, batch: int, height: int, width: int) -> list[tuple[int, ...]]:
+        """Shapes of ``BackboneState.buffers`` for frames of ``height x width`` pixels."""
+        shapes = []
+        for block, (h, w) in zip(self.blocks(), self._conv2_sizes(height, width)):
+            conv = block.conv2
+            shapes += [(batch, conv.out_channels, h, w)] * conv.state_frames  # at its output
         return shapes
 
     def feature_size(self, height: int, width: int) -> tuple[int, int]:
         """``(h, w)`` of the layer4 map Z for frames of ``height x width`` pixels."""
-        *_, (_, _, h, w) = self.state_shapes(1, height, width)  # output of the last conv2
-        return h, w  # the last block's conv3 and shortcut keep its size
+        return self._conv2_sizes(height, width)[-1]  # the last block's conv3, shortcut keep it
 
     def step(self, frame: torch.Tensor, state: Optional[BackboneState] = None
              ) -> tuple[torch.Tensor, torch.Tensor, BackboneState]:
@@ -209,23 +218,23 @@ class InflatedResNet(nn.Module):
                              "temporal_padding: causal, or the clip forward")
         if frame.dim() != 4 or frame.shape[1] != 3:
             raise ValueError(f"frame: expected (B, 3, H, W), got {tuple(frame.shape)}")
-        n = len(self.blocks())
-        buffers = [None] * n if state is None else list(state.buffers)
-        if state is not None and (len(buffers) != n or buffers[0].shape[0] != frame.shape[0]):
+        n = sum(block.conv2.state_frames for block in self.blocks())
+        buffers = None if state is None else list(state.buffers)
+        if buffers is not None and (len(buffers) != n or buffers[0].shape[0] != frame.shape[0]):
             raise ValueError(f"state: {len(buffers)} buffers of batch {buffers[0].shape[0]}, "
                              f"expected {n} of the frame's batch {frame.shape[0]}")
         z, c, new = self.step_buffers(frame, buffers)
         return z, c, BackboneState(tuple(new))
 
-    def step_buffers(self, frame: torch.Tensor, buffers: list[Optional[torch.Tensor]],
+    def step_buffers(self, frame: torch.Tensor, buffers: Optional[list[torch.Tensor]],
                      fresh: Optional[torch.Tensor] = None
                      ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         """Tensor-only core of :meth:`step` (no checks; traced for the ONNX export).
 
         Args:
             frame: ``(B, 3, H, W)``.
-            buffers: one ``(B, (kt-1) Cout, h, w)`` tensor of partial sums (or None = fresh) per
-                block.
+            buffers: ``BackboneState.buffers`` (``kt - 1`` partial sums ``(B, Cout, h, w)`` per
+                block, flattened), or None at the start of a sequence.
             fresh: optional ``(B,)`` bool; rows where a sequence starts ignore their buffers.
 
         Returns:
@@ -238,8 +247,10 @@ class InflatedResNet(nn.Module):
         f3 = x
         for name in STAGES:
             for block in getattr(self, name):
-                x, buf = block.step(x, buffers[len(new)], fresh)
-                new.append(buf)
+                k = block.conv2.state_frames
+                own = None if buffers is None else buffers[len(new):len(new) + k]
+                x, buf = block.step(x, own, fresh)
+                new.extend(buf)
             if name == "layer3":
                 f3 = x                                          # (B, 16w, H/16, W/16)
         c = f3.mean(dim=(2, 3))                                 # (B, 16w)

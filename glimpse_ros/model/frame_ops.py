@@ -13,11 +13,14 @@ OpenVINO convert every activation from its channels-last conv layout to the plai
 back (``Reorder`` layers: 17.6 of 119 ms of the ResNet-50 bf16 step at 224², one Zen 4 thread,
 against 0.1 ms in the clip); with 4D tensors throughout the step costs about a clip / 8 in bf16.
 
-A temporal conv (``kt x kh x kw``) applies its ``kt`` taps to the new frame in one conv2d with
-``kt · Cout`` outputs (:func:`conv_taps`); the step keeps partial sums of the taps already applied
-to earlier frames rather than the frames themselves (``TimePaddedConv3d.step``): no window is
-concatenated and sliced every frame (with int8 convolutions that bookkeeping was 1.51x a clip / 8
-against 1.34x with partial sums, one thread).
+A temporal conv (``kt x kh x kw``) applies each of its ``kt`` taps to the new frame as its own
+conv2d (:func:`conv_taps`); the step keeps partial sums of the taps already applied to earlier
+frames rather than the frames themselves (``TimePaddedConv3d.step``): no window is concatenated
+and sliced every frame (with int8 convolutions that bookkeeping was 1.51x a clip / 8 against 1.34x
+with partial sums, one thread). One conv2d with ``kt · Cout`` outputs split into the taps did the
+same arithmetic, but OpenVINO runs the channel split as a reference kernel behind layout
+conversions (int8 ResNet-50 step at 224², 2 Zen 4 threads, per-layer counters: split 2.2 ms and
+27 reorders 2.0 ms of a 30.2 ms frame).
 """
 
 from __future__ import annotations
@@ -43,19 +46,8 @@ def conv_frame(conv: nn.Conv3d, x: torch.Tensor) -> torch.Tensor:
                     conv.dilation[1:], conv.groups)  # (B, Cout, H', W')
 
 
-def tap_weight(conv: nn.Conv3d) -> torch.Tensor:
-    """The conv2d weight applying every temporal tap of a ``kt x kh x kw`` Conv3d to one frame.
-
-    Returns:
-        ``(kt * Cout, Cin, kh, kw)``: output block ``k`` (channels ``[k Cout, (k + 1) Cout)``)
-        is tap ``kt - 1 - k``, newest tap (the one that meets the current frame) first.
-    """
-    kt = conv.weight.shape[2]
-    return torch.cat([conv.weight[:, :, kt - 1 - k] for k in range(kt)], dim=0)
-
-
 def conv_taps(conv: nn.Conv3d, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Apply each temporal tap of a ``kt x kh x kw`` Conv3d to one frame, in one conv2d.
+    """Apply each temporal tap of a ``kt x kh x kw`` Conv3d to one frame, one conv2d per tap.
 
     Args:
         conv: the 3D conv (no temporal padding or stride, one group, no bias).
@@ -70,9 +62,10 @@ def conv_taps(conv: nn.Conv3d, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
             or conv.bias is not None:
         raise ValueError(f"conv_taps needs one frame of {cin} channels and a plain conv without "
                          f"bias, got {tuple(x.shape)}")
-    y = F.conv2d(x, tap_weight(conv), None, conv.stride[1:], conv.padding[1:],
-                 conv.dilation[1:])                               # (B, kt * Cout, H', W')
-    return tuple(y.split(cout, dim=1))
+    # Tap k meets the frame k frames after it: weight slice kt - 1 - k, newest tap first.
+    return tuple(F.conv2d(x, conv.weight[:, :, kt - 1 - k], None, conv.stride[1:],
+                          conv.padding[1:], conv.dilation[1:])   # (B, Cout, H', W')
+                 for k in range(kt))
 
 
 def pool_frame(pool: nn.MaxPool3d, x: torch.Tensor) -> torch.Tensor:
@@ -97,4 +90,4 @@ def bn_frame(bn: nn.BatchNorm3d, x: torch.Tensor) -> torch.Tensor:
                         bn.eps)
 
 
-__all__ = ["bn_frame", "conv_frame", "conv_taps", "pool_frame", "tap_weight"]
+__all__ = ["bn_frame", "conv_frame", "conv_taps", "pool_frame"]

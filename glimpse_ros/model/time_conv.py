@@ -10,7 +10,7 @@ contribute as explicit state, kept as partial sums of its taps
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 from torch import nn
@@ -78,43 +78,52 @@ class TimePaddedConv3d(nn.Conv3d):
                           dim=2)  # (B, Cin, T+2p, H, W)
         return super().forward(x)
 
-    def step(self, x: torch.Tensor, state: Optional[torch.Tensor],
-             fresh: Optional[torch.Tensor] = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def step(self, x: torch.Tensor, state: Optional[Sequence[torch.Tensor]],
+             fresh: Optional[torch.Tensor] = None
+             ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """Convolve one frame of a causal conv (4D tensors, :mod:`~glimpse_ros.model.frame_ops`).
 
         The state holds partial sums, not frames: ``S_j`` (``j = 1 .. kt-1``) is what the frames
         seen so far contribute to the output ``j`` frames ahead. With the taps ``y_τ`` of the new
-        frame (``τ = kt - 1`` is the newest tap), output ``= y_{kt-1} + S_1`` and the new
-        ``S_j = y_{kt-1-j} + S_{j+1}`` (``S_kt = 0``). At a sequence start the padding frames
-        are copies of the first frame (``replicate``: ``S_j = Σ_{τ <= kt-1-j} y_τ``) or zeros.
+        frame (``τ = 0`` is the newest tap, the one that meets this frame), output
+        ``= y_0 + S_1`` and the new ``S_j = y_j + S_{j+1}`` (``S_kt = 0``). At a sequence start
+        the padding frames are copies of the first frame (``replicate``:
+        ``S_j = Σ_{τ >= j} y_τ``) or zeros. Each ``S_j`` is its own tensor: an exported graph
+        then neither splits nor concatenates the state every frame.
 
         Args:
             x: ``(B, Cin, H, W)`` the new input frame.
-            state: ``(B, (kt-1) Cout, H/s, W/s)``: ``S_1 .. S_{kt-1}`` along the channels; None
-                at the start of a sequence.
+            state: ``kt - 1`` tensors ``(B, Cout, H/s, W/s)``, ``S_1 .. S_{kt-1}``; None at the
+                start of a sequence.
             fresh: optional ``(B,)`` bool: rows where a sequence starts (their ``state`` is
-                ignored); lets a traced graph take a state tensor at every call.
+                ignored); lets a traced graph take a state at every call.
 
         Returns:
-            ``(y (B, Cout, H/s, W/s), new_state (B, (kt-1) Cout, H/s, W/s))``.
+            ``(y (B, Cout, H/s, W/s), new_state)``, ``new_state`` ``kt - 1`` tensors like
+            ``state``.
         """
         if not self.causal:
             raise ValueError("only a causal conv can step (temporal_padding: causal)")
         taps = conv_taps(self, x)  # kt x (B, Cout, H', W'), newest tap first
         kt = len(taps)
-        if kt == 1:  # no temporal extent: nothing to carry (an empty state keeps the contract)
-            return taps[0], taps[0][:, :0]
-        if self.replicate:  # the first frame repeated before the sequence
-            fill = torch.cat([_total(taps[j:]) for j in range(1, kt)], dim=1)
-        else:
-            fill = torch.zeros_like(taps[0]).repeat(1, kt - 1, 1, 1)
+        if kt == 1:  # no temporal extent: nothing to carry
+            return taps[0], ()
+        if state is not None and len(state) != kt - 1:
+            raise ValueError(f"state: {len(state)} partial sums, expected {kt - 1}")
+        if state is None or fresh is not None:
+            if self.replicate:  # the first frame repeated before the sequence
+                fill = [_total(taps[j:]) for j in range(1, kt)]
+            else:
+                fill = [torch.zeros_like(taps[0]) for _ in range(1, kt)]
         if state is None:
-            state = fill
+            partial = fill
         elif fresh is not None:
-            state = torch.where(fresh.view(-1, 1, 1, 1), fill, state)
-        partial = state.split(taps[0].shape[1], dim=1)  # S_1 .. S_{kt-1}
-        new = [taps[j] + partial[j] for j in range(1, kt - 1)] + [taps[kt - 1]]
-        return taps[0] + partial[0], torch.cat(new, dim=1)
+            rows = fresh.view(-1, 1, 1, 1)
+            partial = [torch.where(rows, f, s) for f, s in zip(fill, state)]
+        else:
+            partial = list(state)
+        new = tuple([taps[j] + partial[j] for j in range(1, kt - 1)] + [taps[kt - 1]])
+        return taps[0] + partial[0], new
 
 
 __all__ = ["TimePaddedConv3d"]

@@ -31,7 +31,9 @@ from glimpse_ros.runtime.model_files import cache_root, file_sha256
 LOG = logging.getLogger("glimpse_ros.runtime")
 
 # Bump when calibration or quantisation settings change, so cached models are not reused.
-INT8_VERSION = 2  # 2: the step's state arithmetic left in float (state_ops)
+# 2: the step's state arithmetic left in float (state_ops); 3: found from the state inputs and
+# outputs (step export 4 has no splits).
+INT8_VERSION = 3
 CALIBRATION_SEED = 7031
 CALIBRATION_CLIPS = 12
 
@@ -62,25 +64,32 @@ def state_ops(model: Any) -> list[str]:
     """Names of the step graph's state arithmetic, which int8 quantisation must leave in float.
 
     The causal step keeps partial sums of each temporal conv's taps
-    (``TimePaddedConv3d.step``): the conv's output is split into its taps, which are added to
-    the split state, and the fresh-sequence fill is selected with ``Where``. Quantising the
-    inputs of those adds and splits rounds the running sums every frame (top-1 agreement with
+    (``TimePaddedConv3d.step``): each tap's conv output is added to a stored partial sum (a state
+    input, or the fresh-sequence fill chosen with ``Where``), and the fill itself sums taps.
+    Quantising the inputs of those adds rounds the running sums every frame (top-1 agreement with
     fp32 on the demo model 97.0 %, against 98.8 % with them left in float); leaving every
     ``Add`` in float instead also un-quantises the residual adds (12 % slower step).
 
     Returns:
-        Friendly names of the ``Split`` / ``VariadicSplit`` / ``Select`` (ONNX ``Where``) ops and
-        of the ``Add`` ops fed by a split.
+        Friendly names of the ``Select`` (ONNX ``Where``) ops and of the ``Add`` ops that read a
+        state input or a ``Select``, feed a ``Select``, or produce a state output.
     """
+    def state_input(node: Any) -> bool:
+        return node.get_type_name() == "Parameter" and any(
+            n.startswith("state_in_") for n in node.output(0).get_names())
+
     names = []
-    splits = ("Split", "VariadicSplit")
     for op in model.get_ops():
         kind = op.get_type_name()
-        if kind in splits + ("Select",):
+        if kind == "Select":
             names.append(op.get_friendly_name())
-        elif kind == "Add" and any(i.get_source_output().get_node().get_type_name() in splits
-                                   for i in op.inputs()):
-            names.append(op.get_friendly_name())
+        elif kind == "Add":
+            sources = [i.get_source_output().get_node() for i in op.inputs()]
+            targets = [t.get_node() for t in op.output(0).get_target_inputs()]
+            if (any(state_input(n) or n.get_type_name() == "Select" for n in sources)
+                    or any(t.get_type_name() == "Select" for t in targets)
+                    or any(n.startswith("state_out_") for n in op.output(0).get_names())):
+                names.append(op.get_friendly_name())
     return names
 
 

@@ -18,7 +18,9 @@ variables; the *starting* copy (``fresh = 1``, state inputs ignored) runs a sequ
 and its state outputs are loaded into the continuing copy's variables. Profiled on the int8
 ResNet-50 step at 224² (2 Zen 4 threads, OpenVINO per-layer counters): 26.3 -> 25.0 ms per
 frame, 16 of the 32 concatenations and 16 reorders gone. The cost is a second compiled copy of the
-weights (int8 ResNet-50: 46 MB).
+weights (int8 ResNet-50: 46 MB). With ``fresh`` a constant the plugin may fuse the state adds
+into the convolutions in another order: outputs agree with the explicit-state graph to float
+rounding (~1e-7), no longer bit for bit.
 
 The price is the state contract. Explicit-state engines return states that are values
 (:mod:`glimpse_ros.runtime.engine`); here the state is the request's, and :meth:`step` returns a

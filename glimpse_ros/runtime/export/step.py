@@ -4,13 +4,16 @@ Graph (opset 17, batch axis ``B`` dynamic, frame size fixed at export):
 
 - inputs: ``frame (B, 3, H, W)``; ``fresh (B,)`` float32, 1 where a sequence starts (that row's
   state inputs are ignored, the convs fill their history from the frame as the clip forward
-  does); ``state_in_i (B, (kt-1) Cout_i, h_i, w_i)`` (partial sums of the conv's taps over its
-  last input frames, ``TimePaddedConv3d.step``) for every temporal conv ``i`` in network order
-  (``InflatedResNet.state_shapes``).
+  does); ``state_in_i (B, Cout, h, w)``, one per partial sum of a temporal conv's taps over its
+  last input frames (``TimePaddedConv3d.step``: ``kt - 1`` per conv, in network order,
+  ``InflatedResNet.state_shapes``; ResNet-50: 32).
 - outputs: ``Z (B, Dz, H/32, W/32)``, ``c (B, Dc)``, ``state_out_i`` shaped as ``state_in_i``.
 
 ``fresh`` is a float rather than a bool input because every engine (TensorRT included) takes
-float inputs. The graph is a plain chain of convolutions plus one ``Where`` per temporal conv.
+float inputs. The graph is a plain chain of convolutions plus one ``Where`` per partial sum.
+Versions: 3 kept a conv's partial sums in one tensor and applied its taps in one convolution
+(split and concatenated every frame); 4 keeps them apart and applies each tap as its own
+convolution.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ LOG = logging.getLogger("glimpse_ros.runtime")
 
 # Bump when the step export changes (names, axes, opset), so cached files are not reused.
 # 2: per-frame layers exported as 2D operators (model/frame_ops.py); 3: 4D tensors throughout,
-# states as partial sums of the temporal convs' taps.
-STEP_EXPORT_VERSION = 3
+# states as partial sums of the temporal convs' taps; 4: one tensor per partial sum, one conv
+# per tap.
+STEP_EXPORT_VERSION = 4
 
 
 class StepGraph(nn.Module):
