@@ -1,8 +1,9 @@
-"""The shipped demo model keeps computing what it computed before ``glimpse_border`` existed.
+"""An old model file keeps computing what it computed before ``glimpse_border`` existed.
 
-Its file (written before the field) stores no ``glimpse_border``; the loader reads it as
-``zeros`` (``checkpoint.LEGACY_MODEL_FIELDS``). The reference numbers below were computed with
-the code before the field was added (commit 3467aee, the demo model file unchanged since): the
+The file is the demo model shipped until 2026-12-06 (``test/data/legacy_demo_model.safetensors``,
+commit ac0f575), written before ``glimpse_border`` and ``glimpse_locator`` existed; the loader
+reads it as ``zeros`` and ``context`` (``checkpoint.LEGACY_MODEL_FIELDS``). The reference numbers
+below were computed with the code before the border field was added (commit 3467aee): the
 clip forward of a seeded noise clip, and the head on that clip's features with the context scaled
 by +5 / -5, which drives the glimpses past the first / last layer4 cell centres (top-left and
 bottom-right), where the border rule matters.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -19,7 +21,6 @@ from safetensors.torch import load_file, save_file
 
 from glimpse_ros.model.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from glimpse_ros.model.glimpse_clouds import GlimpseClouds
-from glimpse_ros.runtime.model_files import resolve_model_path
 
 CLIP_LOGITS = [3.4845, -1.3516, 3.5343, -2.7646, -1.6394, -2.166, -1.0034, -0.3114, 5.8149]
 HEAD = {  # context scale -> (logits, glimpse of frame 7, glimpse 0)
@@ -28,13 +29,14 @@ HEAD = {  # context scale -> (logits, glimpse of frame 7, glimpse 0)
     -5.0: ([3.4106, -2.36, 4.8871, -1.928, -1.1826, -1.4995, -0.5065, -0.3539, 4.4439],
            [0.8674, 0.7161, 0.9258, 0.3207]),
 }
+LEGACY = Path(__file__).resolve().parent / "data" / "legacy_demo_model.safetensors"
 TOL = 2e-4  # the references are rounded to 4 decimals; float32 kernels differ by ~1e-6
 
 
 @pytest.fixture(scope="module")
 def demo():
-    """The demo model as shipped, and a seeded noise clip."""
-    loaded = load_checkpoint(resolve_model_path(""))
+    """The old demo model, and a seeded noise clip."""
+    loaded = load_checkpoint(LEGACY)
     x = torch.randn(1, 3, 8, 112, 112, generator=torch.Generator().manual_seed(19))
     return loaded, x
 
@@ -46,10 +48,12 @@ def _clamped(loaded) -> GlimpseClouds:
 
 
 def test_demo_file_has_no_border_field_and_loads_as_zeros(demo) -> None:
-    """The stored config predates the field; the loaded one says zeros."""
+    """The stored config predates the fields; the loaded one says zeros and context."""
     loaded, _ = demo
-    assert "glimpse_border" not in read_metadata(resolve_model_path(""))["model_config"]
+    stored = read_metadata(LEGACY)["model_config"]
+    assert "glimpse_border" not in stored and "glimpse_locator" not in stored
     assert loaded.config.glimpse_border == "zeros"
+    assert loaded.config.glimpse_locator == "context"
 
 
 @torch.no_grad()
@@ -82,6 +86,7 @@ def test_new_files_store_the_field_and_round_trip(demo, tmp_path) -> None:
     loaded, _ = demo
     path = save_checkpoint(tmp_path / "clamp.safetensors", _clamped(loaded), loaded.labels)
     assert read_metadata(path)["model_config"]["glimpse_border"] == "clamp"
+    assert read_metadata(path)["model_config"]["glimpse_locator"] == "context"
     assert load_checkpoint(path).config.glimpse_border == "clamp"
     # An explicit "zeros" in an old-style file is honoured too, and a typo names the field.
     meta = dict(read_metadata(path))

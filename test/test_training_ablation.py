@@ -63,7 +63,8 @@ def test_quick_writes_json_markdown_and_png(quick):
                 assert math.isfinite(row[f"{part}_mean"]) and 0 <= row[f"{part}_mean"] <= 100
     arms = len(ARM_KEYS)
     assert len(report["runs"]) == 2 * (1 + arms) and set(report["sign_checks"]) == {
-        "full_vs_global", "full_vs_no_lg", "full_vs_random", "full_vs_sum_gru"}
+        "full_vs_global", "full_vs_no_lg", "full_vs_random", "full_vs_context",
+        "full_vs_sum_gru"}
     assert all(math.isfinite(r["seconds"]) for r in report["runs"].values())
     # Learning curves: one epoch of stage 1 and two of every arm in --quick, train and
     # validation accuracy recorded.
@@ -80,7 +81,7 @@ def test_quick_writes_json_markdown_and_png(quick):
     md = (out / "ablation.md").read_text()
     table = [ln for ln in md.splitlines() if ln.startswith("| ")]
     # header, arms, claims header, claims, curves header, curve rows
-    assert len(table) == 1 + arms + 1 + 4 + 1 + arms
+    assert len(table) == 1 + arms + 1 + 5 + 1 + arms
     for key, value in PAPER.items():
         assert f"| {value} |" in md, key
     for name in ("placement.png", "curves.png"):
@@ -114,6 +115,8 @@ def test_each_arm_trains_what_it_claims(quick):
                 "sum" if arm == "sum_gru" else "memory")
             assert c["model"].get("global_fusion", False) == (arm == "global_glimpses")
             assert c["freeze_backbone"] == (arm == "frozen")
+            assert c["model"].get("glimpse_locator", "map") == (
+                "context" if arm == "context" else "map")
         assert cfg["random"]["model"]["glimpse_seed"] == seed
 
 
