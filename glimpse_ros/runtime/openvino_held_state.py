@@ -5,8 +5,8 @@ and out as graph tensors: 16 tensors for ResNet-50 (11 MB at 224² as partial su
 input frames of export v2). Fed from numpy and copied back out every frame they made the bf16
 step (5D step graph of export v2) 1.35x its clip / T on one Zen 4 thread (clip / 8 82 ms, step
 110 ms). OpenVINO's
-make-stateful transformation turns each ``state_in_i`` / ``state_out_i`` pair into a variable
-(``ReadValue`` / ``Assign``) that lives in the infer request: nothing crosses the API but the
+make-stateful transformation (here :func:`make_stateful`) turns each ``state_in_i`` /
+``state_out_i`` pair into a variable (``ReadValue`` / ``Assign``) that lives in the infer request: nothing crosses the API but the
 frame and ``Z``, ``c`` (same run: 91 ms, 1.11x; results bit-identical to the explicit-state
 graph). docs/measurements.md has the numbers with the 4D step graph of export v3.
 
@@ -98,8 +98,6 @@ class OpenVinoHeldStateStepEngine(_OpenVinoBase):
 
     def _compile(self, shape: tuple[int, ...]) -> None:
         """Static shapes for a ``shape`` frame; compile the starting and continuing copies."""
-        from openvino._offline_transformations import apply_make_stateful_transformation
-
         from glimpse_ros.runtime.step_graph import state_input_names, state_output_names
 
         if self.shape is not None:
@@ -110,8 +108,7 @@ class OpenVinoHeldStateStepEngine(_OpenVinoBase):
         for port in start.inputs[1:]:  # state inputs, ignored with fresh = 1: zeros, not garbage
             self._start.get_tensor(port).data[...] = 0.0
         model = self._fixed(shape, 0.0)
-        apply_make_stateful_transformation(
-            model, dict(zip(state_input_names(self._n), state_output_names(self._n))))
+        make_stateful(model, dict(zip(state_input_names(self._n), state_output_names(self._n))))
         self._compiled = self.core.compile_model(model, "CPU", self.config)
         self._request = self._compiled.create_infer_request()
         # The variables in state order, and the starting copy's state outputs that fill them.
@@ -159,8 +156,51 @@ class OpenVinoHeldStateStepEngine(_OpenVinoBase):
         return z.copy(), c.copy(), self._latest
 
 
+def make_stateful(model: Any, pairs: dict[str, str]) -> None:
+    """Turn each ``state_in`` parameter / ``state_out`` result pair of ``model`` into a variable.
+
+    What OpenVINO's make-stateful transformation does, except that each ``ReadValue`` gets a
+    zero constant as its initial value. Without one, the CPU plugin's low-precision pass
+    (``AssignAndReadValueTransformation``) fails to compile an int8 step whose state output is a
+    convolution's (the newest tap's partial sum in step export 4: "index '0' out of range").
+    With it the plugin also writes each new state straight into its variable: the ``Assign``
+    copies (3.3-4.3 ms of a 25-27 ms int8 ResNet-50 frame with export 3, 2 Zen 4 threads) are
+    gone from the per-layer counters.
+
+    Args:
+        model: an ``openvino.Model`` with static state shapes; changed in place.
+        pairs: ``{state input name: state output name}``. The variable of a pair is named
+            ``input + output``.
+    """
+    import openvino.opset6 as ops
+    from openvino import op
+
+    params = {p.output(0).get_any_name(): p for p in model.get_parameters()}
+    results = {r.input(0).get_source_output().get_any_name(): r for r in model.get_results()}
+    for name_in, name_out in pairs.items():
+        param, result = params[name_in], results[name_out]
+        source = result.input(0).get_source_output()
+        if source.get_index() != 0:  # Assign takes a node: its first output
+            raise ValueError(f"{name_out}: output {source.get_index()} of its node; "
+                             "make_stateful needs a node's first output")
+        info = op.util.VariableInfo()
+        info.data_shape = param.get_output_partial_shape(0)
+        info.data_type = param.get_output_element_type(0)
+        info.variable_id = name_in + name_out
+        variable = op.util.Variable(info)
+        zeros = op.Constant(np.zeros(info.data_shape.to_shape(), np.float32))
+        read = ops.read_value(zeros, variable)
+        for target in list(param.output(0).get_target_inputs()):
+            target.replace_source_output(read.output(0))
+        assign = ops.assign(source.get_node(), variable)
+        model.remove_result(result)
+        model.remove_parameter(param)
+        model.add_sinks([assign])
+    model.validate_nodes_and_infer_types()
+
+
 def _variable(variables: dict[str, Any], state_input: str, state_output: str) -> Any:
-    """The variable make-stateful made of a state pair (OpenVINO names it ``in`` + ``out``)."""
+    """The variable :func:`make_stateful` made of a state pair (named ``in`` + ``out``)."""
     name = state_input + state_output
     if name not in variables:
         raise RuntimeError(f"openvino held-state step: no variable {name!r} for the state pair "
@@ -168,4 +208,4 @@ def _variable(variables: dict[str, Any], state_input: str, state_output: str) ->
     return variables[name]
 
 
-__all__ = ["HeldState", "OpenVinoHeldStateStepEngine"]
+__all__ = ["HeldState", "OpenVinoHeldStateStepEngine", "make_stateful"]
