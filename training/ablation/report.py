@@ -87,6 +87,11 @@ def sign_checks(results: dict[int, dict[str, dict]]) -> dict[str, dict]:
     return checks
 
 
+def _signed(value: float | None) -> str:
+    """``+1.1`` / ``-6.3``, or ``-`` where the paper has no such row."""
+    return "-" if value is None else f"{value:+}"
+
+
 def _pm(mean: float, std: float) -> str:
     return "-" if math.isnan(mean) else f"{mean:.1f} ± {std:.1f}"
 
@@ -121,7 +126,7 @@ def markdown(summary: dict[str, dict], checks: dict[str, dict], setup: dict) -> 
         lines.append(f"| full > {arm_by_key(arm).title} | {c['difference_mean']:+.1f} "
                      f"({'holds' if c['holds'] else 'does not hold'}) | "
                      f"{c['seeds_holding']}/{c['seeds']} | "
-                     f"{paper.get('cs', '-'):+} / {paper.get('cv', '-'):+} |")
+                     f"{_signed(paper.get('cs'))} / {_signed(paper.get('cv'))} |")
     curves = curve_table(summary)
     if curves:
         lines += [""] + curves
