@@ -66,6 +66,11 @@ def test_quick_writes_json_markdown_and_png(quick):
         "full_vs_global", "full_vs_no_lg", "full_vs_random", "full_vs_context",
         "full_vs_sum_gru"}
     assert all(math.isfinite(r["seconds"]) for r in report["runs"].values())
+    # Stage 1's pose head scored as a locator, per seed and summarised.
+    pose = report["pose_placement"]
+    assert pose["seeds"] == 2 and 0 <= pose["actor_mean"] <= 100
+    assert pose["actor_mean"] == pytest.approx(statistics.mean(
+        100 * report["runs"][f"seed{s}/stage1"]["pose_placement"]["actor"] for s in (0, 1)))
     # Learning curves: one epoch of stage 1 and two of every arm in --quick, train and
     # validation accuracy recorded.
     for key, run in report["runs"].items():
@@ -84,6 +89,7 @@ def test_quick_writes_json_markdown_and_png(quick):
     assert len(table) == 1 + arms + 1 + 5 + 1 + arms
     for key, value in PAPER.items():
         assert f"| {value} |" in md, key
+    assert "pose head read as a locator" in md
     for name in ("placement.png", "curves.png"):
         img = cv2.imread(str(out / name))
         assert img is not None and img.shape[1] == 900 and img.std() > 10, name

@@ -25,7 +25,8 @@ from glimpse_ros.bench.common import cpu_name
 from training.ablation.arms import ARM_KEYS, Budget, Run, plan
 from training.ablation.curves import curves_png
 from training.ablation.execute import execute
-from training.ablation.report import markdown, placement_png, sign_checks, summarise
+from training.ablation.report import (markdown, placement_png, pose_summary, sign_checks,
+                                      summarise)
 from training.synthetic.actions import ACTION_NAMES
 
 # Tiny settings of --quick: data, model input and per-run overrides.
@@ -200,14 +201,16 @@ def main(argv: list[str] | None = None) -> int:
     first = next(iter(records.values()))
     setup.update(test_videos=first["test_videos"], test_clips=first["test_clips"],
                  threads=threads, jobs=args.jobs, cpu=cpu_name())
-    report = dict(setup=setup, summary=summary, sign_checks=checks,
+    pose = pose_summary([records[r.key].get("pose_placement") for r in runs
+                         if r.arm == "stage1"])
+    report = dict(setup=setup, summary=summary, sign_checks=checks, pose_placement=pose,
                   runs={r.key: records[r.key] for r in runs},
                   seconds=dict(data=round(data_seconds, 1), wall=round(time.time() - t0, 1),
                                runs=round(sum(r["seconds"] for r in records.values()), 1),
                                runs_cpu=round(sum(r.get("cpu_seconds", 0.0)
                                                   for r in records.values()), 1)))
     (args.out / "ablation.json").write_text(json.dumps(report, indent=1) + "\n")
-    (args.out / "ablation.md").write_text(markdown(summary, checks, setup))
+    (args.out / "ablation.md").write_text(markdown(summary, checks, setup, pose))
     examples = {r.arm: r.out_dir / "placement.png" for r in runs if r.seed == 0}
     placement_png(summary, args.out / "placement.png",
                   {k: p for k, p in examples.items() if p.exists()})

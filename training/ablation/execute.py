@@ -77,7 +77,7 @@ def execute(run: Run, raw: Path) -> dict:
     Raises:
         RuntimeError: when training fails (see the run's ``train.log``).
     """
-    from training.ablation.placement import glimpse_placement
+    from training.ablation.placement import glimpse_placement, pose_placement
     from training.config import load_train_config
     from training.train import main as train_main
 
@@ -105,7 +105,9 @@ def execute(run: Run, raw: Path) -> dict:
     cfg = load_train_config(config, [a for a in argv if "=" in a and not a.startswith("-")])
     record = dict(top1=results["top1"], top5=results["top5"], test_videos=results["samples"],
                   test_clips=cfg.data.test_clips, curve=learning_curve(out / "last.pt"))
-    if run.arm != "stage1" and arm_by_key(run.arm).head:
+    if run.arm == "stage1":
+        record["pose_placement"] = pose_placement(out / "model.safetensors", cfg, raw)
+    elif arm_by_key(run.arm).head:
         record["placement"] = glimpse_placement(out / "model.safetensors", cfg, raw,
                                                 example=out / "placement.png")
     # CPU seconds do not depend on what else runs on the machine: with the runs' threads busy,

@@ -6,20 +6,25 @@ visible joints (body 0 of the ``.skeleton`` file, as the loader gives it to the 
 of the distractor's joints (``<name>.distractor.npz`` next to the raw videos), each grown by
 ``margin`` on every side. Only frames where both figures have a visible joint count. The mean
 box area (fraction of the crop) is what uniformly random centres would score.
+
+:func:`pose_placement` scores stage 1's pose head the same way, as if its predicted joint
+clusters were glimpses: a locator linear in the context vector, like the paper's eq. 3.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
 import torch
 
+from glimpse_ros.config import ModelConfig
 from glimpse_ros.model.checkpoint import load_checkpoint
 from training.config import TrainConfig
 from training.dataset import ClipDataset, joints_to_crop, segment_indices
-from training.oracle import glimpse_inputs
+from training.oracle import glimpse_inputs, oracle_glimpses
 from training.prepared import PreparedIndex, SampleInfo
 from training.splits import split_samples
 from training.synthetic.scene import distractor_path
@@ -86,8 +91,38 @@ def glimpse_placement(model_path: Path, cfg: TrainConfig, raw: Path, example: Pa
         ``actor``, ``distractor``: fractions of glimpse centres in each box; ``actor_area``,
         ``distractor_area``: mean box areas (chance level); ``glimpses``, ``videos``, ``margin``.
     """
-    loaded = load_checkpoint(model_path)
-    model, mcfg = loaded.model, loaded.config
+    model = load_checkpoint(model_path).model
+
+    def glimpses(video: torch.Tensor, truth: dict) -> torch.Tensor:
+        given = glimpse_inputs(model, truth, torch.device("cpu"))  # oracle boxes, if any
+        return model(video, **given).glimpses                      # (B, T, G, 4)
+
+    return _placement(model.config, cfg, raw, glimpses, example, batch_size)
+
+
+@torch.no_grad()
+def pose_placement(model_path: Path, cfg: TrainConfig, raw: Path, batch_size: int = 8) -> dict:
+    """Score the pose head as a locator: where eq. 13's regressed body 0 puts its joint clusters.
+
+    The pose head is linear in the context vector ``c_t``, as the paper's glimpse locator
+    (eq. 3) is in ``[h_g, c_t]``; boxes on the clusters of the *predicted* joints
+    (``training/oracle.py``'s clusters) show how much of the actor's position ``c_t`` carries.
+    Returns the same fields as :func:`glimpse_placement`.
+    """
+    model = load_checkpoint(model_path).model
+
+    def glimpses(video: torch.Tensor, truth: dict) -> torch.Tensor:
+        pose = model(video, global_only=True).pose                 # (B, T, bodies, J, 2)
+        seen = torch.ones(pose.shape[:-1], dtype=torch.bool)
+        return oracle_glimpses(pose, seen, model.config.num_glimpses)
+
+    return _placement(model.config, cfg, raw, glimpses, None, batch_size)
+
+
+def _placement(mcfg: ModelConfig, cfg: TrainConfig, raw: Path,
+               glimpses_of: Callable[[torch.Tensor, dict], torch.Tensor],
+               example: Path | None, batch_size: int) -> dict:
+    """Fractions of the centres ``glimpses_of(video, truth)`` in the actor / distractor boxes."""
     index = PreparedIndex.load(cfg.data.root)
     _, _, test = split_samples(index.samples, cfg.data, cfg.seed)
     ds = ClipDataset(cfg.data.root, test, frames=mcfg.frames, resize=mcfg.resize_size,
@@ -100,8 +135,7 @@ def glimpse_placement(model_path: Path, cfg: TrainConfig, raw: Path, example: Pa
         items = [ds[i] for i in range(start, min(start + batch_size, len(ds)))]
         video = torch.stack([it["video"] for it in items])          # (B, 3, T, c, c)
         truth = {k: torch.stack([it[k] for it in items]) for k in ("joints", "mask")}
-        given = glimpse_inputs(model, truth, torch.device("cpu"))   # oracle boxes, if any
-        glimpses = model(video, **given).glimpses.numpy()           # (B, T, G, 4)
+        glimpses = glimpses_of(video, truth).numpy()                # (B, T, G, 4)
         for k, it in enumerate(items):
             s = ds.samples[start + k]
             actor, a_ok = figure_boxes(it["joints"][:, 0].numpy(), it["mask"][:, 0].numpy())

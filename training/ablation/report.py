@@ -51,6 +51,17 @@ def summarise(results: dict[int, dict[str, dict]]) -> dict[str, dict]:
     return out
 
 
+def pose_summary(placements: list[dict | None]) -> dict[str, float]:
+    """Mean/std (%) over seeds of stage 1's pose-head placement; ``{}`` when a seed lacks it."""
+    if not placements or any(p is None for p in placements):
+        return {}
+    row: dict[str, float] = {"seeds": len(placements)}
+    for part in ("actor", "distractor"):
+        row[f"{part}_mean"], row[f"{part}_std"] = mean_std([100.0 * p[part]
+                                                            for p in placements])
+    return row
+
+
 def mean_curves(curves: list[list[dict]]) -> dict[str, list]:
     """Per-epoch mean over seeds of ``train_top1`` and ``val_top1`` (epochs all seeds share).
 
@@ -96,7 +107,8 @@ def _pm(mean: float, std: float) -> str:
     return "-" if math.isnan(mean) else f"{mean:.1f} ± {std:.1f}"
 
 
-def markdown(summary: dict[str, dict], checks: dict[str, dict], setup: dict) -> str:
+def markdown(summary: dict[str, dict], checks: dict[str, dict], setup: dict,
+             pose: dict[str, float] | None = None) -> str:
     """The results table (ours next to the paper's) and the sign checks, as Markdown."""
     lines = [f"Synthetic distractor scene, held-out subjects ({setup['test_videos']} videos, "
              f"{setup['test_clips']} clips each), mean ± std over {setup['seeds']} seed(s); "
@@ -117,7 +129,14 @@ def markdown(summary: dict[str, dict], checks: dict[str, dict], setup: dict) -> 
                      f"{_pm(row['top1_mean'], row['top1_std'])} | {actor} | {other} | "
                      f"{paper.get('cs', '-')} | {paper.get('cv', '-')} | {row['paper_row']} |")
     lines += ["", "(box N): mean area of that figure's box, % of the crop: the share uniformly "
-              "random glimpse centres would land in it.", "",
+              "random glimpse centres would land in it."]
+    if pose:
+        lines += ["", "Stage 1's pose head read as a locator (eq. 13 is linear in the context "
+                  "vector c_t, as the paper's eq. 3 locator is in [h, c_t]): boxes on its "
+                  "predicted body's joint clusters land on the actor "
+                  f"{_pm(pose['actor_mean'], pose['actor_std'])} % and on the distractor "
+                  f"{_pm(pose['distractor_mean'], pose['distractor_std'])} % of the time."]
+    lines += ["",
               "| paper's claim | ours: difference (points) | seeds where it holds | "
               "paper CS / CV difference |", "|---|---|---|---|"]
     for name, c in checks.items():
