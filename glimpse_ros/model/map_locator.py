@@ -16,7 +16,8 @@ This head keeps eq. 3's inputs ``[h_g, c_t]`` as a *query* and adds what it lack
     (sx, sy) = sigmoid(W_s [h_g, c_t])
 
 so a centre is a soft arg-max over the layer4 cells (within their centres' hull: from -1 to the
-last cell centre, +0.73 of a 112 crop, +0.71 of a 224 one), scales as in eq. 3, and the glimpse
+last cell centre, +0.73 of a 112 crop, +0.71 of a 224 one; a 1 x 1 map leaves one place to
+look, and the keys and query get no gradient), scales as in eq. 3, and the glimpse
 GRU still decides, through ``h_g``, what each glimpse looks for. The gradient of L_G reaches the
 keys, the query and the backbone through ``a_g``. Cost per frame: one ``D x Dk`` projection of
 the ``h w`` cells and a ``Dk``-dot per cell and glimpse (paper size: 6.4 MMAC, 0.1 % of a frame).
