@@ -56,7 +56,9 @@ def test_compiled_step_runs_the_requested_precision(tmp_path, precision):
     assert engine.kernels() == {}          # nothing compiled yet
     engine._compile((1, 3, 64, 64))
     k = engine.kernels()
-    # One compiled convolution per Conv3d of the model (stem, 3 per block, the projections).
-    assert k["convolutions"] == sum(isinstance(m, torch.nn.Conv3d) for m in backbone.modules())
+    # One compiled convolution per temporal tap of every Conv3d (stem, 3 per block, the
+    # projections: kt = 1; each block's conv2 applies its kt = 3 taps as three convolutions).
+    assert k["convolutions"] == sum(m.kernel_size[0] for m in backbone.modules()
+                                    if isinstance(m, torch.nn.Conv3d))
     assert k["convolutions_in_precision"] == k["convolutions"], k["convolution_fallback"]
     assert sum(k["kernels"].values()) > k["convolutions"]
