@@ -3,7 +3,6 @@
 Also: independent workers, batch independence, traceable step.
 """
 
-import copy
 import dataclasses
 import math
 
@@ -63,8 +62,11 @@ def test_workers_are_independent_and_use_their_own_state() -> None:
 
 def _reference_locate(head: GlimpseCloudsHead, h: torch.Tensor, c_t: torch.Tensor,
                       z_map: torch.Tensor) -> torch.Tensor:
-    """One glimpse ``(1, 4)``: eq. 3 (``context``) or the map locator's soft arg-max (``map``),
-    written cell by cell with cell ``(i, j)`` at input pixel ``(32 i, 32 j)``."""
+    """One glimpse ``(1, 4)`` from eq. 3 (``context``) or the map locator (``map``).
+
+    The map locator's soft arg-max is written cell by cell, cell ``(i, j)`` at input pixel
+    ``(32 i, 32 j)``.
+    """
     loc, hc = head.locator, torch.cat([h, c_t], 1)
     if head.cfg.glimpse_locator == "context":
         raw = loc.linear(hc)  # eq. 3

@@ -1,14 +1,12 @@
 """OpenVINO step engine that keeps the backbone's state inside the compiled model.
 
-The step export (:mod:`glimpse_ros.runtime.export.step`) passes each temporal conv's state in
-and out as graph tensors: 16 tensors for ResNet-50 (11 MB at 224² as partial sums, 15 MB as the
-input frames of export v2). Fed from numpy and copied back out every frame they made the bf16
-step (5D step graph of export v2) 1.35x its clip / T on one Zen 4 thread (clip / 8 82 ms, step
-110 ms). OpenVINO's
-make-stateful transformation (here :func:`make_stateful`) turns each ``state_in_i`` /
-``state_out_i`` pair into a variable (``ReadValue`` / ``Assign``) that lives in the infer request: nothing crosses the API but the
-frame and ``Z``, ``c`` (same run: 91 ms, 1.11x; results bit-identical to the explicit-state
-graph). docs/measurements.md has the numbers with the 4D step graph of export v3.
+The step export (:mod:`glimpse_ros.runtime.export.step`) passes the temporal convs' state in and
+out as graph tensors: 32 partial sums for ResNet-50 (11 MB at 224²; 15 MB of input frames in
+export v2). Fed from numpy and copied back out every frame they made the bf16 step (5D step
+graph of export v2) 1.35x its clip / T on one Zen 4 thread (clip / 8 82 ms, step 110 ms).
+OpenVINO variables (:func:`make_stateful`) turn each ``state_in_i`` / ``state_out_i`` pair into
+a ``ReadValue`` / ``Assign`` pair that lives in the infer request: nothing crosses the API but the
+frame and ``Z``, ``c`` (same run: 91 ms, 1.11x). docs/measurements.md has the later numbers.
 
 The graph's ``fresh`` input is fixed in two compiled copies instead of fed every frame. With
 ``fresh`` an input, every frame computes each conv's sequence-start state (the replicated first
@@ -80,7 +78,7 @@ class OpenVinoHeldStateStepEngine(_OpenVinoBase):
             self._compile(tuple(frame_shape))
 
     def _fixed(self, shape: tuple[int, ...], fresh: float) -> Any:
-        """A copy of the graph with static shapes for a ``shape`` frame and ``fresh`` a constant."""
+        """Return a copy of the graph, static shapes for a ``shape`` frame, ``fresh`` constant."""
         from openvino import op
 
         from glimpse_ros.runtime.step_graph import graph_state_shapes
@@ -105,7 +103,7 @@ class OpenVinoHeldStateStepEngine(_OpenVinoBase):
                      self.shape, shape)
         start = self.core.compile_model(self._fixed(shape, 1.0), "CPU", self.config)
         self._start = start.create_infer_request()
-        for port in start.inputs[1:]:  # state inputs, ignored with fresh = 1: zeros, not garbage
+        for port in start.inputs[1:]:  # state inputs, ignored with fresh = 1: zeros, no garbage
             self._start.get_tensor(port).data[...] = 0.0
         model = self._fixed(shape, 0.0)
         make_stateful(model, dict(zip(state_input_names(self._n), state_output_names(self._n))))
