@@ -4,8 +4,8 @@ The contract between the step export (:mod:`glimpse_ros.runtime.export.step`) an
 run it (ONNX Runtime, OpenVINO, TensorRT):
 
 - inputs: ``frame (B, 3, H, W)``; ``fresh (B,)`` float32, 1 where a sequence starts (that row's
-  state inputs are ignored); ``state_in_i (B, (kt-1) Cout_i, h_i, w_i)`` for every temporal conv
-  ``i`` in network order (``InflatedResNet.state_shapes``).
+  state inputs are ignored); ``state_in_i (B, Cout, h, w)``, one per partial sum (``kt - 1`` per
+  temporal conv, in network order: ``InflatedResNet.state_shapes``).
 - outputs: ``Z (B, Dz, H/32, W/32)``, ``c (B, Dc)``, ``state_out_i`` shaped as ``state_in_i``.
 """
 
