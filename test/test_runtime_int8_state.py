@@ -75,3 +75,20 @@ def test_int8_step_compiles_with_held_state_and_agrees(tmp_path):
         z_ref, _, state = explicit.step(frame, state)
         scale = float(np.abs(z_ref).max())
         assert scale > 0 and float(np.abs(z - z_ref).max()) <= 0.02 * scale, t
+
+
+def test_state_ops_of_a_split_state_graph():
+    """A step export 3 graph (bundles may carry one) split its state: those adds stay float."""
+    import numpy as np
+    import openvino.opset13 as ops
+
+    from glimpse_ros.runtime.int8 import state_ops
+
+    x = ops.parameter([1, 4, 3, 3], np.float32, name="frame")
+    state = ops.parameter([1, 8, 3, 3], np.float32, name="state_in_0")
+    state.output(0).set_names({"state_in_0"})
+    parts = ops.variadic_split(state, ops.constant(np.int64(1)), ops.constant(np.array([4, 4])))
+    summed = ops.add(x, parts.output(0), name="state_add")
+    residual = ops.add(x, x, name="residual_add")
+    model = ov.Model([ops.result(summed), ops.result(residual)], [x, state])
+    assert state_ops(model) == ["state_add"]

@@ -60,6 +60,9 @@ def step_feeds(onnx_path: Path, clips: list[np.ndarray], threads: int) -> list[d
     return feeds
 
 
+PASS_THROUGH = ("Select", "Split", "VariadicSplit")  # what lies between a state and its adds
+
+
 def state_ops(model: Any) -> list[str]:
     """Names of the step graph's state arithmetic, which int8 quantisation must leave in float.
 
@@ -72,7 +75,8 @@ def state_ops(model: Any) -> list[str]:
 
     Returns:
         Friendly names of the ``Select`` (ONNX ``Where``) ops and of the ``Add`` ops that read a
-        state input or a ``Select``, feed a ``Select``, or produce a state output.
+        state input, a ``Select`` or a split (step export 3 split the state and the taps; bundles
+        may still carry it), feed a ``Select``, or produce a state output.
     """
     def state_input(node: Any) -> bool:
         return node.get_type_name() == "Parameter" and any(
@@ -86,7 +90,7 @@ def state_ops(model: Any) -> list[str]:
         elif kind == "Add":
             sources = [i.get_source_output().get_node() for i in op.inputs()]
             targets = [t.get_node() for t in op.output(0).get_target_inputs()]
-            if (any(state_input(n) or n.get_type_name() == "Select" for n in sources)
+            if (any(state_input(n) or n.get_type_name() in PASS_THROUGH for n in sources)
                     or any(t.get_type_name() == "Select" for t in targets)
                     or any(n.startswith("state_out_") for n in op.output(0).get_names())):
                 names.append(op.get_friendly_name())
