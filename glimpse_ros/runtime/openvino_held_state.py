@@ -186,8 +186,10 @@ def make_stateful(model: Any, pairs: dict[str, str]) -> None:
         info.data_type = param.get_output_element_type(0)
         info.variable_id = name_in + name_out
         variable = op.util.Variable(info)
-        zeros = op.Constant(np.zeros(info.data_shape.to_shape(), np.float32))
-        read = ops.read_value(zeros, variable)
+        # A scalar zero broadcast to the state's shape: no state-sized constant in the graph.
+        zero = op.Constant(np.zeros((), info.data_type.to_dtype()))
+        shape = op.Constant(np.array(info.data_shape.to_shape(), np.int64))
+        read = ops.read_value(ops.broadcast(zero, shape), variable)
         for target in list(param.output(0).get_target_inputs()):
             target.replace_source_output(read.output(0))
         assign = ops.assign(source.get_node(), variable)
