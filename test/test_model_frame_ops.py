@@ -35,6 +35,16 @@ def test_conv_taps_pair_each_tap_with_its_delay(stride):
     assert len(taps) == 3 and taps[0].shape == want.shape
 
 
+def test_conv_taps_add_a_bias_to_the_newest_tap_only():
+    """With a bias (a folded batch norm's) the taps of a window still sum to the 3D conv."""
+    torch.manual_seed(5)
+    conv = nn.Conv3d(4, 3, (3, 3, 3), padding=(0, 1, 1), bias=True)
+    nn.init.uniform_(conv.bias, 1.0, 2.0)  # large against the weights' contribution
+    window = torch.randn(1, 4, 3, 6, 5)
+    got = sum(conv_taps(conv, window[:, :, 2 - d])[d] for d in range(3))
+    assert torch.allclose(got, conv(window)[:, :, 0], atol=1e-5)
+
+
 def test_pool_frame_equals_max_pool3d():
     pool = nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1))
     x = torch.randn(1, 3, 1, 15, 12)
@@ -62,3 +72,8 @@ def test_refuses_layers_with_time_extent():
         conv_frame(nn.Conv3d(2, 2, (3, 1, 1)), torch.randn(1, 2, 1, 4, 4))
     with pytest.raises(ValueError, match="conv_taps"):
         conv_taps(nn.Conv3d(2, 2, (3, 3, 3), bias=False), torch.randn(1, 4, 4, 4))
+
+
+def test_bn_frame_passes_a_folded_norm_through():
+    x = torch.randn(1, 3, 4, 4)
+    assert bn_frame(nn.Identity(), x) is x

@@ -50,22 +50,23 @@ def conv_taps(conv: nn.Conv3d, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Apply each temporal tap of a ``kt x kh x kw`` Conv3d to one frame, one conv2d per tap.
 
     Args:
-        conv: the 3D conv (no temporal padding or stride, one group, no bias).
+        conv: the 3D conv (no temporal padding or stride, one group).
         x: ``(B, Cin, H, W)``.
 
     Returns:
         ``kt`` tensors ``(B, Cout, H', W')``, newest tap first: element ``k`` is what frame ``x``
-        contributes to the output ``k`` frames later.
+        contributes to the output ``k`` frames later. A bias (a folded batch norm's,
+        :mod:`glimpse_ros.model.bn_fold`) is added to the newest tap only, so that the sum of an
+        output's ``kt`` taps carries it once, as the 3D conv's output does.
     """
     cout, cin, kt = conv.weight.shape[:3]
-    if x.dim() != 4 or x.shape[1] != cin or conv.groups != 1 or conv.stride[0] != 1 \
-            or conv.bias is not None:
-        raise ValueError(f"conv_taps needs one frame of {cin} channels and a plain conv without "
-                         f"bias, got {tuple(x.shape)}")
+    if x.dim() != 4 or x.shape[1] != cin or conv.groups != 1 or conv.stride[0] != 1:
+        raise ValueError(f"conv_taps needs one frame of {cin} channels and a plain conv, "
+                         f"got {tuple(x.shape)}")
     # Tap k meets the frame k frames after it: weight slice kt - 1 - k, newest tap first.
-    return tuple(F.conv2d(x, conv.weight[:, :, kt - 1 - k], None, conv.stride[1:],
-                          conv.padding[1:], conv.dilation[1:])   # (B, Cout, H', W')
-                 for k in range(kt))
+    return tuple(F.conv2d(x, conv.weight[:, :, kt - 1 - k], conv.bias if k == 0 else None,
+                          conv.stride[1:], conv.padding[1:], conv.dilation[1:])
+                 for k in range(kt))  # each (B, Cout, H', W')
 
 
 def pool_frame(pool: nn.MaxPool3d, x: torch.Tensor) -> torch.Tensor:
@@ -77,13 +78,17 @@ def pool_frame(pool: nn.MaxPool3d, x: torch.Tensor) -> torch.Tensor:
     return F.max_pool2d(x, kernel[1:], stride[1:], padding[1:], ceil_mode=pool.ceil_mode)
 
 
-def bn_frame(bn: nn.BatchNorm3d, x: torch.Tensor) -> torch.Tensor:
+def bn_frame(bn: nn.BatchNorm3d | nn.Identity, x: torch.Tensor) -> torch.Tensor:
     """Apply a BatchNorm3d to one frame ``(B, C, H, W)``.
 
     In evaluation mode (the step's use, and what the ONNX export traces) this is the 4D batch
     norm with the module's statistics; in training mode the module itself runs on a 5D view, so
-    its batch statistics and running averages behave exactly as on a clip of one frame.
+    its batch statistics and running averages behave exactly as on a clip of one frame. An
+    ``nn.Identity`` (a batch norm folded into its conv, :mod:`glimpse_ros.model.bn_fold`)
+    returns ``x``.
     """
+    if isinstance(bn, nn.Identity):
+        return x
     if bn.training or not bn.track_running_stats:
         return bn(x.unsqueeze(2)).squeeze(2)
     return F.batch_norm(x, bn.running_mean, bn.running_var, bn.weight, bn.bias, False, 0.0,

@@ -13,7 +13,9 @@ Graph (opset 17, batch axis ``B`` dynamic, frame size fixed at export):
 float inputs. The graph is a plain chain of convolutions plus one ``Where`` per partial sum.
 Versions: 3 kept a conv's partial sums in one tensor and applied its taps in one convolution
 (split and concatenated every frame); 4 keeps them apart and applies each tap as its own
-convolution.
+convolution; 5 exports the backbone with its batch norms folded into the convolutions
+(:func:`~glimpse_ros.model.bn_fold.fold_batchnorm`): the exporter left them as separate nodes,
+and int8 quantisation then rounded each conv's and each batch norm's output as well.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from glimpse_ros.model.bn_fold import fold_batchnorm
 from glimpse_ros.runtime.export.clip import OPSET
 from glimpse_ros.runtime.step_graph import (C, FRAME, FRESH, Z, state_input_names,
                                             state_output_names)
@@ -35,8 +38,8 @@ LOG = logging.getLogger("glimpse_ros.runtime")
 # Bump when the step export changes (names, axes, opset), so cached files are not reused.
 # 2: per-frame layers exported as 2D operators (model/frame_ops.py); 3: 4D tensors throughout,
 # states as partial sums of the temporal convs' taps; 4: one tensor per partial sum, one conv
-# per tap.
-STEP_EXPORT_VERSION = 4
+# per tap; 5: batch norms folded into the convs.
+STEP_EXPORT_VERSION = 5
 
 
 class StepGraph(nn.Module):
@@ -63,7 +66,9 @@ def export_step(backbone: nn.Module, path: str | Path,
     """Export the step of a causal ``backbone`` to ONNX at ``path`` (written atomically).
 
     Args:
-        backbone: a causal ``InflatedResNet``.
+        backbone: a causal ``InflatedResNet``. It is exported as an evaluation-mode copy with its
+            batch norms folded into the convs (``fold_batchnorm``), so the graph's states are the
+            folded convs' partial sums (each scaled by its norm), not ``backbone.step``'s.
         path: destination ``.onnx`` file.
         frame_shape: ``(B, 3, H, W)``; H and W are fixed in the graph, B stays dynamic.
         opset: ONNX opset (>= 17).
@@ -75,11 +80,9 @@ def export_step(backbone: nn.Module, path: str | Path,
         raise ValueError(f"opset must be >= 17, got {opset}")
     if len(frame_shape) != 4 or frame_shape[1] != 3:
         raise ValueError(f"frame_shape must be (B, 3, H, W), got {frame_shape}")
-    graph = StepGraph(backbone)
+    graph = StepGraph(fold_batchnorm(backbone))  # an evaluation-mode copy
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    was_training = backbone.training
-    backbone.eval()
     device = next(backbone.parameters()).device
     b, _, h, w = frame_shape
     shapes = backbone.state_shapes(b, h, w)
@@ -100,7 +103,6 @@ def export_step(backbone: nn.Module, path: str | Path,
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        backbone.train(was_training)
     LOG.info("exported backbone step to %s (opset %d, %d state tensors, %.1f MB)", path, opset,
              len(shapes), path.stat().st_size / 1e6)
     return path
