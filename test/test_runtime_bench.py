@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from glimpse_ros.bench import common as bench_common
@@ -124,3 +125,39 @@ def test_step_over_clip_per_precision_by_hand():
     assert out["stream_backbone_over_clip_per_frame_bf16"] == pytest.approx(30.0 / 25.0)
     assert "stream_backbone_over_clip_per_frame_int8" not in out   # no timed int8 clip
     assert out["best_stream_fps_stretch"] == 33.0
+
+
+def test_fps_targets_count_only_variants_that_agree_with_fp32():
+    """The fastest variant below the agreement line is reported, not counted (issue 18)."""
+    from glimpse_ros.bench.__main__ import qualified_best
+
+    stream = {n: {"name": n, "ms_per_frame": 1000.0 / fps, "fps": fps} for n, fps in
+              (("fp32", 12.0), ("fp32+head_torch", 11.0), ("bf16+head_int8", 22.0),
+               ("int8+head_int8", 36.0), ("int8", 31.0))}
+    configs = {"bf16+head_int8": {"top1_agreement": 0.996},
+               "int8+head_int8": {"top1_agreement": 0.979}, "int8": {"top1_agreement": 0.9799}}
+    report = {"recognizer_stream": stream, "precision_deviation": {"configs": configs},
+              "ratios": {"best_stream": "int8+head_int8", "best_stream_fps": 36.0}}
+    out = qualified_best(report)
+    assert out["best_stream"] == "bf16+head_int8" and out["best_stream_fps"] == 22.0
+    assert out["best_stream_agreement"] == 0.996 and out["best_stream_fps_stretch"] == 22.0
+    assert out["fastest_stream"] == "int8+head_int8" and out["fastest_stream_fps"] == 36.0
+    assert stream["fp32+head_torch"]["top1_agreement"] == 1.0
+    # At a lower line int8 + int8 head counts.
+    assert qualified_best(report, 0.975)["best_stream"] == "int8+head_int8"
+
+
+def test_agreement_interval_resamples_videos():
+    """Whole videos are resampled: one bad video widens the interval far more than frames would.
+
+    Closed forms: every video agreeing gives [1, 1]; 10 videos of which one disagrees on every
+    frame has mean 0.9 and a bootstrap interval close to the binomial one over 10 videos
+    (0.7 .. 1.0), not the one over 240 frames (about 0.86 .. 0.94).
+    """
+    from glimpse_ros.bench.precision import agreement_interval
+
+    assert agreement_interval(np.ones((10, 24), bool)) == (1.0, 1.0)
+    match = np.ones((10, 24), bool)
+    match[3] = False
+    lo, hi = agreement_interval(match)
+    assert 0.65 <= lo <= 0.75 and hi == 1.0

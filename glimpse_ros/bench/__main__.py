@@ -17,7 +17,9 @@ that ratios are taken side by side on the same machine state:
   with a causal model in every native precision (``recognizer_stream``), round robin, with
   frame-to-label latency, own CPU time and the machine's external load;
 - the deviation of bf16 / int8 backbones and the int8 head from fp32 on the demo model
-  (:mod:`glimpse_ros.bench.precision`);
+  (:mod:`glimpse_ros.bench.precision`); the fps targets then count the fastest streamed
+  variant whose top-1 agreement is at least :data:`MIN_AGREEMENT` (``best_stream``; the
+  fastest of all is ``fastest_stream``);
 - peak RSS of the process.
 
 Why windows looked slower at small strides: an earlier version measured the strides one after
@@ -67,6 +69,7 @@ TARGETS = {"best_cpu_speedup": 1.6, "fraction_of_sgemm_peak": 0.70, "head_step_m
            "stream_backbone_over_clip_per_frame_bf16": 1.3,
            "stream_backbone_over_clip_per_frame_int8": 1.3,
            "best_stream_fps": 30.0, "best_stream_fps_stretch": 60.0}
+MIN_AGREEMENT = 0.98  # top-1 agreement with fp32 a precision needs for the fps targets
 AT_MOST = ("head_step_ms", "head_step_ms_int8", "head_step_ms_exported_int8",
            "recognizer_overhead", "stream_backbone_over_clip_per_frame",
            "stream_backbone_over_clip_per_frame_bf16", "stream_backbone_over_clip_per_frame_int8")
@@ -229,6 +232,7 @@ def run(args: argparse.Namespace) -> dict:
     report["ratios"].update(step_over_clip(report, cfg.frames))
     if not args.no_deviation:
         report["precision_deviation"] = _deviation(backend, threads, work)
+        report["ratios"].update(qualified_best(report))
     report["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     report["results"] = _check_targets(report)
     return report
@@ -249,6 +253,36 @@ def step_over_clip(report: dict, frames: int) -> dict:
             out[f"stream_backbone_over_clip_per_frame_{prec}"] = (
                 stream["backbone_ms_per_frame"] / (clip["median_ms"] / frames))
     out["best_stream_fps_stretch"] = report["ratios"].get("best_stream_fps", 0.0)
+    return out
+
+
+def qualified_best(report: dict, min_agreement: float = MIN_AGREEMENT) -> dict:
+    """The fastest streamed variant whose top-1 agreement with fp32 is at least ``min_agreement``.
+
+    ``ratios`` picks the fastest streamed variant by speed alone; the 30 fps target holds for
+    the best precision that agrees with fp32 (issue 18), so with the precision deviation
+    measured (on the demo model) ``best_stream`` / ``best_stream_fps`` (and the stretch) become
+    the fastest qualifying variant, and the fastest overall is kept as ``fastest_stream``. fp32
+    variants (``+head_torch`` runs the same fp32 head eagerly) agree by definition.
+    """
+    configs = report["precision_deviation"]["configs"]
+    out: dict = {}
+    qualified = []
+    for v in report["recognizer_stream"].values():
+        name = v["name"].removesuffix("+head_torch")
+        agreement = 1.0 if name == "fp32" else configs.get(name, {}).get("top1_agreement")
+        v["top1_agreement"] = agreement
+        if agreement is not None and agreement >= min_agreement:
+            qualified.append(v)
+    fastest = report["ratios"].get("best_stream")
+    out["fastest_stream"] = fastest
+    out["fastest_stream_fps"] = report["ratios"].get("best_stream_fps")
+    if qualified:
+        best = min(qualified, key=lambda v: v["ms_per_frame"])
+        out.update(best_stream=best["name"], best_stream_fps=best["fps"],
+                   best_stream_fps_stretch=best["fps"],
+                   best_stream_agreement=best["top1_agreement"],
+                   best_stream_min_agreement=min_agreement)
     return out
 
 

@@ -6,7 +6,14 @@ would hide any error) runs held-out synthetic videos through the Recognizer once
 at the demo's training size with another seed, so the model saw neither these videos nor these
 people (bodies and clothes are drawn per seed and subject). Per configuration: the largest
 ``|p - p_fp32|`` over every frame and class, and the share of frames whose top-1 class equals the
-fp32 recognizer's (unsmoothed per-frame probabilities).
+fp32 recognizer's (unsmoothed per-frame probabilities), with a 95 % interval from a bootstrap
+over videos (frames of one video are not independent samples), and the share of frames whose
+published (smoothed) label equals fp32's.
+
+How many videos: the 98 % line (issue 18) is a top-1 agreement. On the earlier 18 videos (432
+frames) one disagreeing frame moved it by 0.23 points, and int8's 97.7 % had the interval
+95.4-99.5 %; 100 videos (2,400 frames) narrow it to about +/- 0.6 points near the line, at
+about 15 s per configuration for the demo model.
 
 The Recognizer streams a causal model and windows a symmetric one (``stride`` 4 here), so this
 measures whichever path the demo model uses; the report names it.
@@ -72,45 +79,66 @@ def held_out_videos(count: int, frames: int, out_dir: Path,
 
 
 def run_probs(config: RecognizerConfig, model: Path, videos: list[np.ndarray]
-              ) -> tuple[np.ndarray, str]:
-    """Per-frame probabilities ``(frames, N)`` of all videos, and the path (stream or window)."""
+              ) -> tuple[np.ndarray, np.ndarray, str]:
+    """Per-frame probabilities ``(frames, N)``, published labels ``(frames,)``, the path."""
     from glimpse_ros.runtime.recognizer import Recognizer
 
     rec = Recognizer(config, model)
-    probs = []
+    results = []
     for video in videos:
         rec.reset("next video")
         for t, frame in enumerate(video):
-            probs += [r.probs for r in rec.push(frame, t / 30.0)]
-    return np.stack(probs), ("stream" if getattr(rec, "streaming", False) else "window")
+            results += rec.push(frame, t / 30.0)
+    return (np.stack([r.probs for r in results]), np.array([r.label for r in results]),
+            "stream" if getattr(rec, "streaming", False) else "window")
+
+
+def agreement_interval(match: np.ndarray, draws: int = 2000, seed: int = 0
+                       ) -> tuple[float, float]:
+    """95 % bootstrap interval of the mean of ``match (videos, frames)``, resampling videos.
+
+    Frames of one video share its scene and state, so resampling frames would understate the
+    spread; whole videos are drawn with replacement ``draws`` times (fixed ``seed``).
+    """
+    per_video = match.reshape(match.shape[0], -1).mean(axis=1)  # (videos,)
+    rng = np.random.default_rng(seed)
+    means = per_video[rng.integers(0, len(per_video), (draws, len(per_video)))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
 
 
 def deviation(model: Path, configs: list[tuple[str, str]], backend: str, threads: int,
-              cache_dir: str, videos: int = 18, frames: int = 24) -> dict:
+              cache_dir: str, videos: int = 100, frames: int = 24) -> dict:
     """Deviation from fp32 of each ``(precision, head_precision)`` in ``configs``."""
     clips = held_out_videos(videos, frames, Path(tempfile.mkdtemp(prefix="glimpse_heldout_")))
 
-    def probs(prec: str, head: str) -> tuple[np.ndarray, str]:
+    def probs(prec: str, head: str) -> tuple[np.ndarray, np.ndarray, str]:
         cfg = RecognizerConfig(backend=backend, precision=prec, head_precision=head,
                                num_threads=threads, engine_cache_dir=cache_dir)
         return run_probs(cfg, model, clips)
 
-    ref, path = probs("fp32", "fp32")
+    ref, ref_labels, path = probs("fp32", "fp32")
     report: dict = {"model": model.name, "path": path, "videos": videos,
                     "frames": int(ref.shape[0]), "configs": {}}
     for prec, head in configs:
         if (prec, head) == ("fp32", "fp32"):
             continue
-        p, _ = probs(prec, head)
+        p, labels, _ = probs(prec, head)
         name = prec if head == "fp32" else f"{prec}+head_{head}"
+        match = p.argmax(-1) == ref.argmax(-1)  # (videos * frames,), videos in order
         report["configs"][name] = {
             "max_abs_prob_diff": float(np.abs(p - ref).max()),
             "mean_abs_prob_diff": float(np.abs(p - ref).mean()),
-            "top1_agreement": float((p.argmax(-1) == ref.argmax(-1)).mean())}
-        LOG.info("precision %s vs fp32 on %s: max |dp| %.4f, top-1 agreement %.1f%%", name,
-                 model.name, report["configs"][name]["max_abs_prob_diff"],
-                 100 * report["configs"][name]["top1_agreement"])
+            "top1_agreement": float(match.mean()),
+            "top1_agreement_ci95": agreement_interval(match.reshape(len(clips), -1)),
+            "published_label_agreement": float((labels == ref_labels).mean())}
+        c = report["configs"][name]
+        LOG.info("precision %s vs fp32 on %s: max |dp| %.4f, top-1 agreement %.2f%% "
+                 "(95%% %.2f-%.2f), published label %.2f%%", name, model.name,
+                 c["max_abs_prob_diff"], 100 * c["top1_agreement"],
+                 *(100 * v for v in c["top1_agreement_ci95"]),
+                 100 * c["published_label_agreement"])
     return report
 
 
-__all__ = ["VIDEO_SIZE", "deviation", "held_out_videos", "run_probs"]
+__all__ = ["VIDEO_SIZE", "agreement_interval", "deviation", "held_out_videos", "run_probs"]

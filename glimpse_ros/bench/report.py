@@ -38,8 +38,16 @@ def format_table(report: dict) -> str:
                   f"of {d['videos']} held-out synthetic videos): max |dp|, mean |dp|, top-1 "
                   "agreement"]
         for name, c in d["configs"].items():
+            lo, hi = c.get("top1_agreement_ci95", (float("nan"),) * 2)
             lines.append(f"  {name:<18} {c['max_abs_prob_diff']:.4f}  "
-                         f"{c['mean_abs_prob_diff']:.5f}  {100 * c['top1_agreement']:.1f}%")
+                         f"{c['mean_abs_prob_diff']:.5f}  {100 * c['top1_agreement']:.2f}% "
+                         f"(95% {100 * lo:.1f}-{100 * hi:.1f}; published label "
+                         f"{100 * c.get('published_label_agreement', float('nan')):.2f}%)")
+        r = report["ratios"]
+        if "fastest_stream" in r:
+            lines.append(f"fastest stream {r['fastest_stream']} {r['fastest_stream_fps']:.1f} fps;"
+                         f" fastest agreeing >= {100 * r['best_stream_min_agreement']:.0f}%: "
+                         f"{r['best_stream']} {r['best_stream_fps']:.1f} fps")
     lines += ["", f"peak RSS {report['peak_rss_mb']:.0f} MB", ""]
     for k, r in report["results"].items():
         lines.append(f"target {k:<36} {r['value']:8.3f} (target {r['target']}): "
