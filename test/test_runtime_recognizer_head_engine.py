@@ -83,6 +83,18 @@ def test_causal_stream_exported_head_equals_eager(causal, tmp_path, backend) -> 
     assert exported.head_runner.state["step"][0] == 9  # frames since the reset
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exported_head_takes_the_backbone_threads_on_openvino(causal, tmp_path, backend) -> None:
+    """The head step gets the engine threads (2) on OpenVINO, one on ONNX Runtime; both agree."""
+    pytest.importorskip(backend)
+    imgs = frames(8, seed=4)
+    kw = dict(backend=backend, engine_cache_dir=str(tmp_path), num_threads=2)
+    exported = make(causal, **kw)
+    eager = make(causal, head_engine="torch", **kw)
+    assert exported.head_runner.engine.threads == (2 if backend == "openvino" else 1)
+    _assert_same(_run_with_reset(exported, imgs, 5), _run_with_reset(eager, imgs, 5))
+
+
 @pytest.mark.parametrize("head_mode", ["stream", "clip"])
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_windowed_exported_head_equals_eager(symmetric, tmp_path, backend, head_mode) -> None:

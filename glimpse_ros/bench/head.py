@@ -23,7 +23,7 @@ import torch
 
 from glimpse_ros.config import ModelConfig
 from glimpse_ros.bench.common import cpu_name
-from glimpse_ros.runtime.threads import HEAD_THREADS
+from glimpse_ros.runtime.threads import HEAD_THREADS, exported_head_threads
 
 LOG = logging.getLogger("glimpse_ros.bench")
 
@@ -73,13 +73,16 @@ def bench_heads(heads: dict[str, torch.nn.Module], cfg: ModelConfig, runs: int) 
                         cfg.frames, runs)
 
 
-def bench_exported_head(head: torch.nn.Module, cfg: ModelConfig, runs: int) -> dict:
+def bench_exported_head(head: torch.nn.Module, cfg: ModelConfig, runs: int,
+                        engine_threads: int = HEAD_THREADS) -> dict:
     """The exported head step on each installed engine vs the eager fp32 head.
 
     Returns per engine (``torch_eager``, ``onnxruntime``, ``openvino`` in fp32, and
     ``openvino_int8``: the export with int8 weights, :mod:`glimpse_ros.runtime.head_int8`) the
-    latency per frame (round robin, :data:`HEAD_THREADS` threads each), its speed-up over eager,
-    and the largest deviation from eager over one window (logits, glimpses, assignment).
+    latency per frame (round robin, each with the threads the Recognizer gives it when its
+    backbone engine has ``engine_threads``: :func:`exported_head_threads`; eager
+    :data:`HEAD_THREADS`), its speed-up over eager, and the largest deviation from eager over
+    one window (logits, glimpses, assignment).
     """
     from glimpse_ros.model.quantize import prepare_head
     from glimpse_ros.runtime.engine import EngineUnavailable
@@ -96,7 +99,8 @@ def bench_exported_head(head: torch.nn.Module, cfg: ModelConfig, runs: int) -> d
         path = export_head(head, Path(work) / "head.onnx")
         for backend in BACKENDS:
             try:
-                engines[backend] = HeadStepEngine(path, backend, threads=HEAD_THREADS)
+                engines[backend] = HeadStepEngine(
+                    path, backend, threads=exported_head_threads(backend, engine_threads))
             except EngineUnavailable:
                 continue
         if "openvino" in engines:
@@ -104,8 +108,8 @@ def bench_exported_head(head: torch.nn.Module, cfg: ModelConfig, runs: int) -> d
                 from glimpse_ros.runtime.head_int8 import head_int8_model
 
                 engines["openvino_int8"] = HeadStepEngine(
-                    head_int8_model(path, work), "openvino", threads=HEAD_THREADS,
-                    precision="int8")
+                    head_int8_model(path, work), "openvino", precision="int8",
+                    threads=exported_head_threads("openvino", engine_threads))
             except ValueError as err:  # nncf missing
                 LOG.info("exported int8 head skipped: %s", err)
         with torch.inference_mode():
@@ -129,7 +133,8 @@ def bench_exported_head(head: torch.nn.Module, cfg: ModelConfig, runs: int) -> d
     for backend in engines:
         timed[backend]["speedup_vs_eager"] = base / timed[backend]["median_ms"]
         timed[backend]["max_abs_diff_vs_eager"] = deviation[backend]
-    timed["threads"] = HEAD_THREADS
+    timed["threads"] = {backend: engines[backend].threads for backend in engines}
+    timed["threads"]["torch_eager"] = HEAD_THREADS
     return timed
 
 
@@ -164,7 +169,8 @@ def int8_accuracy(head: torch.nn.Module, cfg: ModelConfig, windows: int = 3) -> 
             "top1_agreement": float((a.argmax(-1) == b.argmax(-1)).float().mean())}
 
 
-def head_report(model: torch.nn.Module, cfg: ModelConfig, runs: int) -> dict:
+def head_report(model: torch.nn.Module, cfg: ModelConfig, runs: int,
+                engine_threads: int = HEAD_THREADS) -> dict:
     """fp32 and int8 step latency (round robin) and the int8 deviation for one model size."""
     from glimpse_ros.model.quantize import prepare_head
 
@@ -174,7 +180,7 @@ def head_report(model: torch.nn.Module, cfg: ModelConfig, runs: int) -> dict:
                         cfg, runs)
     timed["int8_speedup"] = timed["fp32"]["median_ms"] / timed["int8"]["median_ms"]
     timed["int8_accuracy"] = int8_accuracy(head, cfg)
-    timed["exported"] = bench_exported_head(head, cfg, runs)
+    timed["exported"] = bench_exported_head(head, cfg, runs, engine_threads)
     return timed
 
 
@@ -183,8 +189,11 @@ def head_part(report: dict, model: torch.nn.Module, cfg: ModelConfig,
     """Head step latency with the Recognizer's thread count, fp32 and int8 (both model sizes)."""
     from glimpse_ros.model.glimpse_clouds import GlimpseClouds
 
-    torch.set_num_threads(HEAD_THREADS)  # as the Recognizer runs the head
-    heads = head_report(model, cfg, args.head_runs)
+    from glimpse_ros.runtime.engine import resolve_threads
+
+    engine_threads = resolve_threads(args.threads)  # the Recognizer's engines here
+    torch.set_num_threads(HEAD_THREADS)  # as the Recognizer runs the eager head
+    heads = head_report(model, cfg, args.head_runs, engine_threads)
     report["head_step"] = heads["fp32"]
     report["head_step_int8"] = heads["int8"]
     report["head_int8_speedup"] = heads["int8_speedup"]
@@ -193,7 +202,7 @@ def head_part(report: dict, model: torch.nn.Module, cfg: ModelConfig,
     if not args.small:  # the small variant's head (the CPU demo model), for reference
         small = ModelConfig.small()
         report["head_step_small_model"] = head_report(GlimpseClouds(small), small,
-                                                      args.head_runs)
+                                                      args.head_runs, engine_threads)
 
 
 def run_head_only(args: argparse.Namespace) -> dict:
@@ -234,7 +243,8 @@ def format_exported_head(report: dict) -> list[str]:
     rows = [(report["model"], report.get("head_step_exported"))]
     if "head_step_small_model" in report:
         rows.append(("small", report["head_step_small_model"].get("exported")))
-    lines = [f"exported head step ({HEAD_THREADS} thread; fp32, openvino_int8: int8 weights), "
+    threads = (report.get("head_step_exported") or {}).get("threads", {})
+    lines = [f"exported head step (threads {threads}; fp32, openvino_int8: int8 weights), "
              "ms/frame, round robin with eager:",
              f"  {'model':<9} {'engine':<12} {'median':>8} {'(min)':>7} {'vs eager':>8}  "
              "max |diff| vs eager: logits, glimpses, assignment"]

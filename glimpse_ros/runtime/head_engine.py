@@ -139,6 +139,7 @@ class HeadStepEngine:
                              f"weights on openvino, not {precision} on {backend}")
         self.name = backend
         self.precision = precision
+        self.threads = threads
         self.onnx_path = Path(onnx_path)
         self._runner: Any = (_OrtRunner(self.onnx_path, threads) if backend == "onnxruntime"
                              else _OvRunner(self.onnx_path, threads))

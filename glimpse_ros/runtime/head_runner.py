@@ -5,7 +5,8 @@ Both runners keep the head state of one stream between calls and step frames in 
 - :class:`EagerHeadRunner` runs the (fp32 or int8) ``GlimpseCloudsHead.step`` in PyTorch with
   :data:`HEAD_THREADS` threads;
 - :class:`ExportedHeadRunner` runs the head step exported to ONNX
-  (:mod:`glimpse_ros.runtime.export.head`) on ONNX Runtime or OpenVINO
+  (:mod:`glimpse_ros.runtime.export.head`) on ONNX Runtime (one thread) or OpenVINO (the
+  backbone engine's threads)
   (:class:`~glimpse_ros.runtime.head_engine.HeadStepEngine`), fp32, agreeing with the eager
   fp32 head to float tolerance; on OpenVINO also with int8 weights
   (:mod:`glimpse_ros.runtime.head_int8`).
@@ -29,7 +30,7 @@ from glimpse_ros.config import RecognizerConfig
 from glimpse_ros.runtime.engine import EngineUnavailable
 from glimpse_ros.runtime.head_engine import BACKENDS, HeadStepEngine
 from glimpse_ros.runtime.model_source import ModelSource
-from glimpse_ros.runtime.threads import HEAD_THREADS, head_threads
+from glimpse_ros.runtime.threads import HEAD_THREADS, exported_head_threads, head_threads
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 
@@ -152,7 +153,8 @@ def build_head_runner(config: RecognizerConfig, source: ModelSource,
     is used as is, and only it can run (the bundle holds no PyTorch head).
 
     Args:
-        config: head_engine, head_precision, engine_cache_dir.
+        config: head_engine, head_precision, engine_cache_dir, num_threads (the backbone
+            engine's threads, :func:`~glimpse_ros.runtime.threads.exported_head_threads`).
         source: the loaded checkpoint or bundle.
         backbone_engine: name of the backbone engine in use.
 
@@ -170,7 +172,8 @@ def build_head_runner(config: RecognizerConfig, source: ModelSource,
             from glimpse_ros.runtime.head_int8 import head_int8_model
 
             onnx = head_int8_model(onnx, config.engine_cache_dir)
-        return HeadStepEngine(onnx, name, threads=HEAD_THREADS, precision=precision)
+        return HeadStepEngine(onnx, name, precision=precision,
+                              threads=exported_head_threads(name, config.num_threads or 1))
 
     if source.is_bundle:
         if name == "torch":

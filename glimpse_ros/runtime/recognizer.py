@@ -126,7 +126,9 @@ class Recognizer:
             dataclasses.replace(config, num_threads=self.engine_threads), name, source,
             input_shape, step=self.streaming)
         self.backend_name = self.engine.name
-        self.head_runner, head_why = build_head_runner(config, source, self.backend_name)
+        self.head_runner, head_why = build_head_runner(
+            dataclasses.replace(config, num_threads=self.engine_threads), source,
+            self.backend_name)
         self.head = getattr(self.head_runner, "head", None)  # the eager head, if that runs
         mode = ("causal model: streamed frame by frame" if self.streaming else
                 f"T={cfg.frames} stride={config.stride} head_mode={config.head_mode}")

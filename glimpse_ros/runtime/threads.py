@@ -18,6 +18,20 @@ from glimpse_ros.runtime.engine import cpu_count
 HEAD_THREADS = 1
 
 
+def exported_head_threads(engine: str, engine_threads: int) -> int:
+    """Threads of the exported head step on ``engine``: the backbone engine's on OpenVINO.
+
+    The head runs after the backbone's step, so the backbone's threads are idle then. At batch 1
+    the paper-size head reads its weights from memory (the backbone's step evicts them from the
+    cache), and OpenVINO's second thread reads in parallel: in the Recognizer (ResNet-50, int8
+    backbone, 2 Zen 4 cores, round robin) the int8-weight head took 2.54 ms per frame on 2
+    threads vs 3.39 on 1, the fp32 head 6.52 vs 7.98; the small model's head 0.41 vs 0.38 ms.
+    ONNX Runtime's pool spins between ops next to the backbone session's: its fp32 head took
+    17.5 ms on 2 threads vs 10.9 on 1, so it keeps :data:`HEAD_THREADS`.
+    """
+    return engine_threads if engine == "openvino" else HEAD_THREADS
+
+
 def shared_process_threads(cores: int | None = None) -> int:
     """Engine threads of a recognizer that shares its process and cores: ``cores - 1``, >= 1.
 
@@ -49,4 +63,4 @@ def head_threads() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-__all__ = ["HEAD_THREADS", "head_threads", "shared_process_threads"]
+__all__ = ["HEAD_THREADS", "exported_head_threads", "head_threads", "shared_process_threads"]
