@@ -167,8 +167,9 @@ class RecognizerConfig:
     backend: str = "auto"
     # Backbone precision (glimpse_ros/runtime/precision.py): fp32 (default, explicit everywhere),
     # fp16 (TensorRT), bf16 (OpenVINO on a CPU with native bf16), int8 (OpenVINO, NNCF
-    # post-training quantisation calibrated on synthetic clips). Opt-in approximations; `make
-    # bench` reports their speed-up and deviation from fp32.
+    # post-training quantisation calibrated on synthetic clips), int8_mixed (int8 with the stem
+    # and layer1 in bf16: needs native int8 and bf16). Opt-in approximations; `make bench`
+    # reports their speed-up and deviation from fp32.
     precision: str = "fp32"
     num_threads: int = 0
     engine_cache_dir: str = "~/.cache/glimpse_ros/engines"
@@ -192,7 +193,8 @@ class RecognizerConfig:
     def __post_init__(self) -> None:
         """Validate enumerations and ranges."""
         choices = {"backend": ("auto", "torch", "onnxruntime", "openvino", "tensorrt"),
-                   "precision": ("fp32", "fp16", "bf16", "int8"), "head_mode": ("stream", "clip"),
+                   "precision": ("fp32", "fp16", "bf16", "int8", "int8_mixed"),
+                   "head_mode": ("stream", "clip"),
                    "head_precision": ("fp32", "int8"), "head_engine": ("auto", "torch")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

@@ -117,12 +117,16 @@ def test_step_over_clip_per_precision_by_hand():
     from glimpse_ros.bench.__main__ import step_over_clip
 
     report = {"recognizer_stream": {"bf16": {"backbone_ms_per_frame": 30.0},
-                                    "int8": {"backbone_ms_per_frame": 24.0}},
+                                    "int8": {"backbone_ms_per_frame": 24.0},
+                                    "int8_mixed+head_int8": {"backbone_ms_per_frame": 27.0}},
               "engines": {"openvino:bf16": {"median_ms": 200.0},
-                          "openvino:int8": {"error": "no nncf"}},
+                          "openvino:int8": {"error": "no nncf"},
+                          "openvino:int8_mixed": {"median_ms": 180.0}},
               "ratios": {"best_stream_fps": 33.0}}
     out = step_over_clip(report, frames=8)
     assert out["stream_backbone_over_clip_per_frame_bf16"] == pytest.approx(30.0 / 25.0)
+    # int8_mixed streams with the int8 head only: its backbone part is the ratio's numerator.
+    assert out["stream_backbone_over_clip_per_frame_int8_mixed"] == pytest.approx(27.0 / 22.5)
     assert "stream_backbone_over_clip_per_frame_int8" not in out   # no timed int8 clip
     assert out["best_stream_fps_stretch"] == 33.0
 

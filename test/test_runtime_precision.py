@@ -42,9 +42,9 @@ def clip_onnx(work):
 
 
 def test_precision_config_values():
-    """The precision key takes fp32 (default), fp16, bf16, int8; anything else names the key."""
+    """The precision key takes fp32 (default), fp16, bf16, int8, int8_mixed; others name it."""
     assert RecognizerConfig().precision == "fp32"
-    for p in ("fp16", "bf16", "int8"):
+    for p in ("fp16", "bf16", "int8", "int8_mixed"):
         assert RecognizerConfig(precision=p).precision == p
     with pytest.raises(ValueError, match="recognizer.precision"):
         RecognizerConfig(precision="int4")
@@ -81,6 +81,13 @@ def test_precision_refusals(clip_onnx, work, monkeypatch):
     with pytest.raises(ValueError, match="bf16 refused"):
         create_step_engine("openvino", small_backbone("causal"), "bf16", cache_dir=work,
                            frame_shape=FRAME)
+    # int8_mixed runs its float stages in bf16: refused without it, pointing at int8.
+    monkeypatch.setattr(precision_mod, "native_int8", lambda: (True, "int8 (test)"))
+    with pytest.raises(ValueError, match=r"int8_mixed refused: the CPU has no native "
+                                         r"bf16.*\(use fp32, or int8\)"):
+        create_engine("openvino", clip_onnx, "int8_mixed", input_shape=SHAPE)
+    with pytest.raises(ValueError, match="openvino engine only"):
+        create_engine("onnxruntime", clip_onnx, "int8_mixed")
     monkeypatch.setattr(precision_mod, "native_int8", lambda: (False, "no INT8 (test)"))
     with pytest.raises(ValueError, match="int8 refused: no INT8"):
         create_engine("openvino", clip_onnx, "int8", input_shape=SHAPE)
@@ -163,3 +170,73 @@ def test_int8_step_engine_close_to_fp32(work):
         for r, o in ((z_ref, z_q), (c_ref, c_q)):
             rel, cos = deviation(r, o)
             assert rel < LOOSE_REL and cos > LOOSE_COS, (t, rel, cos)
+
+
+def test_high_resolution_convs_are_the_stem_and_layer1():
+    """The mixed model's float convolutions, counted from the backbone's modules.
+
+    Step graph: the stem, layer1's block (conv1, one conv per temporal tap of conv2, conv3 and
+    the shortcut) and layer2's first 1x1 reduction, whose output is still at 1/4 of the frame.
+    """
+    from glimpse_ros.runtime.export.step import export_step
+    from glimpse_ros.runtime.int8 import high_resolution_convs
+
+    backbone = small_backbone("causal")
+    block = backbone.layer1[0]
+    want = 1 + (1 + block.conv2.kernel_size[0] + 1 + (block.downsample is not None)) + 1
+    model = ov.Core().read_model(str(export_step(backbone, tmp_step(), FRAME)))
+    names = high_resolution_convs(model)
+    convs = [op for op in model.get_ops() if op.get_type_name() == "Convolution"]
+    assert len(names) == want < len(convs)
+    width = FRAME[-1]
+    for op in convs:  # every other conv is at 1/8 of the frame or coarser
+        coarse = width / op.get_output_partial_shape(0)[-1].get_length() >= 8
+        assert coarse == (op.get_friendly_name() not in names)
+
+
+def tmp_step():
+    """A fresh temporary ONNX path."""
+    import tempfile
+    from pathlib import Path
+
+    return Path(tempfile.mkdtemp(prefix="glimpse_step_")) / "step.onnx"
+
+
+def test_int8_mixed_step_keeps_the_stem_and_layer1_in_bf16(work):
+    """int8_mixed: the high-resolution convs unquantised and run in bf16, the rest int8.
+
+    Also close to fp32, cached under its own name (not the all-int8 file).
+    """
+    from glimpse_ros.runtime import int8 as int8_mod
+
+    for ok, why in (native_int8(), native_bf16()):
+        if not ok:
+            pytest.skip(why)
+    backbone = small_backbone("causal")
+    ref = create_step_engine("openvino", backbone, "fp32", threads=1, cache_dir=work,
+                             frame_shape=FRAME)
+    eng = create_step_engine("openvino", backbone, "int8_mixed", threads=1, cache_dir=work,
+                             frame_shape=FRAME)
+    assert eng.precision == "int8_mixed" and eng.compiled_precision == "bf16"
+    assert eng.onnx_path.name.startswith("int8m-")
+    model = ov.Core().read_model(str(eng.onnx_path))
+    high = set(int8_mod.high_resolution_convs(model))
+    quantised = {op.get_friendly_name() for op in model.get_ops()
+                 if op.get_type_name() == "Convolution"
+                 and op.input(0).get_source_output().get_node().get_type_name() == "FakeQuantize"}
+    convs = {op.get_friendly_name() for op in model.get_ops()
+             if op.get_type_name() == "Convolution"}
+    assert high and not high & quantised and quantised == convs - high
+    clip = synthetic_clips(1, 6, FRAME[2], seed=321)[0]
+    s_ref = s_q = None
+    for t in range(clip.shape[2]):
+        frame = np.ascontiguousarray(clip[:, :, t])
+        z_ref, c_ref, s_ref = ref.step(frame, s_ref)
+        z_q, c_q, s_q = eng.step(frame, s_q)
+        for r, o in ((z_ref, z_q), (c_ref, c_q)):
+            rel, cos = deviation(r, o)
+            assert rel < LOOSE_REL and cos > LOOSE_COS, (t, rel, cos)
+    kernels = eng.kernels()
+    assert kernels["convolutions_in_precision"] == kernels["convolutions"]
+    assert any(k.endswith("bf16") for k in kernels["kernels"] if k.startswith("Convolution"))
+    assert any(k.endswith("I8") for k in kernels["kernels"] if k.startswith("Convolution"))

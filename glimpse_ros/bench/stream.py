@@ -70,9 +70,13 @@ def stream_precisions(backend: str) -> list[tuple[str, str]]:
     combos = [("fp32", "fp32")]
     if backend != "openvino":  # bf16 and int8 are OpenVINO precisions
         return combos
-    for name, (ok, why) in (("bf16", native_bf16()), ("int8", native_int8())):
+    bf16, int8 = native_bf16(), native_int8()
+    mixed = (bf16[0] and int8[0], int8[1] if not int8[0] else bf16[1])
+    for name, (ok, why), heads in (("bf16", bf16, ("fp32", "int8")),
+                                   ("int8", int8, ("fp32", "int8")),
+                                   ("int8_mixed", mixed, ("int8",))):
         if ok:
-            combos += [(name, "fp32"), (name, "int8")]
+            combos += [(name, head) for head in heads]
         else:
             LOG.info("streaming %s skipped: %s", name, why)
     return combos

@@ -59,8 +59,9 @@ SPECS: dict[str, ParamSpec] = {
     "backend": ParamSpec("Backbone engine", choices=("auto", "torch", "onnxruntime", "openvino",
                                                      "tensorrt")),
     "precision": ParamSpec("Backbone precision: fp32, fp16 (TensorRT), bf16 (OpenVINO, CPUs with "
-                           "native bf16) or int8 (OpenVINO, NNCF-quantised)",
-                           choices=("fp32", "fp16", "bf16", "int8")),
+                           "native bf16), int8 (OpenVINO, NNCF-quantised) or int8_mixed (int8, "
+                           "the stem and layer1 in bf16)",
+                           choices=("fp32", "fp16", "bf16", "int8", "int8_mixed")),
     "num_threads": ParamSpec("CPU threads for the backbone engine (0 = cores - 1, at least 1)",
                              low=0, high=MAX_THREADS),
     "engine_cache_dir": ParamSpec("Directory of cached ONNX exports and TensorRT engines"),

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from glimpse_ros.runtime.engine import (BackboneEngine, BackboneStepEngine, EngineUnavailable,
                                         resolve_threads)
-from glimpse_ros.runtime.precision import resolve_precision
+from glimpse_ros.runtime.precision import INT8_PRECISIONS, resolve_precision
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 
@@ -219,16 +219,17 @@ def onnx_source_path(source: Any, cache_dir: str | Path | None,
 
 def openvino_model_path(onnx_path: Path, precision: str, cache_dir: str | Path | None,
                         shape: tuple[int, ...] | None, threads: int, step: bool = False) -> Path:
-    """The file OpenVINO loads: ``onnx_path``, or for int8 its quantised IR for ``shape``."""
-    if precision != "int8":
+    """The file OpenVINO loads: ``onnx_path``, or for int8 / int8_mixed its quantised IR."""
+    if precision not in INT8_PRECISIONS:
         return onnx_path
     from glimpse_ros.runtime.int8 import int8_model
 
     if shape is None:
-        raise ValueError("precision int8 needs frame_shape (the step is calibrated for one shape)"
-                         if step else "precision int8 needs input_shape (the model is calibrated "
-                         "for one shape)")
-    return int8_model(onnx_path, cache_dir, shape, threads)
+        raise ValueError(f"precision {precision} needs frame_shape (the step is calibrated for "
+                         "one shape)" if step else f"precision {precision} needs input_shape "
+                         "(the model is calibrated for one shape)")
+    return int8_model(onnx_path, cache_dir, shape, threads,
+                      mixed=precision == "int8_mixed")
 
 
 __all__ = ["CPU_PREFERENCE", "ENGINE_NAMES", "create_engine", "create_step_engine",

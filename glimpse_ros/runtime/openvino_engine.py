@@ -13,7 +13,8 @@ Compilation settings and why:
   machines (Zen 4/5, Sapphire Rapids) the default silently switches to bf16 (~2-3 significant
   digits), which we do not want for a model validated in fp32. ``bf16`` sets the hint to bf16
   (only where the CPU has it natively, see :mod:`glimpse_ros.runtime.precision`); ``int8`` runs
-  the NNCF-quantised IR (:mod:`glimpse_ros.runtime.int8`) with f32 for its float layers.
+  the NNCF-quantised IR (:mod:`glimpse_ros.runtime.int8`) with f32 for its float layers,
+  ``int8_mixed`` its mixed IR with bf16 for them.
   :attr:`compiled_precision` reads back what the plugin compiled.
 """
 
@@ -32,7 +33,7 @@ LOG = logging.getLogger("glimpse_ros.runtime")
 
 
 def compile_config(threads: int, precision: str) -> dict:
-    """CPU plugin settings for ``precision`` (fp32, bf16 or int8); see the module docstring."""
+    """CPU plugin settings for ``precision`` (fp32, bf16, int8, int8_mixed); see above."""
     if precision not in OPENVINO_HINTS:
         raise ValueError(f"openvino runs {', '.join(OPENVINO_HINTS)}, not {precision!r}")
     return {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,

@@ -17,8 +17,10 @@ from typing import Any
 NO_COMPUTE = frozenset({"Const", "Input", "Output", "Reshape", "Squeeze", "Unsqueeze"})
 # The runtime precision the convolutions should run in, per requested precision. int8 models
 # keep a few float convolutions (NNCF leaves the first layer's input in float), so int8 counts
-# the quantised share rather than flagging every float convolution.
-CONV_PRECISION = {"fp32": ("f32",), "bf16": ("bf16",), "int8": ("u8", "i8")}
+# the quantised share rather than flagging every float convolution; int8_mixed's float
+# convolutions must run in bf16 (an f32 one is a fallback).
+CONV_PRECISION = {"fp32": ("f32",), "bf16": ("bf16",), "int8": ("u8", "i8"),
+                  "int8_mixed": ("u8", "i8", "bf16")}
 
 
 def _text(value: Any) -> str:

@@ -9,6 +9,9 @@
   fp32: we refuse with a message instead.
 - ``int8``: OpenVINO running a backbone quantised after training with NNCF
   (:mod:`glimpse_ros.runtime.int8`); needs a CPU for which the plugin reports INT8.
+- ``int8_mixed``: the same with the high-resolution convolutions (the stem and layer1) and the
+  other float layers in bf16: needs native int8 and native bf16. On the demo model it agrees
+  with fp32 where all-int8 falls just short (measured in docs/measurements.md).
 
 bf16 and int8 approximate the fp32 model; ``make bench`` reports their deviation from fp32.
 """
@@ -21,11 +24,13 @@ from pathlib import Path
 
 LOG = logging.getLogger("glimpse_ros.runtime")
 
-PRECISIONS = ("fp32", "fp16", "bf16", "int8")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "int8_mixed")
+INT8_PRECISIONS = ("int8", "int8_mixed")  # run a quantised IR (glimpse_ros.runtime.int8)
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 # OpenVINO INFERENCE_PRECISION_HINT per precision. An int8 model's layers that stay in floating
-# point run in f32 (bf16 there would add a second approximation on top of the quantisation).
-OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32"}
+# point run in f32 (bf16 there would add a second approximation on top of the quantisation);
+# int8_mixed runs its float stages in bf16 by design.
+OPENVINO_HINTS = {"fp32": "f32", "bf16": "bf16", "int8": "f32", "int8_mixed": "bf16"}
 
 
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
@@ -100,17 +105,21 @@ def resolve_precision(engine: str, precision: str | None, requested_auto: bool,
                              "(use fp32, or tensorrt on a CUDA machine)")
         LOG.warning("precision fp16 requested but %s runs on the CPU: using fp32", engine)
         return "fp32"
-    if precision in ("bf16", "int8"):
+    if precision in ("bf16",) + INT8_PRECISIONS:
         if engine != "openvino":
             raise ValueError(f"precision {precision} is implemented by the openvino engine only; "
                              f"the backend is {engine} (use backend openvino, or fp32)")
-        ok, why = native_bf16() if precision == "bf16" else native_int8()
-        if not ok:
-            raise ValueError(f"precision {precision} refused: {why}; it would be emulated, "
-                             "slower than fp32 (use fp32)")
-        LOG.info("precision %s: %s", precision, why)
+        checks = {"bf16": (native_bf16,), "int8": (native_int8,),
+                  "int8_mixed": (native_int8, native_bf16)}[precision]
+        for check in checks:
+            ok, why = check()
+            if not ok:
+                raise ValueError(f"precision {precision} refused: {why}; it would be emulated, "
+                                 "slower than fp32 (use fp32"
+                                 + (", or int8)" if precision == "int8_mixed" else ")"))
+            LOG.info("precision %s: %s", precision, why)
     return precision
 
 
-__all__ = ["BF16_FLAGS", "OPENVINO_HINTS", "PRECISIONS", "cpu_flags", "native_bf16",
-           "native_int8", "openvino_capabilities", "resolve_precision"]
+__all__ = ["BF16_FLAGS", "INT8_PRECISIONS", "OPENVINO_HINTS", "PRECISIONS", "cpu_flags",
+           "native_bf16", "native_int8", "openvino_capabilities", "resolve_precision"]
