@@ -165,3 +165,18 @@ def test_agreement_interval_resamples_videos():
     match[3] = False
     lo, hi = agreement_interval(match)
     assert 0.65 <= lo <= 0.75 and hi == 1.0
+
+
+def test_bench_node_passes_extra_parameters_to_the_node():
+    """--node-param values reach the node's command line as ROS parameters, after the defaults."""
+    import argparse
+
+    from glimpse_ros.bench.node_run import node_command
+
+    args = argparse.Namespace(backend="openvino", stride=4, input_reliability="reliable",
+                              node_param=["precision:=int8_mixed", "num_threads:=2"])
+    cmd = node_command(args, "m.safetensors", compressed=False)
+    assert cmd[-4:] == ["-p", "precision:=int8_mixed", "-p", "num_threads:=2"]
+    assert "model_path:=m.safetensors" in cmd and "backend:=openvino" in cmd
+    plain = node_command(argparse.Namespace(**{**vars(args), "node_param": []}), "", True)
+    assert plain[-1] == "compressed:=true" and not any("model_path" in a for a in plain)

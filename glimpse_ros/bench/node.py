@@ -1,6 +1,7 @@
 """``make bench-node``: the recognizer node under camera-like load, measured from outside.
 
     python -m glimpse_ros.bench.node --out bench_node.json [--model M] [--seconds 20]
+        [--node-param precision:=int8_mixed ...]
 
 The node runs in its own process (``python -m glimpse_ros.recognizer``); this process publishes
 OpenCV's ``vtest.avi`` (fetched once, see :mod:`glimpse_ros.tools.vtest`) as a camera and listens
@@ -91,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="per-backend rows, own process and in process ('' = none)")
     ap.add_argument("--backend-seconds", type=float, default=10.0,
                     help="measured time of each per-backend row")
+    ap.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
+                    help="more node parameters for the scenario rows (repeatable), e.g. "
+                    "precision:=int8_mixed")
     args = ap.parse_args(argv)
     # The node process applies the profile itself; this (publishing) process needs it as well.
     apply_default_transport()
@@ -106,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
                            "loadavg_before": os.getloadavg()[0]},
                "model": args.model or "demo", "video": str(video),
                "input_reliability": args.input_reliability,
-               "stride": args.stride,
+               "stride": args.stride, "node_params": args.node_param,
                "fastdds_profile": os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE", ""),
                "scenarios": {}}
     for name in filter(None, args.scenarios.split(",")):

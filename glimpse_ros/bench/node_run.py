@@ -99,18 +99,23 @@ def scenario_env() -> tuple[int, dict[str, str]]:
     return domain, local_env(domain)
 
 
+def node_command(args: argparse.Namespace, model_path: str, compressed: bool) -> list[str]:
+    """The node process's command line for a scenario (``args.node_param`` appended last)."""
+    model = ["-p", f"model_path:={model_path}"] if model_path else []  # rcl rejects "x:="
+    return [sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args", *model,
+            "-p", f"backend:={args.backend}",
+            "-p", "diagnostics_period_s:=0.5", "-p", f"stride:={args.stride}",
+            "-p", "image_topic:=image",
+            "-p", f"input_reliability:={args.input_reliability}",
+            "-p", f"compressed:={'true' if compressed else 'false'}",
+            *(a for p in getattr(args, "node_param", None) or [] for a in ("-p", p))]
+
+
 def run_scenario(name: str, fps: float, size: tuple[int, int] | None, compressed: bool,
                  args: argparse.Namespace, video: Path, model_path: str | None = None) -> dict:
     """Start a node process, warm it up, measure for ``args.seconds``, stop it."""
     domain, env = scenario_env()
-    model_path = args.model if model_path is None else model_path
-    model = ["-p", f"model_path:={model_path}"] if model_path else []  # rcl rejects "x:="
-    cmd = [sys.executable, "-m", "glimpse_ros.recognizer", "--ros-args", *model,
-           "-p", f"backend:={args.backend}",
-           "-p", "diagnostics_period_s:=0.5", "-p", f"stride:={args.stride}",
-           "-p", "image_topic:=image",
-           "-p", f"input_reliability:={args.input_reliability}",
-           "-p", f"compressed:={'true' if compressed else 'false'}"]
+    cmd = node_command(args, args.model if model_path is None else model_path, compressed)
     log_dir = Path(tempfile.gettempdir()) / "glimpse_bench_node"
     log_dir.mkdir(exist_ok=True)
     log = open(log_dir / f"{name}.log", "w")
@@ -135,4 +140,5 @@ def run_scenario(name: str, fps: float, size: tuple[int, int] | None, compressed
         log.close()
 
 
-__all__ = ["MAX_CACHED_FRAMES", "measure", "proc_stats", "run_scenario", "scenario_env"]
+__all__ = ["MAX_CACHED_FRAMES", "measure", "node_command", "proc_stats", "run_scenario",
+           "scenario_env"]
