@@ -33,7 +33,7 @@ def run_in_process(args: argparse.Namespace, video: Path) -> dict:
     from glimpse_ros.ros.node import RecognizerNode
 
     context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain_id())
+    rclpy.init(args=[], context=context, domain_id=domain_id())  # not this CLI
     node = None
     try:
         msgs = load_frames(video, SIZE, MAX_CACHED_FRAMES)

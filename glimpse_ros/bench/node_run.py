@@ -121,7 +121,7 @@ def run_scenario(name: str, fps: float, size: tuple[int, int] | None, compressed
     log = open(log_dir / f"{name}.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
+    rclpy.init(args=[], context=context, domain_id=domain)  # not this CLI
     try:
         msgs = load_frames(video, size, MAX_CACHED_FRAMES, compressed)
         listener = Listener(context, compressed)
