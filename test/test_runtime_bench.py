@@ -149,6 +149,9 @@ def test_fps_targets_count_only_variants_that_agree_with_fp32():
     assert stream["fp32+head_torch"]["top1_agreement"] == 1.0
     # At a lower line int8 + int8 head counts.
     assert qualified_best(report, 0.975)["best_stream"] == "int8+head_int8"
+    # Without the deviation (--no-deviation) only fp32 counts.
+    del report["precision_deviation"]
+    assert qualified_best(report)["best_stream"] == "fp32"
 
 
 def test_agreement_interval_resamples_videos():

@@ -91,6 +91,8 @@ def test_precision_refusals(clip_onnx, work, monkeypatch):
     monkeypatch.setattr(precision_mod, "native_int8", lambda: (False, "no INT8 (test)"))
     with pytest.raises(ValueError, match="int8 refused: no INT8"):
         create_engine("openvino", clip_onnx, "int8", input_shape=SHAPE)
+    with pytest.raises(ValueError, match=r"int8_mixed refused: no INT8.*\(use fp32\)"):
+        create_engine("openvino", clip_onnx, "int8_mixed", input_shape=SHAPE)
 
 
 def test_openvino_fp32_is_explicit_f32(clip_onnx):
@@ -172,34 +174,33 @@ def test_int8_step_engine_close_to_fp32(work):
             assert rel < LOOSE_REL and cos > LOOSE_COS, (t, rel, cos)
 
 
-def test_high_resolution_convs_are_the_stem_and_layer1():
-    """The mixed model's float convolutions, counted from the backbone's modules.
+def test_high_resolution_ops_are_the_stem_and_layer1(tmp_path):
+    """The mixed model's float layers, counted from the backbone's modules.
 
-    Step graph: the stem, layer1's block (conv1, one conv per temporal tap of conv2, conv3 and
-    the shortcut) and layer2's first 1x1 reduction, whose output is still at 1/4 of the frame.
+    Step graph convolutions: the stem, layer1's block (conv1, one conv per temporal tap of
+    conv2, conv3 and the shortcut) and layer2's first 1x1 reduction, whose output is still at
+    1/4 of the frame. Adds: their biases (one per conv but the older taps), conv2's three state
+    adds and the block's residual add.
     """
     from glimpse_ros.runtime.export.step import export_step
-    from glimpse_ros.runtime.int8 import high_resolution_convs
+    from glimpse_ros.runtime.int8 import high_resolution_ops
 
     backbone = small_backbone("causal")
+    assert len(backbone.layer1) == 1
     block = backbone.layer1[0]
-    want = 1 + (1 + block.conv2.kernel_size[0] + 1 + (block.downsample is not None)) + 1
-    model = ov.Core().read_model(str(export_step(backbone, tmp_step(), FRAME)))
-    names = high_resolution_convs(model)
+    kt = block.conv2.kernel_size[0]
+    want = 1 + (1 + kt + 1 + (block.downsample is not None)) + 1
+    model = ov.Core().read_model(str(export_step(backbone, tmp_path / "step.onnx", FRAME)))
+    names = set(high_resolution_ops(model))
     convs = [op for op in model.get_ops() if op.get_type_name() == "Convolution"]
-    assert len(names) == want < len(convs)
+    adds = [op for op in model.get_ops() if op.get_type_name() == "Add"]
+    assert sum(op.get_friendly_name() in names for op in convs) == want < len(convs)
+    assert sum(op.get_friendly_name() in names for op in adds) == (want - (kt - 1)) + 3 + 1
+    names = {op.get_friendly_name() for op in convs} & names
     width = FRAME[-1]
     for op in convs:  # every other conv is at 1/8 of the frame or coarser
         coarse = width / op.get_output_partial_shape(0)[-1].get_length() >= 8
         assert coarse == (op.get_friendly_name() not in names)
-
-
-def tmp_step():
-    """A fresh temporary ONNX path."""
-    import tempfile
-    from pathlib import Path
-
-    return Path(tempfile.mkdtemp(prefix="glimpse_step_")) / "step.onnx"
 
 
 def test_int8_mixed_step_keeps_the_stem_and_layer1_in_bf16(work):
@@ -220,13 +221,17 @@ def test_int8_mixed_step_keeps_the_stem_and_layer1_in_bf16(work):
     assert eng.precision == "int8_mixed" and eng.compiled_precision == "bf16"
     assert eng.onnx_path.name.startswith("int8m-")
     model = ov.Core().read_model(str(eng.onnx_path))
-    high = set(int8_mod.high_resolution_convs(model))
+    high = set(int8_mod.high_resolution_ops(model))
+    fed_by_fq = {op.get_friendly_name() for op in model.get_ops()
+                 if any(i.get_source_output().get_node().get_type_name() == "FakeQuantize"
+                        for i in op.inputs())}
     quantised = {op.get_friendly_name() for op in model.get_ops()
                  if op.get_type_name() == "Convolution"
                  and op.input(0).get_source_output().get_node().get_type_name() == "FakeQuantize"}
     convs = {op.get_friendly_name() for op in model.get_ops()
              if op.get_type_name() == "Convolution"}
-    assert high and not high & quantised and quantised == convs - high
+    # Nothing in the stem and layer1 reads a quantised input (their adds included).
+    assert high and not high & fed_by_fq and quantised == convs - high
     clip = synthetic_clips(1, 6, FRAME[2], seed=321)[0]
     s_ref = s_q = None
     for t in range(clip.shape[2]):
@@ -238,5 +243,7 @@ def test_int8_mixed_step_keeps_the_stem_and_layer1_in_bf16(work):
             assert rel < LOOSE_REL and cos > LOOSE_COS, (t, rel, cos)
     kernels = eng.kernels()
     assert kernels["convolutions_in_precision"] == kernels["convolutions"]
-    assert any(k.endswith("bf16") for k in kernels["kernels"] if k.startswith("Convolution"))
-    assert any(k.endswith("I8") for k in kernels["kernels"] if k.startswith("Convolution"))
+    # Every quantised convolution runs in int8 (none fell back to bf16), the others in bf16.
+    by = kernels["convolution_precisions"]
+    assert by.get("u8", 0) + by.get("i8", 0) == len(quantised)
+    assert by["bf16"] == kernels["convolutions"] - len(quantised) > 0

@@ -59,9 +59,11 @@ def run_backends(args: argparse.Namespace, video: Path, backends: list[str]) -> 
     """``{backend: {"own_process": row, "in_process": row}}`` (``measure`` rows)."""
     out: dict[str, dict] = {}
     for backend in backends:
+        # --node-param is for the scenario rows: a precision one backend runs would stop the
+        # others' nodes, and the in-process row could not take it alike.
         b_args = argparse.Namespace(**{**vars(args), "backend": backend,
                                        "seconds": args.backend_seconds,
-                                       "warmup": min(args.warmup, 3.0)})
+                                       "warmup": min(args.warmup, 3.0), "node_param": []})
         print(f"backend {backend}: own process, then in process ...", flush=True)
         out[backend] = {
             "own_process": run_scenario(f"{backend}_own_process", FPS, SIZE, False, b_args,

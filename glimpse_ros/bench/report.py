@@ -44,7 +44,7 @@ def format_table(report: dict) -> str:
                          f"(95% {100 * lo:.1f}-{100 * hi:.1f}; published label "
                          f"{100 * c.get('published_label_agreement', float('nan')):.2f}%)")
         r = report["ratios"]
-        if "fastest_stream" in r:
+        if "fastest_stream" in r and "best_stream_min_agreement" in r:
             lines.append(f"fastest stream {r['fastest_stream']} {r['fastest_stream_fps']:.1f} fps;"
                          f" fastest agreeing >= {100 * r['best_stream_min_agreement']:.0f}%: "
                          f"{r['best_stream']} {r['best_stream_fps']:.1f} fps")

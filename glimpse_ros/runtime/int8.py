@@ -11,9 +11,10 @@ its state inputs) in which NNCF has inserted int8 quantise/dequantise pairs on t
 - the step graph is calibrated on the states it meets in use: the fp32 step engine runs through
   the same clips frame by frame and every ``(frame, fresh, state)`` feed it sees is a sample.
 
-``mixed=True`` (precision ``int8_mixed``) also leaves the high-resolution convolutions in float
-(:func:`high_resolution_convs`: the stem and layer1, whose outputs are at 1/4 of the frame or
-finer), which the engine then runs in bf16. The int8 error is spread over the network rather
+``mixed=True`` (precision ``int8_mixed``) also leaves the high-resolution layers in float
+(:func:`high_resolution_ops`: the convolutions and adds of the stem and layer1, whose outputs are
+at 1/4 of the frame or finer), which the engine then runs in bf16; only the input of the first
+int8 convolution after them is quantised. The int8 error is spread over the network rather
 than concentrated in one layer, and the demo model's glimpses amplify it; keeping the first
 stages out was the cheapest split that kept its top-1 agreement with fp32 at 98 % or above on
 three sets of held-out videos (docs/measurements.md).
@@ -40,8 +41,8 @@ LOG = logging.getLogger("glimpse_ros.runtime")
 
 # Bump when calibration or quantisation settings change, so cached models are not reused.
 # 2: the step's state arithmetic left in float (state_ops); 3: found from the state inputs and
-# outputs (step export 4 has no splits).
-INT8_VERSION = 3
+# outputs (step export 4 has no splits); 4: int8_mixed leaves layer1's adds in float too.
+INT8_VERSION = 4
 CALIBRATION_SEED = 7031
 CALIBRATION_CLIPS = 12
 
@@ -110,16 +111,17 @@ def state_ops(model: Any) -> list[str]:
 HIGH_RESOLUTION_STRIDE = 4
 
 
-def high_resolution_convs(model: Any) -> list[str]:
-    """Friendly names of the convolutions with output at 1/4 of the frame's width or finer.
+def high_resolution_ops(model: Any) -> list[str]:
+    """Names of the convolutions and adds with output at 1/4 of the frame's width or finer.
 
-    Works on the clip graph (5D, width last) and the step graph (4D); the frame is the first
-    input (``x`` or ``frame``).
+    The adds are the residual and bias adds of those layers: left out, NNCF would still round
+    the residual adds' inputs to int8 inside layer1. Works on the clip graph (5D, width last)
+    and the step graph (4D); the frame is the first input (``x`` or ``frame``).
     """
     width = model.inputs[0].get_partial_shape()[-1].get_length()
     names = []
     for op in model.get_ops():
-        if op.get_type_name() == "Convolution":
+        if op.get_type_name() in ("Convolution", "Add"):
             out = op.get_output_partial_shape(0)[-1].get_length()
             if width / out <= HIGH_RESOLUTION_STRIDE * 1.5:  # strides 1, 2, 4 (not 8)
                 names.append(op.get_friendly_name())
@@ -149,7 +151,7 @@ def quantize(onnx_path: str | Path, shape: tuple[int, ...], out: str | Path,
         out: ``.xml`` path; the ``.bin`` goes beside it. Written atomically (xml last).
         threads: CPU threads for the calibration runs.
         clips: number of synthetic calibration clips.
-        mixed: also leave :func:`high_resolution_convs` in float (precision int8_mixed).
+        mixed: also leave :func:`high_resolution_ops` in float (precision int8_mixed).
     """
     import nncf
     import openvino as ov
@@ -175,7 +177,7 @@ def quantize(onnx_path: str | Path, shape: tuple[int, ...], out: str | Path,
     LOG.info("int8: calibrating %s on %d synthetic %s (NNCF %s)", Path(onnx_path).name,
              len(data), "frames" if step else "clips", nncf.__version__)
     # The step's partial sums stay in float (state_ops); the clip graph has none.
-    names = (state_ops(model) if step else []) + (high_resolution_convs(model) if mixed else [])
+    names = (state_ops(model) if step else []) + (high_resolution_ops(model) if mixed else [])
     ignored = nncf.IgnoredScope(names=names, validate=False) if names else None
     quantized = nncf.quantize(model, nncf.Dataset(data), subset_size=len(data),
                               preset=nncf.QuantizationPreset.PERFORMANCE, ignored_scope=ignored)
@@ -198,4 +200,4 @@ def int8_model(onnx_path: str | Path, cache_dir: str | Path | None, shape: tuple
 
 
 __all__ = ["CALIBRATION_CLIPS", "CALIBRATION_SEED", "HIGH_RESOLUTION_STRIDE", "INT8_VERSION",
-           "high_resolution_convs", "int8_model", "int8_path", "quantize", "step_feeds"]
+           "high_resolution_ops", "int8_model", "int8_path", "quantize", "step_feeds"]

@@ -51,8 +51,10 @@ def summarise_layers(layers: list[tuple[str, str, str]], precision: str) -> dict
     Returns:
         ``kernels`` (``"Convolution:brgconv_avx512_bf16" -> count``), ``reference_kernels``
         (the ``ref_*`` ones, by layer), ``convolutions`` (count), ``convolutions_in_precision``
-        (those whose runtime precision is the requested one) and ``convolution_fallback``
-        (``"Convolution:<precision>" -> count`` of the others).
+        (those whose runtime precision is the requested one), ``convolution_fallback``
+        (``"Convolution:<precision>" -> count`` of the others) and ``convolution_precisions``
+        (runtime precision -> count; for int8_mixed the int8 share is checked against the
+        quantised convolutions, since bf16 is in its precision for the stem and layer1 only).
     """
     if precision not in CONV_PRECISION:
         raise ValueError(f"precision must be one of {', '.join(CONV_PRECISION)}, "
@@ -65,7 +67,8 @@ def summarise_layers(layers: list[tuple[str, str, str]], precision: str) -> dict
     fallback = Counter(f"Convolution:{prec}" for prec, _ in convs if prec not in wanted)
     return {"kernels": dict(sorted(kernels.items())), "reference_kernels": dict(reference),
             "convolutions": len(convs), "convolutions_in_precision": in_precision,
-            "convolution_fallback": dict(fallback)}
+            "convolution_fallback": dict(fallback),
+            "convolution_precisions": dict(sorted(Counter(p for p, _ in convs).items()))}
 
 
 def kernel_summary(compiled: Any, precision: str) -> dict:

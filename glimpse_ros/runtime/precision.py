@@ -9,7 +9,7 @@
   fp32: we refuse with a message instead.
 - ``int8``: OpenVINO running a backbone quantised after training with NNCF
   (:mod:`glimpse_ros.runtime.int8`); needs a CPU for which the plugin reports INT8.
-- ``int8_mixed``: the same with the high-resolution convolutions (the stem and layer1) and the
+- ``int8_mixed``: the same with the high-resolution layers (the stem and layer1) and the
   other float layers in bf16: needs native int8 and native bf16. On the demo model it agrees
   with fp32 where all-int8 falls just short (measured in docs/measurements.md).
 
@@ -113,10 +113,10 @@ def resolve_precision(engine: str, precision: str | None, requested_auto: bool,
                   "int8_mixed": (native_int8, native_bf16)}[precision]
         for check in checks:
             ok, why = check()
-            if not ok:
+            if not ok:  # int8 is the way out only when int8 itself is native
+                hint = ", or int8" if precision == "int8_mixed" and check is native_bf16 else ""
                 raise ValueError(f"precision {precision} refused: {why}; it would be emulated, "
-                                 "slower than fp32 (use fp32"
-                                 + (", or int8)" if precision == "int8_mixed" else ")"))
+                                 f"slower than fp32 (use fp32{hint})")
             LOG.info("precision %s: %s", precision, why)
     return precision
 
