@@ -106,8 +106,8 @@ def state_ops(model: Any) -> list[str]:
     return names
 
 
-# Convolutions whose output is at most this many times coarser than the frame stay in float in
-# the mixed model: the stem (1/2), layer1 (1/4) and layer2's first 1x1 reduction (1/4).
+# Convolutions and adds whose output is at most this many times coarser than the frame stay in
+# float in the mixed model: the stem (1/2), layer1 (1/4) and layer2's first 1x1 reduction (1/4).
 HIGH_RESOLUTION_STRIDE = 4
 
 
