@@ -153,6 +153,19 @@ def test_int8_clip_engine_runs_close_to_fp32_and_is_cached(clip_onnx, work, monk
     np.testing.assert_array_equal(again.run(x)[0], out[0])
 
 
+def _assert_steps_track(ref, eng) -> None:
+    """``eng``'s steps stay close to ``ref``'s (fp32) over a 6-frame synthetic clip."""
+    clip = synthetic_clips(1, 6, FRAME[2], seed=321)[0]  # (1, 3, 6, H, W)
+    s_ref = s_q = None
+    for t in range(clip.shape[2]):
+        frame = np.ascontiguousarray(clip[:, :, t])
+        z_ref, c_ref, s_ref = ref.step(frame, s_ref)
+        z_q, c_q, s_q = eng.step(frame, s_q)
+        for r, o in ((z_ref, z_q), (c_ref, c_q)):
+            rel, cos = deviation(r, o)
+            assert rel < LOOSE_REL and cos > LOOSE_COS, (t, rel, cos)
+
+
 def test_int8_step_engine_close_to_fp32(work):
     """The int8 step of a causal backbone tracks the fp32 step over more than T frames."""
     if not native_int8()[0]:
@@ -163,15 +176,7 @@ def test_int8_step_engine_close_to_fp32(work):
     eng = create_step_engine("openvino", backbone, "int8", threads=1, cache_dir=work,
                              frame_shape=FRAME)
     assert eng.precision == "int8" and eng.compiled_precision == "f32"
-    clip = synthetic_clips(1, 6, FRAME[2], seed=321)[0]  # (1, 3, 6, H, W)
-    s_ref = s_q = None
-    for t in range(clip.shape[2]):
-        frame = np.ascontiguousarray(clip[:, :, t])
-        z_ref, c_ref, s_ref = ref.step(frame, s_ref)
-        z_q, c_q, s_q = eng.step(frame, s_q)
-        for r, o in ((z_ref, z_q), (c_ref, c_q)):
-            rel, cos = deviation(r, o)
-            assert rel < LOOSE_REL and cos > LOOSE_COS, (t, rel, cos)
+    _assert_steps_track(ref, eng)
 
 
 def test_high_resolution_ops_are_the_stem_and_layer1(tmp_path):
@@ -232,15 +237,7 @@ def test_int8_mixed_step_keeps_the_stem_and_layer1_in_bf16(work):
              if op.get_type_name() == "Convolution"}
     # Nothing in the stem and layer1 reads a quantised input (their adds included).
     assert high and not high & fed_by_fq and quantised == convs - high
-    clip = synthetic_clips(1, 6, FRAME[2], seed=321)[0]
-    s_ref = s_q = None
-    for t in range(clip.shape[2]):
-        frame = np.ascontiguousarray(clip[:, :, t])
-        z_ref, c_ref, s_ref = ref.step(frame, s_ref)
-        z_q, c_q, s_q = eng.step(frame, s_q)
-        for r, o in ((z_ref, z_q), (c_ref, c_q)):
-            rel, cos = deviation(r, o)
-            assert rel < LOOSE_REL and cos > LOOSE_COS, (t, rel, cos)
+    _assert_steps_track(ref, eng)
     kernels = eng.kernels()
     assert kernels["convolutions_in_precision"] == kernels["convolutions"]
     # Every quantised convolution runs in int8 (none fell back to bf16), the others in bf16.
