@@ -37,7 +37,7 @@ import numpy as np
 
 from glimpse_ros.config import RecognizerConfig
 from glimpse_ros.bench.common import CpuMeter
-from glimpse_ros.runtime.precision import native_bf16, native_int8
+from glimpse_ros.runtime.precision import native_support
 from glimpse_ros.runtime.recognizer import Recognizer
 
 LOG = logging.getLogger("glimpse_ros.bench")
@@ -70,11 +70,9 @@ def stream_precisions(backend: str) -> list[tuple[str, str]]:
     combos = [("fp32", "fp32")]
     if backend != "openvino":  # bf16 and int8 are OpenVINO precisions
         return combos
-    bf16, int8 = native_bf16(), native_int8()
-    mixed = (bf16[0] and int8[0], int8[1] if not int8[0] else bf16[1])
-    for name, (ok, why), heads in (("bf16", bf16, ("fp32", "int8")),
-                                   ("int8", int8, ("fp32", "int8")),
-                                   ("int8_mixed", mixed, ("int8",))):
+    for name, heads in (("bf16", ("fp32", "int8")), ("int8", ("fp32", "int8")),
+                        ("int8_mixed", ("int8",))):
+        ok, why = native_support(name)
         if ok:
             combos += [(name, head) for head in heads]
         else:

@@ -28,6 +28,7 @@ damaged file is rebuilt.
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -119,11 +120,13 @@ def high_resolution_ops(model: Any) -> list[str]:
     and the step graph (4D); the frame is the first input (``x`` or ``frame``).
     """
     width = model.inputs[0].get_partial_shape()[-1].get_length()
+    limit = math.log2(HIGH_RESOLUTION_STRIDE)
     names = []
     for op in model.get_ops():
         if op.get_type_name() in ("Convolution", "Add"):
             out = op.get_output_partial_shape(0)[-1].get_length()
-            if width / out <= HIGH_RESOLUTION_STRIDE * 1.5:  # strides 1, 2, 4 (not 8)
+            # The stride as the nearest power of two (odd sizes round: 100 / 13 is stride 8).
+            if round(math.log2(width / out)) <= limit:
                 names.append(op.get_friendly_name())
     return names
 

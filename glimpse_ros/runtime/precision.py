@@ -109,17 +109,31 @@ def resolve_precision(engine: str, precision: str | None, requested_auto: bool,
         if engine != "openvino":
             raise ValueError(f"precision {precision} is implemented by the openvino engine only; "
                              f"the backend is {engine} (use backend openvino, or fp32)")
-        checks = {"bf16": (native_bf16,), "int8": (native_int8,),
-                  "int8_mixed": (native_int8, native_bf16)}[precision]
-        for check in checks:
-            ok, why = check()
-            if not ok:  # int8 is the way out only when int8 itself is native
-                hint = ", or int8" if precision == "int8_mixed" and check is native_bf16 else ""
-                raise ValueError(f"precision {precision} refused: {why}; it would be emulated, "
-                                 f"slower than fp32 (use fp32{hint})")
-            LOG.info("precision %s: %s", precision, why)
+        ok, why = native_support(precision)
+        if not ok:  # int8 is the way out of int8_mixed only where int8 itself is native
+            hint = ", or int8" if precision == "int8_mixed" and native_int8()[0] else ""
+            raise ValueError(f"precision {precision} refused: {why}; it would be emulated, "
+                             f"slower than fp32 (use fp32{hint})")
+        LOG.info("precision %s: %s", precision, why)
     return precision
 
 
+def native_support(precision: str) -> tuple[bool, str]:
+    """Whether OpenVINO runs ``precision`` (bf16, int8, int8_mixed) natively here, and why (not).
+
+    int8_mixed needs both: int8 for its quantised convolutions, bf16 for the rest.
+    """
+    checks = {"bf16": (native_bf16,), "int8": (native_int8,),
+              "int8_mixed": (native_int8, native_bf16)}[precision]
+    whys = []
+    for check in checks:
+        ok, why = check()
+        if not ok:
+            return False, why
+        whys.append(why)
+    return True, "; ".join(whys)
+
+
 __all__ = ["BF16_FLAGS", "INT8_PRECISIONS", "OPENVINO_HINTS", "PRECISIONS", "cpu_flags",
-           "native_bf16", "native_int8", "openvino_capabilities", "resolve_precision"]
+           "native_bf16", "native_int8", "native_support", "openvino_capabilities",
+           "resolve_precision"]
