@@ -183,3 +183,19 @@ def test_bench_node_passes_extra_parameters_to_the_node():
     assert "model_path:=m.safetensors" in cmd and "backend:=openvino" in cmd
     plain = node_command(argparse.Namespace(**{**vars(args), "node_param": []}), "", True)
     assert plain[-1] == "compressed:=true" and not any("model_path" in a for a in plain)
+
+
+def test_streamed_variants_follow_the_native_precisions(monkeypatch):
+    """int8_mixed streams only where both int8 and bf16 are native; other engines fp32 only."""
+    from glimpse_ros.bench.stream import stream_precisions
+    from glimpse_ros.runtime import precision as precision_mod
+
+    monkeypatch.setattr(precision_mod, "native_int8", lambda: (True, "int8 (test)"))
+    monkeypatch.setattr(precision_mod, "native_bf16", lambda: (True, "bf16 (test)"))
+    assert stream_precisions("openvino") == [
+        ("fp32", "fp32"), ("bf16", "fp32"), ("bf16", "int8"), ("int8", "fp32"),
+        ("int8", "int8"), ("int8_mixed", "int8")]
+    assert stream_precisions("onnxruntime") == [("fp32", "fp32")]
+    monkeypatch.setattr(precision_mod, "native_bf16", lambda: (False, "no bf16 (test)"))
+    assert stream_precisions("openvino") == [("fp32", "fp32"), ("int8", "fp32"),
+                                             ("int8", "int8")]
