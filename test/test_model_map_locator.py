@@ -41,6 +41,14 @@ def test_cell_centres_of_a_non_square_input() -> None:
     np.testing.assert_allclose(got[4], [2 * 32 / 95 - 1, 2 * 32 / 63 - 1], atol=1e-6)
 
 
+def test_cell_centres_are_a_new_tensor_each_call() -> None:
+    """The geometry is cached per size; a caller changing its copy changes no later answer."""
+    first = cell_centres(3, 3, (96, 96), dtype=torch.float64)
+    first.add_(1.0)
+    again = cell_centres(3, 3, (96, 96), dtype=torch.float64)
+    np.testing.assert_allclose(again.numpy(), first.numpy() - 1.0, atol=1e-12)
+
+
 @torch.no_grad()
 def test_one_bright_cell_draws_the_glimpse_to_its_centre() -> None:
     """Keys read channel 0 only; the one cell lit there gets all the attention."""

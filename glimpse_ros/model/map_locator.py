@@ -25,6 +25,7 @@ the ``h w`` cells and a ``Dk``-dot per cell and glimpse (paper size: 6.4 MMAC, 0
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -45,13 +46,21 @@ def cell_centres(height: int, width: int, input_size: tuple[int, int],
         input_size: ``(H, W)`` pixels of the input crop the map was computed from.
 
     Returns:
-        ``(height * width, 2)`` ``(x, y)`` per cell, cell ``(i, j)`` at row ``i * width + j``.
+        ``(height * width, 2)`` ``(x, y)`` per cell, cell ``(i, j)`` at row ``i * width + j``:
+        a new tensor (the geometry is computed once per size, the head asks every frame).
     """
+    centres = _cell_centres(height, width, tuple(input_size))  # float64, CPU, shared
+    return centres.to(device=device, dtype=dtype, copy=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _cell_centres(height: int, width: int, input_size: tuple[int, int]) -> torch.Tensor:
+    """:func:`cell_centres` in float64 on the CPU, once per map and input size."""
     rf = layer4_map()
     a_x, b_x = rf.cell_affine(input_size[1])  # cell = a u + b
     a_y, b_y = rf.cell_affine(input_size[0])
-    xs = (torch.arange(width, device=device, dtype=dtype) - b_x) / a_x  # (w,)
-    ys = (torch.arange(height, device=device, dtype=dtype) - b_y) / a_y  # (h,)
+    xs = (torch.arange(width, dtype=torch.float64) - b_x) / a_x  # (w,)
+    ys = (torch.arange(height, dtype=torch.float64) - b_y) / a_y  # (h,)
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")  # (h, w) each
     return torch.stack([grid_x.flatten(), grid_y.flatten()], dim=1)  # (h w, 2)
 
