@@ -21,6 +21,7 @@ import copy
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from glimpse_ros.model.backbone import Bottleneck3d, InflatedResNet
 
@@ -30,17 +31,8 @@ def _fold(conv: nn.Conv3d, bn: nn.BatchNorm3d) -> None:
     if not bn.track_running_stats or bn.running_mean is None or bn.running_var is None:
         raise ValueError("a batch norm without running statistics cannot be folded")
     with torch.no_grad():
-        scale = torch.rsqrt(bn.running_var.double() + bn.eps)  # (Cout,)
-        if bn.weight is not None:
-            scale = scale * bn.weight.double()
-        shift = -bn.running_mean.double() * scale  # (Cout,)
-        if bn.bias is not None:
-            shift = shift + bn.bias.double()
-        if conv.bias is not None:
-            shift = shift + scale * conv.bias.double()
-        w = conv.weight.double() * scale.view(-1, *([1] * (conv.weight.dim() - 1)))
-        conv.weight = nn.Parameter(w.to(conv.weight.dtype), requires_grad=False)
-        conv.bias = nn.Parameter(shift.to(conv.weight.dtype), requires_grad=False)
+        conv.weight, conv.bias = fuse_conv_bn_weights(
+            conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
 
 
 def fold_batchnorm(backbone: InflatedResNet) -> InflatedResNet:
